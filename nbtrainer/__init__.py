@@ -1,0 +1,24 @@
+"""nbtrainer: the fast.ai "world-class image classifier" recipe as a headless library, a CLI and a widget.
+
+Example::
+
+    import nbtrainer as nbt
+    data = nbt.ImageData.demo(size=64)
+    learn = nbt.Learner(data)
+    learn.fit(1e-2, n_cycle=2)
+"""
+__version__ = "0.1.0"
+
+from .callbacks import (EVENTS, Callback, CancelBatchException, CancelEpochException, CancelFitException,
+                        Recorder, TqdmProgress)
+from .data import ImageData
+from .learner import Learner
+from .schedule import cycle_starts, preview_lrs, sgdr_epochs, sgdr_scheduler
+from .sources import BadImageError
+from .transforms import Augment
+
+__all__ = [
+    "EVENTS", "Augment", "BadImageError", "Callback", "CancelBatchException", "CancelEpochException",
+    "CancelFitException", "ImageData", "Learner", "Recorder", "TqdmProgress", "cycle_starts", "preview_lrs",
+    "sgdr_epochs", "sgdr_scheduler", "__version__",
+]

@@ -1,0 +1,132 @@
+"""Events of the training loop, the ``Callback`` base class, cancel exceptions, the recorder, tqdm progress.
+
+The loop announces each event in :data:`EVENTS` by calling the method of that name on every callback,
+in ``order`` (lower first). A callback reaches the learner explicitly through ``self.learner`` and
+may raise :class:`CancelBatchException`, :class:`CancelEpochException` or :class:`CancelFitException`
+to skip the rest of a batch, an epoch or the whole fit (``after_cancel_*`` then runs, then ``after_*``).
+
+Example::
+
+    class PrintLoss(Callback):
+        def after_epoch(self):
+            print(self.learner.recorder.epochs[-1])
+
+    learn.fit(1e-2, callbacks=[PrintLoss()])
+"""
+from __future__ import annotations
+
+import math
+import time
+
+EVENTS = (
+    "before_fit", "before_epoch", "before_train", "before_batch", "after_loss", "after_batch",
+    "after_train", "before_validate", "after_validate", "after_epoch", "after_fit",
+    "after_cancel_batch", "after_cancel_epoch", "after_cancel_fit",
+    "after_lr_find_step",
+)
+
+
+class CancelBatchException(Exception):
+    """Skip the rest of this batch (no backward/step if raised before them)."""
+
+
+class CancelEpochException(Exception):
+    """Skip the rest of this epoch."""
+
+
+class CancelFitException(Exception):
+    """Stop the fit; the learner stays consistent and can fit again."""
+
+
+class Callback:
+    """Subclass and define methods named after :data:`EVENTS`; ``order`` sorts callbacks (lower first)."""
+
+    order = 0
+    learner = None
+
+    def __call__(self, event: str) -> None:
+        method = getattr(self, event, None)
+        if method is not None:
+            method()
+
+
+def run_event(callbacks: list[Callback], event: str) -> None:
+    """Call ``event`` on each callback in order. The one place events are dispatched."""
+    if event not in EVENTS:
+        raise ValueError(f"unknown event {event!r}; expected one of {EVENTS}")
+    for cb in sorted(callbacks, key=lambda c: c.order):
+        cb(event)
+
+
+class Recorder(Callback):
+    """Per iteration: LR of every group and the training loss. Per epoch: losses, accuracy, time.
+
+    ``iterations`` rows are ``{"iteration", "epoch", "lrs", "loss"}``; ``epochs`` rows are
+    ``{"epoch", "stage", "train_loss", "valid_loss", "accuracy", "seconds", "size"}``.
+    """
+
+    order = -10
+
+    def __init__(self) -> None:
+        self.iterations: list[dict] = []
+        self.epochs: list[dict] = []
+        self.stage = ""
+        self._epoch_losses: list[float] = []
+        self._epoch_start = 0.0
+
+    def before_epoch(self) -> None:
+        self._epoch_losses, self._epoch_start = [], time.perf_counter()
+
+    def after_batch(self) -> None:
+        state = self.learner.state
+        loss = float(state.loss.detach()) if hasattr(state.loss, 'detach') else float(state.loss)
+        self._epoch_losses.append(loss)
+        self.iterations.append({"iteration": len(self.iterations), "epoch": len(self.epochs),
+                                "lrs": list(state.batch_lrs), "loss": loss})
+
+    def after_epoch(self) -> None:
+        state = self.learner.state
+        train_loss = sum(self._epoch_losses) / max(1, len(self._epoch_losses))
+        self.epochs.append({"epoch": len(self.epochs), "stage": self.stage, "train_loss": train_loss,
+                            "valid_loss": state.valid_loss, "accuracy": state.accuracy,
+                            "seconds": time.perf_counter() - self._epoch_start,
+                            "size": self.learner.data.size})
+
+    def state_dict(self) -> dict:
+        return {"iterations": [dict(r) for r in self.iterations], "epochs": [dict(r) for r in self.epochs]}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.iterations = [dict(r) for r in state.get("iterations", [])]
+        self.epochs = [dict(r) for r in state.get("epochs", [])]
+
+
+class TqdmProgress(Callback):
+    """A tqdm bar per fit over all its iterations, with the epoch, loss and validation accuracy."""
+
+    order = 10
+
+    def __init__(self, desc: str = "fit", leave: bool = True) -> None:
+        self.desc, self.leave, self.bar = desc, leave, None
+
+    def before_fit(self) -> None:
+        from tqdm.auto import tqdm
+
+        state = self.learner.state
+        self.bar = tqdm(total=state.n_epochs * state.iters_per_epoch, desc=self.desc, leave=self.leave,
+                        unit="batch", dynamic_ncols=True, mininterval=0.25)
+
+    def after_batch(self) -> None:
+        self.bar.update(1)
+
+    def after_epoch(self) -> None:
+        state = self.learner.state
+        acc = state.accuracy
+        self.bar.set_postfix(epoch=f"{state.epoch + 1}/{state.n_epochs}", loss=f"{float(state.loss):.3f}",
+                             acc="-" if acc is None or math.isnan(acc) else f"{acc:.3f}")
+
+    def after_fit(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    after_cancel_fit = after_fit

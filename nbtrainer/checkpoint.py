@@ -1,0 +1,99 @@
+"""One-dict checkpoints (nanoGPT style), written atomically, read with ``torch.load(weights_only=True)``.
+
+The dict: ``format``, ``model``, ``optimizer``, ``layer_groups`` (names), ``n_frozen``, ``size``,
+``classes``, ``history`` (the recorder), ``config`` (the Learner's arguments), ``versions``.
+
+Example::
+
+    learn.save("digits.pt")
+    ckpt = torch.load("digits.pt", weights_only=True)    # plain dict, no pickled code
+    learn2 = Learner(data); learn2.load("digits.pt")
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+FORMAT = "nbtrainer.checkpoint/1"
+
+
+def to_dict(learn) -> dict:
+    """The learner as one dict of tensors and plain Python values."""
+    from . import __version__
+
+    return {
+        "format": FORMAT,
+        "model": learn.model.state_dict(),
+        "optimizer": learn.opt.state_dict(),
+        "layer_groups": learn.group_names,
+        "n_frozen": learn.n_frozen,
+        "size": learn.data.size,
+        "augment": learn.data.augment,
+        "classes": list(learn.data.classes),
+        "history": learn.recorder.state_dict(),
+        "config": dict(learn.config),
+        "versions": {"nbtrainer": __version__, "torch": torch.__version__},
+    }
+
+
+def atomic_torch_save(obj, path: str | os.PathLike) -> Path:
+    """``torch.save`` to a temporary file in the same folder, flushed to disk, then renamed over ``path``:
+    a crash mid-write leaves the previous file whole."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def save(learn, path: str | os.PathLike) -> Path:
+    """Write ``learn`` to ``path`` atomically."""
+    return atomic_torch_save(to_dict(learn), path)
+
+
+def read(path: str | os.PathLike) -> dict:
+    """Read a checkpoint dict, refusing pickled code and files that are not nbtrainer checkpoints."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint '{path}' does not exist")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise ValueError(f"checkpoint '{path}' cannot be loaded safely (weights_only=True): {e}") from e
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise ValueError(f"'{path}' is not an nbtrainer checkpoint (expected format {FORMAT!r})")
+    return ckpt
+
+
+def load(learn, path: str | os.PathLike) -> None:
+    """Restore model, optimizer, freezing, size and history; the learner is untouched if anything mismatches."""
+    ckpt = read(path)
+    arch, classes = ckpt["config"].get("arch"), ckpt["classes"]
+    if arch != learn.config["arch"] or ckpt["layer_groups"] != learn.group_names:
+        raise ValueError(f"checkpoint '{path}' is for {arch} with groups {ckpt['layer_groups']}; this learner is "
+                         f"{learn.config['arch']} with groups {learn.group_names}")
+    if len(classes) != learn.data.c:
+        raise ValueError(f"checkpoint '{path}' has {len(classes)} classes {classes}; the data has "
+                         f"{learn.data.c} {learn.data.classes}")
+    model_state = {k: v.clone() for k, v in learn.model.state_dict().items()}
+    try:
+        learn.model.load_state_dict(ckpt["model"], strict=True)
+        learn.opt.load_state_dict(ckpt["optimizer"])
+    except (RuntimeError, ValueError, KeyError) as e:
+        learn.model.load_state_dict(model_state)
+        raise ValueError(f"checkpoint '{path}' does not fit this model: {e}") from e
+    learn.freeze_to(ckpt["n_frozen"])
+    learn.data.set_size(ckpt["size"])
+    learn.data.augment = ckpt.get("augment", False)
+    learn.recorder.load_state_dict(ckpt["history"])

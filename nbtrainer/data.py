@@ -1,0 +1,185 @@
+"""``ImageData``: train/valid images, their classes, the image size, augmentation on/off, loaders.
+
+Sources: an ImageFolder tree (:meth:`ImageData.from_folder`), arrays in memory
+(:meth:`ImageData.from_arrays`), or the embedded default (:meth:`ImageData.demo`: scikit-learn's
+1,797 real handwritten digits, no download). ``size`` and ``augment`` can change at any time
+(progressive resizing; augmentation for some stages only): the next loader built uses them.
+
+Example::
+
+    data = ImageData.from_folder("pets/", size=224, valid_pct=0.2, bs=64, seed=0)
+    data = ImageData.demo(size=64)
+    data.augment = True
+    xb, yb = next(iter(data.train_dl()))     # xb: float32 (64, 3, 64, 64) in [0, 1]
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from .sources import ArraySource, FolderSource, ImageSource, scan_folder, to_uint8_images
+from .transforms import Augment, make_transform
+
+MIN_SIZE = 8
+DIGITS_AUG = Augment(do_flip=False, max_rotate=10.0, max_zoom=1.1, max_translate=0.1, max_lighting=0.2)
+
+
+@dataclass
+class Split:
+    """Some images of a source, by index."""
+
+    source: ImageSource
+    indices: list[int]
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def targets(self) -> torch.Tensor:
+        return torch.tensor([self.source.targets[i] for i in self.indices])
+
+
+class _View(Dataset):
+    def __init__(self, split: Split, transform):
+        self.split, self.transform = split, transform
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def __getitem__(self, i: int):
+        index = self.split.indices[i]
+        return self.transform(self.split.source.load(index)), self.split.source.targets[index]
+
+
+def split_indices(n: int, valid_pct: float, seed: int) -> tuple[list[int], list[int]]:
+    """Shuffle ``range(n)`` with ``seed`` and hold out ``round(n * valid_pct)`` (at least 1) for validation."""
+    if not 0 < valid_pct < 1:
+        raise ValueError(f"valid_pct={valid_pct!r}: expected a fraction between 0 and 1")
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
+    n_valid = max(1, round(n * valid_pct))
+    if n - n_valid < 2:
+        raise ValueError(f"{n} images are too few to hold out {valid_pct:.0%} for validation and still train")
+    return sorted(order[n_valid:]), sorted(order[:n_valid])
+
+
+def default_num_workers(source: ImageSource) -> int:
+    """Loader processes: none for images in memory; for files, one per spare core (at most 8)."""
+    if isinstance(source, ArraySource):
+        return 0
+    return max(0, min(8, (os.cpu_count() or 1) - 1))
+
+
+class ImageData:
+    """Train and validation images with their loaders. Build it with a ``from_*`` constructor or :meth:`demo`."""
+
+    def __init__(self, train: Split, valid: Split, classes: list[str], size: int = 224, bs: int = 64,
+                 augment: bool = False, aug: Augment = Augment(), num_workers: int | None = None,
+                 seed: int = 0):
+        if len(train) < 2 or len(valid) < 1:
+            raise ValueError(f"need at least 2 training and 1 validation image, got {len(train)} and {len(valid)}")
+        if isinstance(bs, bool) or not isinstance(bs, int) or bs < 1:
+            raise ValueError(f"bs={bs!r}: expected an integer >= 1")
+        self.train, self.valid, self.classes = train, valid, list(classes)
+        self.bs, self.augment, self.aug, self.seed = bs, bool(augment), aug, seed
+        self.size = 0
+        self.set_size(size)
+        self.num_workers = default_num_workers(train.source) if num_workers is None else num_workers
+        self.generator = torch.Generator().manual_seed(seed)  # shuffling and loader-worker seeds
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def from_folder(cls, path: str | os.PathLike, size: int = 224, valid_pct: float = 0.2,
+                    valid: str | None = None, train: str = "train", bs: int = 64, seed: int = 0,
+                    augment: bool = False, aug: Augment = Augment(), num_workers: int | None = None,
+                    check_images: bool = True) -> "ImageData":
+        """Images in ImageFolder layout: ``path/<class>/<image>``, split by ``valid_pct`` with ``seed``;
+        or ``path/<train>/<class>/...`` and ``path/<valid>/<class>/...`` when ``valid`` names a folder
+        (``valid="valid"`` is picked up by itself when both ``path/train`` and ``path/valid`` exist).
+
+        ``check_images`` opens every file's header first, so an unreadable file is reported, by
+        name, before any training starts.
+        """
+        root = Path(path)
+        if valid is None and (root / train).is_dir() and (root / "valid").is_dir():
+            valid = "valid"
+        if valid is None:
+            source = FolderSource(scan_folder(root, check_images))
+            train_idx, valid_idx = split_indices(len(source), valid_pct, seed)
+            return cls(Split(source, train_idx), Split(source, valid_idx), source.classes, size, bs,
+                       augment, aug, num_workers, seed)
+        train_src = FolderSource(scan_folder(root / train, check_images))
+        valid_src = FolderSource(scan_folder(root / valid, check_images, min_classes=1))
+        if valid_src.classes != train_src.classes:
+            raise ValueError(f"the classes of '{root / valid}' {valid_src.classes} differ from those of "
+                             f"'{root / train}' {train_src.classes}; expected the same class folders")
+        return cls(Split(train_src, list(range(len(train_src)))), Split(valid_src, list(range(len(valid_src)))),
+                   train_src.classes, size, bs, augment, aug, num_workers, seed)
+
+    @classmethod
+    def from_arrays(cls, images, labels, classes: list[str] | None = None, valid_pct: float = 0.2,
+                    valid_images=None, valid_labels=None, size: int = 64, bs: int = 64, seed: int = 0,
+                    augment: bool = False, aug: Augment = Augment()) -> "ImageData":
+        """Images in memory: ``N x H x W`` (grey) or ``N x H x W x C`` arrays, uint8 or floats in [0, 1];
+        ``labels`` are class indices. Split by ``valid_pct`` unless ``valid_images/valid_labels`` are given."""
+        source = ArraySource(to_uint8_images(images, "images"), labels, classes, "labels")
+        if valid_images is None:
+            train_idx, valid_idx = split_indices(len(source), valid_pct, seed)
+            return cls(Split(source, train_idx), Split(source, valid_idx), source.classes, size, bs, augment,
+                       aug, 0, seed)
+        vsource = ArraySource(to_uint8_images(valid_images, "valid_images"), valid_labels, source.classes,
+                              "valid_labels")
+        return cls(Split(source, list(range(len(source)))), Split(vsource, list(range(len(vsource)))),
+                   source.classes, size, bs, augment, aug, 0, seed)
+
+    @classmethod
+    def demo(cls, size: int = 64, bs: int = 64, seed: int = 0, valid_pct: float = 0.2,
+             n: int | None = None, augment: bool = False) -> "ImageData":
+        """The embedded default: scikit-learn's 1,797 real 8x8 handwritten digits (10 classes), as RGB
+        images resized to ``size``. No flips in the augmentation (a flipped digit is another digit).
+        ``n`` keeps only the first ``n`` images (quick experiments and tests)."""
+        from sklearn.datasets import load_digits
+
+        digits = load_digits()
+        images = np.round(digits.images * (255 / 16)).astype(np.uint8)[:n]
+        return cls.from_arrays(images, digits.target[:n], [str(c) for c in digits.target_names],
+                               valid_pct=valid_pct, size=size, bs=bs, seed=seed, augment=augment, aug=DIGITS_AUG)
+
+    # ------------------------------------------------------------------ settings
+    @property
+    def c(self) -> int:
+        """Number of classes."""
+        return len(self.classes)
+
+    def set_size(self, size: int) -> None:
+        """Image side in pixels for every loader built from now on (progressive resizing)."""
+        if isinstance(size, bool) or not isinstance(size, int) or size < MIN_SIZE:
+            raise ValueError(f"size={size!r}: expected an integer number of pixels >= {MIN_SIZE}")
+        self.size = size
+
+    # ------------------------------------------------------------------ loaders
+    def transform(self, augment: bool | None = None):
+        """The pipeline the next loader will use (``augment`` defaults to :attr:`augment`)."""
+        return make_transform(self.size, self.augment if augment is None else augment, self.aug)
+
+    def train_dl(self, shuffle: bool = True, augment: bool | None = None) -> DataLoader:
+        """Training batches; shuffled, and the last partial batch dropped (BatchNorm needs > 1 image)."""
+        drop_last = shuffle and len(self.train) > self.bs
+        return self._loader(self.train, self.transform(augment), shuffle, drop_last, self.bs)
+
+    def valid_dl(self, augment: bool = False) -> DataLoader:
+        """Validation batches in order; augmented only when asked (test-time augmentation)."""
+        return self._loader(self.valid, self.transform(augment), False, False, 2 * self.bs)
+
+    def _loader(self, split: Split, transform, shuffle: bool, drop_last: bool, bs: int) -> DataLoader:
+        workers = self.num_workers
+        return DataLoader(_View(split, transform), batch_size=bs, shuffle=shuffle, drop_last=drop_last,
+                          num_workers=workers, generator=self.generator, pin_memory=torch.cuda.is_available(),
+                          persistent_workers=False)
+
+    def __repr__(self) -> str:
+        return (f"ImageData(train={len(self.train)}, valid={len(self.valid)}, classes={self.c}, size={self.size}, "
+                f"bs={self.bs}, augment={self.augment})")

@@ -1,0 +1,85 @@
+"""SGDR: cosine annealing with warm restarts, per iteration, for every layer group at once.
+
+Cycle ``k`` (counting from 0) lasts ``cycle_len * cycle_mult**k`` epochs. Inside a cycle of ``T``
+iterations, at iteration ``t`` each group's learning rate is
+
+    lr_t = eta_min + (lr_group - eta_min) * (1 + cos(pi * t / T)) / 2
+
+so a cycle starts at the group's LR and anneals towards ``eta_min``, then restarts. ``n_cycle``
+cycles take ``cycle_len * (1 + m + ... + m**(n_cycle - 1))`` epochs (``cycle_len * n_cycle`` when
+``cycle_mult == 1``). The work is done by :class:`torch.optim.lr_scheduler.CosineAnnealingWarmRestarts`
+with ``T_0 = cycle_len * iters_per_epoch`` and ``T_mult = cycle_mult``, stepped once per batch.
+
+Example::
+
+    opt = torch.optim.SGD(params_groups, lr=0.1)
+    sched = sgdr_scheduler(opt, iters_per_epoch=22, cycle_len=1, cycle_mult=2)
+    for it in range(22 * sgdr_epochs(3, 1, 2)):     # 7 epochs: cycles of 1, 2 and 4
+        ...; opt.step(); sched.step()
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch.optim.lr_scheduler import CosineAnnealingWarmRestarts
+
+
+def check_cycles(n_cycle: int, cycle_len: int, cycle_mult: int) -> None:
+    """Raise ``ValueError`` naming the bad argument unless all three are integers >= 1."""
+    for name, value in (("n_cycle", n_cycle), ("cycle_len", cycle_len), ("cycle_mult", cycle_mult)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name}={value!r}: expected an integer >= 1")
+
+
+def sgdr_epochs(n_cycle: int = 1, cycle_len: int = 1, cycle_mult: int = 1) -> int:
+    """Total epochs of ``n_cycle`` cycles: ``cycle_len * (1 + m + ... + m**(n_cycle-1))``."""
+    check_cycles(n_cycle, cycle_len, cycle_mult)
+    return cycle_len * sum(cycle_mult ** k for k in range(n_cycle))
+
+
+def cycle_starts(n_cycle: int = 1, cycle_len: int = 1, cycle_mult: int = 1) -> list[int]:
+    """Epoch at which each cycle starts, e.g. ``[0, 1, 3]`` for 3 cycles with cycle_mult=2."""
+    check_cycles(n_cycle, cycle_len, cycle_mult)
+    starts, epoch = [], 0
+    for k in range(n_cycle):
+        starts.append(epoch)
+        epoch += cycle_len * cycle_mult ** k
+    return starts
+
+
+def sgdr_scheduler(optimizer: torch.optim.Optimizer, iters_per_epoch: int, cycle_len: int = 1,
+                   cycle_mult: int = 1, eta_min: float = 0.0) -> CosineAnnealingWarmRestarts:
+    """A per-iteration SGDR scheduler starting from each param group's current ``lr``.
+
+    Args:
+        optimizer: its param groups' ``lr`` are the peak LRs (one per layer group).
+        iters_per_epoch: batches per epoch; the scheduler is stepped after every batch.
+        cycle_len: epochs in the first cycle. Default: 1.
+        cycle_mult: each cycle is this many times longer than the one before. Default: 1.
+        eta_min: the LR every cycle anneals towards. Default: 0.
+    """
+    check_cycles(1, cycle_len, cycle_mult)
+    if iters_per_epoch < 1:
+        raise ValueError(f"iters_per_epoch={iters_per_epoch!r}: expected >= 1 (is the training set empty?)")
+    for group in optimizer.param_groups:
+        # torch keeps the first scheduler's `initial_lr` (setdefault) and would start every later fit
+        # from the old LRs; each fit gets its own schedule from the LRs set now.
+        group.pop("initial_lr", None)
+    return CosineAnnealingWarmRestarts(optimizer, T_0=cycle_len * iters_per_epoch, T_mult=cycle_mult,
+                                       eta_min=eta_min)
+
+
+def preview_lrs(lrs: Sequence[float], iters_per_epoch: int, n_cycle: int = 1, cycle_len: int = 1,
+                cycle_mult: int = 1, eta_min: float = 0.0) -> list[list[float]]:
+    """Per-iteration LRs (one list per group) that a fit with these settings will use; no model needed."""
+    params = [torch.nn.Parameter(torch.zeros(1)) for _ in lrs]
+    opt = torch.optim.SGD([{"params": [p], "lr": float(lr)} for p, lr in zip(params, lrs)])
+    sched = sgdr_scheduler(opt, iters_per_epoch, cycle_len, cycle_mult, eta_min)
+    out: list[list[float]] = [[] for _ in lrs]
+    for _ in range(iters_per_epoch * sgdr_epochs(n_cycle, cycle_len, cycle_mult)):
+        for series, group in zip(out, opt.param_groups):
+            series.append(group["lr"])
+        opt.step()
+        sched.step()
+    return out
