@@ -105,14 +105,14 @@ class TqdmProgress(Callback):
 
     order = 10
 
-    def __init__(self, desc: str = "fit", leave: bool = True) -> None:
-        self.desc, self.leave, self.bar = desc, leave, None
+    def __init__(self, desc: str | None = None, leave: bool = True) -> None:
+        self.desc, self.leave, self.bar = desc, leave, None  # desc None: the recorder's stage name
 
     def before_fit(self) -> None:
         from tqdm.auto import tqdm
 
         state = self.learner.state
-        self.bar = tqdm(total=state.n_epochs * state.iters_per_epoch, desc=self.desc, leave=self.leave,
+        self.bar = tqdm(total=state.n_epochs * state.iters_per_epoch, desc=self.desc or self.learner.recorder.stage or "fit", leave=self.leave,
                         unit="batch", dynamic_ncols=True, mininterval=0.25)
 
     def after_batch(self) -> None:

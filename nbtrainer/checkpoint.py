@@ -20,10 +20,15 @@ import torch
 FORMAT = "nbtrainer.checkpoint/1"
 
 
-def to_dict(learn) -> dict:
-    """The learner as one dict of tensors and plain Python values."""
+def versions() -> dict[str, str]:
+    """Versions of nbtrainer and torch, kept in every checkpoint and report."""
     from . import __version__
 
+    return {"nbtrainer": __version__, "torch": str(torch.__version__)}
+
+
+def to_dict(learn) -> dict:
+    """The learner as one dict of tensors and plain Python values."""
     return {
         "format": FORMAT,
         "model": learn.model.state_dict(),
@@ -35,7 +40,7 @@ def to_dict(learn) -> dict:
         "classes": list(learn.data.classes),
         "history": learn.recorder.state_dict(),
         "config": dict(learn.config),
-        "versions": {"nbtrainer": __version__, "torch": torch.__version__},
+        "versions": versions(),
     }
 
 

@@ -46,6 +46,7 @@ class FitState:
     loss: torch.Tensor | float = math.nan
     valid_loss: float = math.nan
     accuracy: float = math.nan
+    cancelled: bool = False  # the fit was stopped by a CancelFitException
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -218,6 +219,7 @@ class Learner:
         except Exception as e:
             if cancel is None or not isinstance(e, cancel):
                 raise
+            self.state.cancelled = self.state.cancelled or cancel is CancelFitException
             self._event(f"after_cancel_{name}")
         self._event(f"after_{name}")
 

@@ -44,7 +44,8 @@ def make_transform(size: int, augment: bool, aug: Augment = Augment()) -> v2.Com
     steps: list[v2.Transform] = [v2.ToImage(), v2.RGB(), v2.Resize(size, antialias=True)]
     if augment:
         steps.append(v2.RandomAffine(degrees=aug.max_rotate, translate=(aug.max_translate,) * 2,
-                                     scale=(1.0, aug.max_zoom)))
+                                     scale=(1.0, aug.max_zoom), interpolation=v2.InterpolationMode.BILINEAR))
+        # (v2's default NEAREST makes jagged training images unlike the smooth plain ones the model is judged on)
     steps.append(v2.CenterCrop(size))
     if augment:
         if aug.do_flip:

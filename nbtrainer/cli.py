@@ -1,0 +1,102 @@
+"""``nbtrainer run``: the course recipe on a folder of images or the embedded digits, with a report.
+
+Example::
+
+    nbtrainer run                                  # embedded digits, report in nbtrainer-out/
+    nbtrainer run --data pets/ --size 128 --final-size 224 --lr 1e-2
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+DEMO_SIZE, DEMO_FINAL_SIZE = 32, 64
+FOLDER_SIZE, FOLDER_FINAL_SIZE = 128, 224
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nbtrainer", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="train with the course checklist and write a report")
+    run.add_argument("--data", help="ImageFolder tree (DIR/<class>/<image>, or DIR/train + DIR/valid); "
+                                    "default: the embedded handwritten digits")
+    run.add_argument("--valid-pct", type=float, default=0.2, help="held-out fraction when there is no valid folder")
+    run.add_argument("--limit", type=int, help="use only the first N images of the embedded data (quick runs)")
+    run.add_argument("--arch", default="efficientnet_lite0", help="efficientnet_lite0 (offline) or a torchvision name")
+    run.add_argument("--size", type=int, help=f"image size of the first stages (default {DEMO_SIZE} for the digits, "
+                                               f"{FOLDER_SIZE} for a folder)")
+    run.add_argument("--final-size", type=int, help="progressive resizing: size of the last stage (0: none; "
+                                                     f"default {DEMO_FINAL_SIZE} / {FOLDER_FINAL_SIZE})")
+    run.add_argument("--bs", type=int, default=64, help="batch size")
+    run.add_argument("--lr", type=float, default=1e-2, help="peak learning rate of the last layer group")
+    run.add_argument("--ratio", type=float, default=3.0, help="each layer group's LR is this many times lower "
+                                                              "than the next one's (3-10 in the course)")
+    run.add_argument("--head-cycles", type=int, default=1, help="cycles training the head (1 epoch each)")
+    run.add_argument("--aug-cycles", type=int, default=2, help="cycles training the head with augmentation")
+    run.add_argument("--unfrozen-cycles", type=int, default=3, help="cycles of the whole network, cycle_mult=2")
+    run.add_argument("--final-cycles", type=int, default=1, help="cycles at the final size, cycle_mult=2")
+    run.add_argument("--tta", type=int, default=4, help="augmented passes in test-time augmentation")
+    run.add_argument("--opt", default="sgd", choices=("sgd", "adamw"))
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--workers", type=int, help="DataLoader worker processes (default: by the machine)")
+    run.add_argument("--out", default="nbtrainer-out", help="report folder (checkpoint, metrics, plots)")
+    run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return parser
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from .baseline import svc_baseline
+    from .callbacks import TqdmProgress
+    from .checklist import Checklist
+    from .data import ImageData
+    from .learner import Learner
+    from .report import format_table, summary_rows, write_report
+
+    start = time.perf_counter()
+    demo = args.data is None
+    size = args.size or (DEMO_SIZE if demo else FOLDER_SIZE)
+    final = args.final_size if args.final_size is not None else (DEMO_FINAL_SIZE if demo else FOLDER_FINAL_SIZE)
+    if demo:
+        data = ImageData.demo(size=size, bs=args.bs, seed=args.seed, valid_pct=args.valid_pct, n=args.limit)
+    else:
+        data = ImageData.from_folder(args.data, size=size, valid_pct=args.valid_pct, bs=args.bs, seed=args.seed,
+                                     num_workers=args.workers)
+    print(f"data: {data}  classes: {', '.join(data.classes[:12])}{' ...' if data.c > 12 else ''}", flush=True)
+    callbacks = [] if args.no_progress else [TqdmProgress()]
+    learn = Learner(data, arch=args.arch, opt=args.opt, seed=args.seed, callbacks=callbacks)
+    checklist = Checklist.recipe(learn, lr=args.lr, ratio=args.ratio, size=size, final_size=final or None,
+                                 head_cycles=args.head_cycles, aug_cycles=args.aug_cycles,
+                                 unfrozen_cycles=args.unfrozen_cycles, final_cycles=args.final_cycles,
+                                 tta_n=args.tta)
+    for step in checklist.steps:
+        print(f"-> {step.name}: {step.why}", flush=True)
+        checklist.run_step(step)
+    seconds = time.perf_counter() - start
+    baseline = svc_baseline(data)
+    tta = checklist.steps[-1].result
+    extra = {"accuracy": tta["plain_accuracy"], "tta_accuracy": tta["accuracy"], "svc_baseline": baseline,
+             "seconds": seconds, "sizes": [size, final] if final else [size]}
+    paths = write_report(args.out, learn, checklist, extra)
+    print()
+    print(format_table(summary_rows(checklist)))
+    print()
+    sizes = f"{size}px -> {final}px" if final else f"{size}px"
+    base = "n/a (images on disk)" if baseline is None else f"{baseline:.2%}"
+    print(f"validation accuracy: {tta['plain_accuracy']:.2%} (with TTA: {tta['accuracy']:.2%})  |  "
+          f"raw-pixel SVC baseline: {base}  |  images {sizes}  |  {seconds:.0f} s")
+    print(f"report: {', '.join(str(p) for p in paths.values())}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return run_command(args)
+    except (ValueError, FileNotFoundError, NotADirectoryError) as e:
+        print(f"nbtrainer: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""The CLI's report folder: metrics JSON, PNG plots of training curves and per-group LRs, a summary table.
+
+matplotlib is imported inside the plotting functions, so importing nbtrainer stays fast.
+
+Example::
+
+    write_report("nbtrainer-out", learn, checklist, baseline=0.992)
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from .checkpoint import versions
+
+
+def summary_rows(checklist) -> list[dict]:
+    """One row per step: name, status, seconds, LRs, size, valid loss, accuracy."""
+    rows = []
+    for step in checklist.steps:
+        r = step.result
+        rows.append({"step": step.name, "status": step.status, "seconds": r.get("seconds"),
+                     "lrs": r.get("lrs"), "size": r.get("size"), "epochs": r.get("epochs"),
+                     "valid_loss": r.get("valid_loss"), "accuracy": r.get("accuracy")})
+    return rows
+
+
+def _fmt(value, spec: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return format(value, spec)
+
+
+def format_table(rows: list[dict]) -> str:
+    """A plain-text table of :func:`summary_rows`."""
+    header = f"{'step':<48} {'status':<8} {'time':>7} {'size':>5} {'ep':>3} {'valid loss':>10} {'accuracy':>8}  lrs"
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        lrs = "-" if not r["lrs"] else "[" + ", ".join(f"{x:.2g}" for x in r["lrs"]) + "]"
+        lines.append(f"{r['step'][:48]:<48} {r['status']:<8} {_fmt(r['seconds'], '6.1f')}s {_fmt(r['size'], '>5')} "
+                     f"{_fmt(r['epochs'], '>3')} {_fmt(r['valid_loss'], '10.4f')} {_fmt(r['accuracy'], '8.2%')}  {lrs}")
+    return "\n".join(lines)
+
+
+def plot_training(recorder, path: Path) -> Path:
+    """Training loss per iteration (smoothed), validation loss and accuracy per epoch; stages marked."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    its = recorder.iterations
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
+    losses = [r["loss"] for r in its]
+    ax_loss.plot(losses, alpha=0.3, label="train loss (batch)")
+    ax_loss.plot(_ema(losses), label="train loss (smoothed)")
+    ends = [sum(1 for r in its if r["epoch"] <= e["epoch"]) for e in recorder.epochs]
+    ax_loss.plot(ends, [e["valid_loss"] for e in recorder.epochs], "o-", label="valid loss")
+    ax_loss.set(xlabel="iteration", ylabel="loss", yscale="log", title="Loss")
+    ax_loss.legend()
+    ax_acc.plot([e["epoch"] + 1 for e in recorder.epochs], [e["accuracy"] for e in recorder.epochs], "o-")
+    ax_acc.set(xlabel="epoch", ylabel="valid accuracy", title="Validation accuracy")
+    _mark_stages(ax_acc, recorder.epochs)
+    ax_acc.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_lr_schedule(recorder, group_names: list[str], path: Path) -> Path:
+    """Each layer group's LR per iteration (log scale): SGDR cycles and differential LRs."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(11, 3.5))
+    for g, name in enumerate(group_names):
+        ax.plot([r["lrs"][g] for r in recorder.iterations], label=name)
+    ax.set(xlabel="iteration", ylabel="learning rate", yscale="log", title="Learning rate per layer group (SGDR)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def _mark_stages(ax, epochs: list[dict]) -> None:
+    previous = None
+    for e in epochs:
+        if e["stage"] != previous:
+            ax.axvline(e["epoch"] + 0.5, color="grey", lw=0.8, ls=":")
+            ax.annotate(e["stage"][:28], (e["epoch"] + 0.6, 0.02), xycoords=("data", "axes fraction"),
+                        rotation=90, fontsize=7, va="bottom", color="grey")
+            previous = e["stage"]
+
+
+def _ema(values: list[float], beta: float = 0.98) -> list[float]:
+    out, avg = [], 0.0
+    for i, v in enumerate(values, 1):
+        avg = beta * avg + (1 - beta) * v
+        out.append(avg / (1 - beta ** i))
+    return out
+
+
+def write_report(out: str | Path, learn, checklist, extra: dict | None = None) -> dict[str, Path]:
+    """Write ``checkpoint.pt``, ``metrics.json``, ``training.png`` and ``lr_schedule.png`` into ``out``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"checkpoint": out / "checkpoint.pt", "metrics": out / "metrics.json",
+             "training_plot": out / "training.png", "lr_plot": out / "lr_schedule.png"}
+    learn.save(paths["checkpoint"])
+    metrics = {"steps": summary_rows(checklist), "epochs": learn.recorder.epochs, "config": learn.config,
+               "classes": learn.data.classes, "versions": versions(), **(extra or {})}
+    paths["metrics"].write_text(json.dumps(metrics, indent=2, default=float))
+    if learn.recorder.iterations:
+        plot_training(learn.recorder, paths["training_plot"])
+        plot_lr_schedule(learn.recorder, learn.group_names, paths["lr_plot"])
+    return paths

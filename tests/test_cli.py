@@ -1,0 +1,45 @@
+"""`nbtrainer run` end to end: the recipe on a folder and on the digits, its report, its errors."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import torch
+
+from nbtrainer.cli import main
+
+
+def test_run_on_a_folder_writes_the_report(make_folder, tmp_path, capsys):
+    root = make_folder({"zero": 12, "one": 12, "two": 12})
+    out = tmp_path / "report"
+    code = main(["run", "--data", str(root), "--size", "32", "--final-size", "40", "--bs", "8", "--aug-cycles", "1",
+                 "--unfrozen-cycles", "2", "--tta", "1", "--workers", "0", "--out", str(out), "--no-progress"])
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert "validation accuracy:" in printed and "raw-pixel SVC baseline: n/a" in printed
+    for name in ("Train the head", "Unfreeze all layers", "Progressive resize to 40px", "Test-time augmentation"):
+        assert name in printed
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert [s["status"] for s in metrics["steps"]] == ["done"] * 6
+    assert len(metrics["epochs"]) == 1 + 1 + (1 + 2) + 1 and metrics["sizes"] == [32, 40]
+    assert metrics["steps"][3]["lrs"] == [1e-2 / 9, 1e-2 / 3, 1e-2]
+    ckpt = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert ckpt["classes"] == ["one", "two", "zero"] and ckpt["size"] == 40
+    for png in ("training.png", "lr_schedule.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_run_on_the_embedded_digits_prints_the_svc_baseline(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "nbtrainer", "run", "--limit", "200", "--size", "32", "--final-size", "0",
+         "--aug-cycles", "1", "--unfrozen-cycles", "1", "--tta", "1", "--out", str(tmp_path / "o"), "--no-progress"],
+        capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    line = next(l for l in result.stdout.splitlines() if l.startswith("validation accuracy:"))
+    assert "raw-pixel SVC baseline:" in line and "n/a" not in line and "images 32px" in line
+
+
+def test_run_with_a_missing_folder_exits_2_naming_it(tmp_path, capsys):
+    assert main(["run", "--data", str(tmp_path / "nope"), "--no-progress"]) == 2
+    assert "nope' does not exist" in capsys.readouterr().err

@@ -1,0 +1,152 @@
+"""The Learner: differential LRs, freezing, events, TTA, checkpoints, reproducibility, argument checks."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+import nbtrainer as nbt
+
+from .conftest import small_data, small_learner
+
+
+def _body_state(learn):
+    return {k: v.clone() for k, v in learn.model.state_dict().items() if not k.startswith("head.")}
+
+
+def test_frozen_body_is_bit_identical_after_a_fit_and_the_head_trained():
+    learn = small_learner()
+    before = _body_state(learn)
+    head_before = learn.model.head[-1].weight.clone()
+    learn.fit(1e-2, n_cycle=2)
+    after = _body_state(learn)
+    assert before.keys() == after.keys()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # weights, BN running stats, counters
+    assert not torch.equal(head_before, learn.model.head[-1].weight)
+    learn.unfreeze()
+    learn.fit(1e-3)
+    assert not torch.equal(before["body.0.weight"], learn.model.state_dict()["body.0.weight"])
+
+
+def test_differential_lrs_land_in_the_right_param_groups():
+    learn = small_learner()
+    learn.unfreeze()
+    learn.fit([1e-4, 1e-3, 1e-2])
+    for group, layer_group in zip(learn.opt.param_groups, learn.layer_groups):
+        assert [id(p) for p in group["params"]] == [id(p) for p in layer_group.parameters()]
+    first = learn.recorder.iterations[0]["lrs"]
+    assert first == [1e-4, 1e-3, 1e-2]  # earlier groups lower
+    assert all(r["lrs"][0] < r["lrs"][1] < r["lrs"][2] for r in learn.recorder.iterations[:-1])
+    # the stem conv belongs to the first group, the classifier to the last
+    assert any(p is learn.model.body[0].weight for p in learn.opt.param_groups[0]["params"])
+    assert any(p is learn.model.head[-1].weight for p in learn.opt.param_groups[2]["params"])
+
+
+@pytest.mark.parametrize("bad,match", [
+    ([1e-3, 1e-2], r"expected one LR or 3 LRs.*got 2"),
+    ([1e-3, 1e-2, 0.0], "finite number > 0"),
+    (-1e-3, "finite number > 0"),
+    (float("nan"), "finite number > 0"),
+])
+def test_bad_lrs_are_refused_before_anything_changes(bad, match):
+    learn = small_learner(n=40)
+    before = {k: v.clone() for k, v in learn.model.state_dict().items()}
+    with pytest.raises(ValueError, match=match):
+        learn.fit(bad)
+    assert all(torch.equal(before[k], v) for k, v in learn.model.state_dict().items())
+    assert learn.recorder.iterations == []
+
+
+def test_events_fire_in_order_and_cancel_fit_leaves_a_usable_learner():
+    seen = []
+
+    class Watch(nbt.Callback):
+        def __call__(self, event):
+            seen.append(event)
+
+    class StopAfterTwo(nbt.Callback):
+        def after_batch(self):
+            if self.learner.state.iteration >= 1:
+                raise nbt.CancelFitException()
+
+    learn = small_learner(n=80)
+    learn.fit(1e-2, callbacks=[Watch()])
+    assert seen[:5] == ["before_fit", "before_epoch", "before_train", "before_batch", "after_loss"]
+    assert seen[-5:] == ["after_train", "before_validate", "after_validate", "after_epoch", "after_fit"]
+    assert learn.callbacks == [learn.recorder]  # per-fit callbacks are removed afterwards
+    learn.fit(1e-2, n_cycle=3, callbacks=[StopAfterTwo()])
+    assert learn.state.cancelled and len(learn.recorder.iterations) == 4 + 2
+    learn.fit(1e-2)
+    assert not learn.state.cancelled and len(learn.recorder.epochs) == 2
+
+
+def test_tta_shape_and_it_differs_from_plain_predictions():
+    learn = small_learner()
+    learn.fit(1e-2)
+    plain, targets = learn.get_preds()
+    probs, tta_targets = learn.tta(n=2)
+    assert probs.shape == plain.shape == (len(learn.data.valid), 10)
+    assert torch.equal(targets, tta_targets)
+    assert torch.allclose(probs.sum(1), torch.ones(len(probs)), atol=1e-5)
+    assert not torch.allclose(probs, plain)
+    with pytest.raises(ValueError, match="n=0"):
+        learn.tta(0)
+
+
+def test_checkpoint_round_trip_gives_identical_predictions(tmp_path):
+    learn = small_learner()
+    learn.fit(1e-2)
+    learn.unfreeze()
+    learn.set_size(40)
+    learn.fit([1e-4, 1e-3, 1e-2])
+    path = tmp_path / "ckpt.pt"
+    learn.save(path)
+    raw = torch.load(path, weights_only=True)
+    assert raw["classes"] == [str(i) for i in range(10)] and raw["size"] == 40 and raw["n_frozen"] == 0
+    assert raw["layer_groups"] == ["body 1/2", "body 2/2", "head"] and len(raw["history"]["epochs"]) == 2
+
+    other = nbt.Learner(small_data(), seed=123)
+    other.load(path)
+    assert other.data.size == 40 and other.n_frozen == 0 and other.recorder.epochs == learn.recorder.epochs
+    assert torch.equal(other.get_preds()[0], learn.get_preds()[0])
+    assert other.opt.state_dict()["state"].keys() == learn.opt.state_dict()["state"].keys()
+
+
+def test_checkpoint_for_other_classes_is_refused_and_leaves_the_learner_intact(tmp_path):
+    learn = small_learner(n=60)
+    learn.save(tmp_path / "ten.pt")
+    three = nbt.ImageData.from_arrays(*_three_class_arrays(), size=32, bs=8)
+    other = nbt.Learner(three)
+    before = {k: v.clone() for k, v in other.model.state_dict().items()}
+    with pytest.raises(ValueError, match="10 classes"):
+        other.load(tmp_path / "ten.pt")
+    assert all(torch.equal(before[k], v) for k, v in other.model.state_dict().items())
+    with pytest.raises(FileNotFoundError, match="missing.pt"):
+        other.load(tmp_path / "missing.pt")
+
+
+def _three_class_arrays():
+    images = (torch.rand(30, 16, 16) * 255).to(torch.uint8).numpy()
+    return images, [i % 3 for i in range(30)]
+
+
+def test_seeded_runs_are_reproducible():
+    def run(seed):
+        learn = small_learner(n=80, seed=seed)
+        learn.augment = True
+        learn.fit(1e-2, n_cycle=2)
+        return [r["loss"] for r in learn.recorder.iterations], learn.get_preds()[0]
+
+    losses_a, preds_a = run(0)
+    losses_b, preds_b = run(0)
+    assert losses_a == losses_b and torch.equal(preds_a, preds_b)
+    assert run(1)[0] != losses_a
+
+
+def test_set_size_changes_the_images_and_keeps_the_weights():
+    learn = small_learner(n=40)
+    weights = learn.model.head[-1].weight.clone()
+    learn.set_size(48)
+    xb, _ = next(iter(learn.data.train_dl()))
+    assert xb.shape[-2:] == (48, 48) and torch.equal(weights, learn.model.head[-1].weight)
+    with pytest.raises(ValueError, match="size=16"):
+        learn.set_size(16)
