@@ -93,7 +93,7 @@ def test_one_class_folder_is_a_clear_error(make_folder):
 def test_unreadable_image_is_named_before_training(make_folder):
     root = make_folder({"a": 4, "b": 4})
     (root / "b" / "broken.png").write_bytes(b"this is not a png")
-    with pytest.raises(nbt.BadImageError, match=r"1 file\(s\).*broken\.png"):
+    with pytest.raises(nbt.BadImageError, match=r"(?s)1 file\(s\).*broken\.png"):
         nbt.ImageData.from_folder(root)
 
 
