@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 
 from .callbacks import (EVENTS, Callback, CancelBatchException, CancelEpochException, CancelFitException,
                         Recorder, TqdmProgress)
+from .checklist import Checklist, Step
 from .data import ImageData
 from .learner import Learner
 from .schedule import cycle_starts, preview_lrs, sgdr_epochs, sgdr_scheduler
@@ -19,6 +20,6 @@ from .transforms import Augment
 
 __all__ = [
     "EVENTS", "Augment", "BadImageError", "Callback", "CancelBatchException", "CancelEpochException",
-    "CancelFitException", "ImageData", "Learner", "Recorder", "TqdmProgress", "cycle_starts", "preview_lrs",
+    "CancelFitException", "Checklist", "ImageData", "Step", "Learner", "Recorder", "TqdmProgress", "cycle_starts", "preview_lrs",
     "sgdr_epochs", "sgdr_scheduler", "__version__",
 ]

@@ -14,7 +14,7 @@ def test_run_on_a_folder_writes_the_report(make_folder, tmp_path, capsys):
     root = make_folder({"zero": 12, "one": 12, "two": 12})
     out = tmp_path / "report"
     code = main(["run", "--data", str(root), "--size", "32", "--final-size", "40", "--bs", "8", "--aug-cycles", "1",
-                 "--unfrozen-cycles", "2", "--tta", "1", "--workers", "0", "--out", str(out), "--no-progress"])
+                 "--unfrozen-cycles", "2", "--final-cycles", "1", "--tta", "1", "--workers", "0", "--out", str(out), "--no-progress"])
     printed = capsys.readouterr().out
     assert code == 0
     assert "validation accuracy:" in printed and "raw-pixel SVC baseline: n/a" in printed
