@@ -175,9 +175,8 @@ class ImageData:
         return self._loader(self.valid, self.transform(augment), False, False, 2 * self.bs)
 
     def _loader(self, split: Split, transform, shuffle: bool, drop_last: bool, bs: int) -> DataLoader:
-        workers = self.num_workers
         return DataLoader(_View(split, transform), batch_size=bs, shuffle=shuffle, drop_last=drop_last,
-                          num_workers=workers, generator=self.generator, pin_memory=torch.cuda.is_available(),
+                          num_workers=self.num_workers, generator=self.generator, pin_memory=torch.cuda.is_available(),
                           persistent_workers=False)
 
     def __repr__(self) -> str:

@@ -148,8 +148,10 @@ class Learner:
     def group_lrs(self, lrs: float | Sequence[float]) -> list[float]:
         """One LR per layer group from a float or a sequence of ``n_groups`` positive LRs."""
         n = len(self.layer_groups)
-        values = [lrs] * n if isinstance(lrs, (int, float)) and not isinstance(lrs, bool) else list(
-            getattr(lrs, "tolist", lambda: lrs)())
+        if isinstance(lrs, (int, float)) and not isinstance(lrs, bool):
+            values = [lrs] * n
+        else:  # a list, tuple, numpy array or tensor
+            values = lrs.tolist() if hasattr(lrs, "tolist") else list(lrs)
         if len(values) != n:
             raise ValueError(f"lrs={list(values)!r}: expected one LR or {n} LRs, one per layer group "
                              f"({', '.join(self.group_names)}); got {len(values)}")
