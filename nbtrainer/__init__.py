@@ -20,6 +20,6 @@ from .transforms import Augment
 
 __all__ = [
     "EVENTS", "Augment", "BadImageError", "Callback", "CancelBatchException", "CancelEpochException",
-    "CancelFitException", "Checklist", "ImageData", "Step", "Learner", "Recorder", "TqdmProgress", "cycle_starts", "preview_lrs",
-    "sgdr_epochs", "sgdr_scheduler", "__version__",
+    "CancelFitException", "Checklist", "ImageData", "Learner", "Recorder", "Step", "TqdmProgress", "cycle_starts",
+    "preview_lrs", "sgdr_epochs", "sgdr_scheduler", "__version__",
 ]

@@ -112,7 +112,8 @@ class TqdmProgress(Callback):
         from tqdm.auto import tqdm
 
         state = self.learner.state
-        self.bar = tqdm(total=state.n_epochs * state.iters_per_epoch, desc=self.desc or self.learner.recorder.stage or "fit", leave=self.leave,
+        desc = self.desc or self.learner.recorder.stage or "fit"
+        self.bar = tqdm(total=state.n_epochs * state.iters_per_epoch, desc=desc, leave=self.leave,
                         unit="batch", dynamic_ncols=True, mininterval=0.25)
 
     def after_batch(self) -> None:

@@ -23,9 +23,6 @@ from dataclasses import dataclass, field
 
 from .learner import Learner, accuracy
 
-STATUSES = ("pending", "running", "done", "failed", "stopped")
-
-
 @dataclass
 class Step:
     """One step of the recipe: what to do (``action`` with ``params``), why, and what happened."""
