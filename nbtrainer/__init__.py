@@ -14,12 +14,14 @@ from .callbacks import (EVENTS, Callback, CancelBatchException, CancelEpochExcep
 from .checklist import Checklist, Step
 from .data import ImageData
 from .learner import Learner
+from .lr_find import LRFinderResult, lr_find
+from .precompute import ActivationCache
 from .schedule import cycle_starts, preview_lrs, sgdr_epochs, sgdr_scheduler
 from .sources import BadImageError
 from .transforms import Augment
 
 __all__ = [
-    "EVENTS", "Augment", "BadImageError", "Callback", "CancelBatchException", "CancelEpochException",
-    "CancelFitException", "Checklist", "ImageData", "Learner", "Recorder", "Step", "TqdmProgress", "cycle_starts",
-    "preview_lrs", "sgdr_epochs", "sgdr_scheduler", "__version__",
+    "EVENTS", "ActivationCache", "Augment", "BadImageError", "Callback", "CancelBatchException", "CancelEpochException",
+    "CancelFitException", "Checklist", "ImageData", "LRFinderResult", "Learner", "Recorder", "Step", "TqdmProgress", "cycle_starts",
+    "lr_find", "preview_lrs", "sgdr_epochs", "sgdr_scheduler", "__version__",
 ]

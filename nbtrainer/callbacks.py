@@ -22,7 +22,7 @@ EVENTS = (
     "before_fit", "before_epoch", "before_train", "before_batch", "after_loss", "after_batch",
     "after_train", "before_validate", "after_validate", "after_epoch", "after_fit",
     "after_cancel_batch", "after_cancel_epoch", "after_cancel_fit",
-    "after_lr_find_step",
+    "before_lr_find", "after_lr_find_step", "after_lr_find",
 )
 
 

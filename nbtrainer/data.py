@@ -89,6 +89,9 @@ class ImageData:
         self.set_size(size)
         self.num_workers = default_num_workers(train.source) if num_workers is None else num_workers
         self.generator = torch.Generator().manual_seed(seed)  # shuffling and loader-worker seeds
+        # Unshuffled passes (validation, TTA, precompute) draw their worker seeds from their own generator,
+        # so evaluating never changes the order of the next training epoch.
+        self.eval_generator = torch.Generator().manual_seed(seed + 1)
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -168,15 +171,17 @@ class ImageData:
     def train_dl(self, shuffle: bool = True, augment: bool | None = None) -> DataLoader:
         """Training batches; shuffled, and the last partial batch dropped (BatchNorm needs > 1 image)."""
         drop_last = shuffle and len(self.train) > self.bs
-        return self._loader(self.train, self.transform(augment), shuffle, drop_last, self.bs)
+        return self._loader(self.train, self.transform(augment), shuffle, drop_last, self.bs,
+                            self.generator if shuffle else self.eval_generator)
 
     def valid_dl(self, augment: bool = False) -> DataLoader:
         """Validation batches in order; augmented only when asked (test-time augmentation)."""
-        return self._loader(self.valid, self.transform(augment), False, False, 2 * self.bs)
+        return self._loader(self.valid, self.transform(augment), False, False, 2 * self.bs, self.eval_generator)
 
-    def _loader(self, split: Split, transform, shuffle: bool, drop_last: bool, bs: int) -> DataLoader:
+    def _loader(self, split: Split, transform, shuffle: bool, drop_last: bool, bs: int,
+                generator: torch.Generator) -> DataLoader:
         return DataLoader(_View(split, transform), batch_size=bs, shuffle=shuffle, drop_last=drop_last,
-                          num_workers=self.num_workers, generator=self.generator, pin_memory=torch.cuda.is_available(),
+                          num_workers=self.num_workers, generator=generator, pin_memory=torch.cuda.is_available(),
                           persistent_workers=False)
 
     def __repr__(self) -> str:

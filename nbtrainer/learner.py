@@ -24,7 +24,9 @@ from . import checkpoint
 from .callbacks import (Callback, CancelBatchException, CancelEpochException, CancelFitException, Recorder,
                         run_event)
 from .data import ImageData
+from .lr_find import LRFinderResult, lr_find
 from .models import build_model, set_frozen, set_train_mode
+from .precompute import ActivationCache, Activations
 from .schedule import sgdr_epochs, sgdr_scheduler
 
 OPTIMIZERS = ("sgd", "adamw")
@@ -44,6 +46,7 @@ class FitState:
     yb: torch.Tensor | None = None
     pred: torch.Tensor | None = None
     loss: torch.Tensor | float = math.nan
+    smooth_loss: float = math.nan  # lr_find's smoothed loss
     valid_loss: float = math.nan
     accuracy: float = math.nan
     cancelled: bool = False  # the fit was stopped by a CancelFitException
@@ -68,13 +71,15 @@ class Learner:
         wd: weight decay. Default: 1e-4.
         bn_freeze: keep every body BatchNorm in eval mode even when unfrozen. Default: False.
         seed: seeds the new head's weights and the random order of the loop. Default: 0.
+        cache: where precomputed activations are kept. Default: a new :class:`ActivationCache`.
     The body starts frozen (only the head trains), as in the course.
     """
 
     def __init__(self, data: ImageData, arch: str = "efficientnet_lite0", pretrained: bool = True,
                  n_groups: int = 3, opt: str = "sgd", momentum: float = 0.9, wd: float = 1e-4,
                  bn_freeze: bool = False, seed: int = 0, device: str | None = None,
-                 callbacks: Sequence[Callback] = (), hidden: int = 512, ps: tuple[float, float] = (0.25, 0.5)):
+                 callbacks: Sequence[Callback] = (), hidden: int = 512, ps: tuple[float, float] = (0.25, 0.5),
+                 cache: ActivationCache | None = None):
         if opt not in OPTIMIZERS:
             raise ValueError(f"opt={opt!r}: expected one of {OPTIMIZERS}")
         self.config = {"arch": arch, "pretrained": pretrained, "n_groups": n_groups, "opt": opt,
@@ -91,6 +96,9 @@ class Learner:
         for cb in (self.recorder, *callbacks):
             self.add_callback(cb)
         self.state = FitState()
+        self.cache = cache if cache is not None else ActivationCache()
+        self._activations: Activations | None = None
+        self._pinned: Activations | None = None  # checked once at the start of a fit, kept for its epochs
         self.n_frozen = 0
         self.freeze()
 
@@ -116,9 +124,12 @@ class Learner:
 
     # ------------------------------------------------------------------ freezing, size, augmentation
     def freeze_to(self, n: int) -> None:
-        """Freeze the first ``n`` layer groups; train the others."""
+        """Freeze the first ``n`` layer groups; train the others. Precompute is turned off unless the
+        whole body stays frozen."""
         set_frozen(self.layer_groups, n)
         self.n_frozen = n
+        if n < len(self.layer_groups) - 1:
+            self._activations = None
 
     def freeze(self) -> None:
         """Train the head only."""
@@ -134,6 +145,29 @@ class Learner:
             raise ValueError(f"size={size!r}: expected an integer >= {MIN_MODEL_SIZE} "
                              f"({self.config['arch']} downsamples by 32)")
         self.data.set_size(size)
+
+    @property
+    def precompute(self) -> bool:
+        """Train and validate the head on cached body activations (:mod:`nbtrainer.precompute`).
+
+        Setting it to True needs the body frozen; it computes the cache (or finds it) at once, so an
+        error (e.g. an unwritable cache folder) shows here and leaves the learner unchanged.
+        ``fit`` refuses augmentation while it is on (the cache holds plain images).
+        """
+        return self._activations is not None
+
+    @precompute.setter
+    def precompute(self, on: bool) -> None:
+        if on and self.n_frozen < len(self.layer_groups) - 1:
+            raise ValueError("precompute=True needs the body frozen (the cache holds the frozen body's output); "
+                             "call learn.freeze() first")
+        self._activations = self.cache.get(self) if on else None
+
+    def _current_activations(self) -> Activations:
+        """The cache for the current size/data/weights (recomputed if any of them changed)."""
+        if self._pinned is None:  # outside a fit: check the key (a hash of ~15 ms) every time
+            self._activations = self.cache.get(self)
+        return self._activations
 
     @property
     def augment(self) -> bool:
@@ -168,7 +202,11 @@ class Learner:
         """
         group_lrs = self.group_lrs(lrs)
         n_epochs = sgdr_epochs(n_cycle, cycle_len, cycle_mult)
-        dl = self.data.train_dl()
+        if self.precompute and self.augment:
+            raise ValueError("augment=True has no effect while precompute is on (the cache holds plain images); "
+                             "set learn.precompute = False to train on augmented images, or learn.augment = False")
+        dl = self.train_loader()
+        self._pinned = self._activations if self.precompute else None
         for group, lr in zip(self.opt.param_groups, group_lrs):
             group["lr"] = lr
         scheduler = sgdr_scheduler(self.opt, len(dl), cycle_len, cycle_mult)
@@ -185,54 +223,85 @@ class Learner:
                         with self._events("validate", None):
                             self.state.valid_loss, self.state.accuracy = self.validate()
         finally:
+            self._pinned = None
             for cb in extra:
                 self.remove_callback(cb)
             self.model.eval()
+
+    def train_loader(self):
+        """Training batches: images, or cached activations while :attr:`precompute` is on."""
+        if self.precompute:
+            return self._current_activations().train_loader(self.data.bs, self.data.generator)
+        return self.data.train_dl()
+
+    def _forward(self, xb: torch.Tensor) -> torch.Tensor:
+        return self.model.head(xb) if self.precompute else self.model(xb)
 
     def _train_epoch(self, dl, scheduler) -> None:
         with self._events("train", None):
             set_train_mode(self.model, self.layer_groups, self.n_frozen, self.config["bn_freeze"])
             for xb, yb in dl:
                 with self._events("batch", CancelBatchException):
-                    self._train_batch(xb, yb)
+                    self.train_batch(xb, yb)
                 self.state.iteration += 1
                 scheduler.step()
 
-    def _train_batch(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
+    def train_batch(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
+        """One optimizer step on one batch (``fit`` and ``lr_find`` call it; the model must be in train mode)."""
         s = self.state
         s.xb, s.yb = xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True)
         s.batch_lrs = [g["lr"] for g in self.opt.param_groups]
-        s.pred = self.model(s.xb)
+        s.pred = self._forward(s.xb)
         s.loss = self.loss_fn(s.pred, s.yb)
-        self._event("after_loss")
+        self.run_event("after_loss")
         self.opt.zero_grad(set_to_none=True)
         s.loss.backward()
         self.opt.step()
 
-    def _event(self, name: str) -> None:
+    def run_event(self, name: str) -> None:
+        """Announce ``name`` (one of :data:`EVENTS`) to every callback."""
         run_event(self.callbacks, name)
+
+    # ------------------------------------------------------------------ LR range test
+    def lr_find(self, start_lr: float | Sequence[float] = 1e-7, end_lr: float = 10.0, num_iter: int = 100,
+                **kwargs) -> LRFinderResult:
+        """The LR range test; the learner is restored exactly afterwards. See :func:`nbtrainer.lr_find.lr_find`."""
+        return lr_find(self, start_lr, end_lr, num_iter, **kwargs)
+
+    def begin_lr_find(self, start_lrs: list[float], num_iter: int) -> None:
+        """Set up a sweep (called by :func:`lr_find` inside its snapshot): LRs, train mode, state, event."""
+        for group, lr in zip(self.opt.param_groups, start_lrs):
+            group["lr"] = lr
+            group.pop("initial_lr", None)
+        set_train_mode(self.model, self.layer_groups, self.n_frozen, self.config["bn_freeze"])
+        self.state = FitState(n_epochs=0, iters_per_epoch=num_iter)
+        self.run_event("before_lr_find")
 
     @contextmanager
     def _events(self, name: str, cancel: type[Exception] | None):
         """``before_<name>``, the body, ``after_<name>``; a ``cancel`` exception runs ``after_cancel_<name>``."""
-        self._event(f"before_{name}")
+        self.run_event(f"before_{name}")
         try:
             yield
         except Exception as e:
             if cancel is None or not isinstance(e, cancel):
                 raise
             self.state.cancelled = self.state.cancelled or cancel is CancelFitException
-            self._event(f"after_cancel_{name}")
-        self._event(f"after_{name}")
+            self.run_event(f"after_cancel_{name}")
+        self.run_event(f"after_{name}")
 
     # ------------------------------------------------------------------ evaluation
     @torch.inference_mode()
     def get_preds(self, augment: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """Class probabilities and targets for the validation set (augmented images if ``augment``)."""
         self.model.eval()
+        use_cache = self.precompute and not augment
+        batches = (self._current_activations().valid_batches(2 * self.data.bs) if use_cache
+                   else self.data.valid_dl(augment=augment))
         probs, targets = [], []
-        for xb, yb in self.data.valid_dl(augment=augment):
-            probs.append(self.model(xb.to(self.device)).softmax(dim=1).cpu())
+        for xb, yb in batches:
+            pred = self.model.head(xb.to(self.device)) if use_cache else self.model(xb.to(self.device))
+            probs.append(pred.softmax(dim=1).cpu())
             targets.append(yb)
         return torch.cat(probs), torch.cat(targets)
 

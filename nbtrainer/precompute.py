@@ -1,0 +1,190 @@
+"""Precomputed activations: run the frozen body once, then train and evaluate the head on the cache.
+
+With the body frozen and no augmentation, every epoch feeds the same images through the same
+body, so its pooled output (``model.features``) can be computed once and reused; an epoch of the head
+then costs a few milliseconds instead of a pass through the body (fast.ai 0.7's ``precompute=True``).
+
+The cache key is a BLAKE2 hash of the body weights (and input normalization), the architecture,
+the data (image bytes of in-memory sources; path, byte size and mtime of every file of folder
+sources; the train/valid split and labels) and the transform (image size, pipeline): change any
+of them and the activations are computed again. Activations up to ``memory_limit`` bytes stay in
+memory; larger ones go to ``folder`` (default ``$NBTRAINER_CACHE`` or ``~/.cache/nbtrainer/activations``)
+as ``<key>.pt`` written atomically (temporary file + ``os.replace``), read back memory-mapped; the
+oldest files are removed to keep the folder under ``disk_limit`` bytes.
+
+Example::
+
+    learn.precompute = True          # builds (or finds) the cache of the current size and data
+    learn.fit(1e-2, n_cycle=2)       # the head trains on cached activations
+    learn.precompute = False         # back to images (augmentation, unfreezing)
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from .checkpoint import atomic_torch_save
+from .sources import ArraySource, FolderSource
+
+MiB = 2 ** 20
+
+
+@dataclass
+class Activations:
+    """Pooled body outputs ``(N, features)`` and labels of the train and valid sets, under one ``key``."""
+
+    key: str
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    valid_x: torch.Tensor
+    valid_y: torch.Tensor
+
+    @property
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in (self.train_x, self.train_y, self.valid_x, self.valid_y))
+
+    def train_loader(self, bs: int, generator: torch.Generator) -> DataLoader:
+        """Shuffled like :meth:`ImageData.train_dl` (same sampler, generator and ``drop_last``)."""
+        n = len(self.train_y)
+        return DataLoader(TensorDataset(self.train_x, self.train_y), batch_size=bs, shuffle=True,
+                          drop_last=n > bs, generator=generator)
+
+    def valid_batches(self, bs: int):
+        for i in range(0, len(self.valid_y), bs):
+            yield self.valid_x[i:i + bs], self.valid_y[i:i + bs]
+
+
+def _hash_tensor(h, t: torch.Tensor) -> None:
+    t = t.detach().to("cpu").contiguous().reshape(-1)
+    h.update(str((t.dtype, tuple(t.shape))).encode())
+    h.update(memoryview(t.view(torch.uint8).numpy()) if t.numel() else b"")
+
+
+def _hash_split(h, split) -> None:
+    source = split.source
+    h.update(repr((type(source).__name__, split.indices, source.classes, source.targets)).encode())
+    if isinstance(source, ArraySource):
+        _hash_tensor(h, source.images)
+    elif isinstance(source, FolderSource):
+        for i in split.indices:
+            stat = os.stat(source.path(i))
+            h.update(f"{source.path(i)}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+    else:
+        raise TypeError(f"cannot fingerprint a {type(source).__name__} source for the activation cache")
+
+
+def cache_key(learn) -> str:
+    """Hash of the body weights, architecture, data and transform: what the cached activations depend on."""
+    h = hashlib.blake2b(digest_size=16)
+    for name, t in learn.model.state_dict().items():
+        if not name.startswith("head."):
+            h.update(name.encode())
+            _hash_tensor(h, t)
+    data = learn.data
+    h.update(repr((learn.config["arch"], data.size, repr(data.transform(augment=False)))).encode())
+    _hash_split(h, data.train)
+    _hash_split(h, data.valid)
+    return h.hexdigest()
+
+
+@torch.inference_mode()
+def _features(model, loader, device) -> tuple[torch.Tensor, torch.Tensor]:
+    xs, ys = [], []
+    for xb, yb in loader:
+        xs.append(model.features(xb.to(device, non_blocking=True)).float().cpu())
+        ys.append(yb)
+    return torch.cat(xs), torch.cat(ys)
+
+
+def compute_activations(learn, key: str) -> Activations:
+    """One pass of the (frozen, eval-mode) body over train and valid images, without augmentation."""
+    model, data = learn.model, learn.data
+    was_training = [m.training for m in model.modules()]
+    model.eval()
+    try:
+        train = _features(model, data.train_dl(shuffle=False, augment=False), learn.device)
+        valid = _features(model, data.valid_dl(augment=False), learn.device)
+    finally:
+        for module, training in zip(model.modules(), was_training):
+            module.training = training
+    return Activations(key, *train, *valid)
+
+
+def default_folder() -> Path:
+    return Path(os.environ.get("NBTRAINER_CACHE") or Path.home() / ".cache" / "nbtrainer" / "activations")
+
+
+class ActivationCache:
+    """Activations by key: in memory up to ``memory_limit`` bytes, else on disk in ``folder``.
+
+    Args:
+        folder: where large caches go. Default: ``$NBTRAINER_CACHE`` or ``~/.cache/nbtrainer/activations``.
+        memory_limit: bytes of activations kept in memory. Default: 512 MiB.
+        disk_limit: bytes the folder may hold; the oldest caches are deleted beyond it. Default: 8 GiB.
+    """
+
+    def __init__(self, folder: str | os.PathLike | None = None, memory_limit: int = 512 * MiB,
+                 disk_limit: int = 8192 * MiB):
+        for name, value in (("memory_limit", memory_limit), ("disk_limit", disk_limit)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name}={value!r}: expected a number of bytes >= 0")
+        self.folder = Path(folder) if folder is not None else default_folder()
+        self.memory_limit, self.disk_limit = memory_limit, disk_limit
+        self._memory: dict[str, Activations] = {}
+
+    def get(self, learn) -> Activations:
+        """The activations for the learner's current body, data and size: from memory, disk, or computed."""
+        key = cache_key(learn)
+        if key in self._memory:
+            return self._memory[key]
+        path = self.folder / f"{key}.pt"
+        if path.exists():
+            return Activations(key, **torch.load(path, weights_only=True, mmap=True))
+        if self._needs_disk(learn):
+            self._check_writable()
+        acts = compute_activations(learn, key)
+        if acts.nbytes <= self.memory_limit:
+            self._memory = {key: acts}  # the latest only: older keys are stale for this learner
+        else:
+            self._write(path, acts)
+        return acts
+
+    def _needs_disk(self, learn) -> bool:
+        """Estimate the size before computing, so a bad folder fails before the long pass."""
+        n = len(learn.data.train) + len(learn.data.valid)
+        width = learn.model.head[0].num_features  # the head's first BatchNorm takes the pooled features
+        return n * width * 4 > self.memory_limit
+
+    def _check_writable(self) -> None:
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            fd, probe = tempfile.mkstemp(dir=self.folder, prefix=".write-test-")
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as e:
+            raise PermissionError(f"activation cache folder '{self.folder}' is not writable ({e.strerror}); "
+                                  "expected a writable folder: pass ActivationCache(folder=...) or raise "
+                                  "memory_limit") from e
+
+    def _write(self, path: Path, acts: Activations) -> None:
+        if acts.nbytes > self.disk_limit:
+            raise ValueError(f"the activations need {acts.nbytes / MiB:.0f} MiB, more than disk_limit="
+                             f"{self.disk_limit} bytes; expected a larger disk_limit")
+        self._evict(self.disk_limit - acts.nbytes)
+        atomic_torch_save({"train_x": acts.train_x, "train_y": acts.train_y, "valid_x": acts.valid_x,
+                           "valid_y": acts.valid_y}, path)
+
+    def _evict(self, keep_bytes: int) -> None:
+        files = sorted(self.folder.glob("*.pt"), key=lambda p: p.stat().st_mtime)
+        total = sum(p.stat().st_size for p in files)
+        for p in files:
+            if total <= keep_bytes:
+                break
+            total -= p.stat().st_size
+            p.unlink(missing_ok=True)
