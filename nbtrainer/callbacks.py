@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass, field
+
+import torch
 
 EVENTS = (
     "before_fit", "before_epoch", "before_train", "before_batch", "after_loss", "after_batch",
@@ -24,6 +27,25 @@ EVENTS = (
     "after_cancel_batch", "after_cancel_epoch", "after_cancel_fit",
     "before_lr_find", "after_lr_find_step", "after_lr_find",
 )
+
+
+@dataclass
+class FitState:
+    """What the loop is doing now; callbacks read it through ``learner.state``."""
+
+    n_epochs: int = 0
+    iters_per_epoch: int = 0
+    epoch: int = 0
+    iteration: int = 0
+    batch_lrs: list[float] = field(default_factory=list)
+    xb: torch.Tensor | None = None
+    yb: torch.Tensor | None = None
+    pred: torch.Tensor | None = None
+    loss: torch.Tensor | float = math.nan
+    smooth_loss: float = math.nan  # lr_find's smoothed loss
+    valid_loss: float = math.nan
+    accuracy: float = math.nan
+    cancelled: bool = False  # the fit was stopped by a CancelFitException
 
 
 class CancelBatchException(Exception):

@@ -11,7 +11,7 @@ import argparse
 import sys
 import time
 
-DEMO_SIZE, DEMO_FINAL_SIZE = 64, 96  # measured best of 32->64, 64, 64->96 on this CPU (see README)
+DEMO_SIZE, DEMO_FINAL_SIZE = 64, 0  # measured: resizing 64->96 or 32->64 lost accuracy on the digits (README)
 FOLDER_SIZE, FOLDER_FINAL_SIZE = 128, 224
 
 
@@ -29,15 +29,25 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--final-size", type=int, help="progressive resizing: size of the last stage (0: none; "
                                                      f"default {DEMO_FINAL_SIZE} / {FOLDER_FINAL_SIZE})")
     run.add_argument("--bs", type=int, default=64, help="batch size")
-    run.add_argument("--lr", type=float, default=1e-2, help="peak learning rate of the last layer group")
+    run.add_argument("--lr", type=float, default=1e-2, help="peak LR of the last layer group until lr_find "
+                                                             "suggests one")
+    run.add_argument("--lr-find-iters", type=int, default=100, help="iterations of the first LR range test")
+    run.add_argument("--unfrozen-lr-find-iters", type=int, default=60,
+                     help="iterations of the second LR range test (whole network: each costs a full step)")
     run.add_argument("--ratio", type=float, default=3.0, help="each layer group's LR is this many times lower "
                                                               "than the next one's (3-10 in the course)")
-    run.add_argument("--head-cycles", type=int, default=1, help="cycles training the head (1 epoch each)")
+    run.add_argument("--head-cycles", type=int, default=2, help="epochs training the head on precomputed "
+                                                                 "activations")
     run.add_argument("--aug-cycles", type=int, default=2, help="cycles training the head with augmentation")
     run.add_argument("--unfrozen-cycles", type=int, default=3, help="cycles of the whole network, cycle_mult=2")
     run.add_argument("--final-cycles", type=int, default=2, help="cycles at the final size, cycle_mult=2")
     run.add_argument("--tta", type=int, default=4, help="augmented passes in test-time augmentation")
     run.add_argument("--opt", default="sgd", choices=("sgd", "adamw"))
+    run.add_argument("--bn-freeze", action=argparse.BooleanOptionalAction,
+                     help="keep the body's BatchNorm statistics as pretrained after unfreezing (default: on for "
+                          "the embedded digits, where it was measured better, off for a folder)")
+    run.add_argument("--cache-dir", help="folder for large precomputed-activation caches "
+                                         "(default: $NBTRAINER_CACHE or ~/.cache/nbtrainer/activations)")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--workers", type=int, help="DataLoader worker processes (default: by the machine)")
     run.add_argument("--out", default="nbtrainer-out", help="report folder (checkpoint, metrics, plots)")
@@ -51,7 +61,8 @@ def run_command(args: argparse.Namespace) -> int:
     from .checklist import Checklist
     from .data import ImageData
     from .learner import Learner
-    from .report import format_table, summary_rows, write_report
+    from .precompute import ActivationCache
+    from .report import detail, format_table, summary_rows, write_report
 
     start = time.perf_counter()
     demo = args.data is None
@@ -64,14 +75,18 @@ def run_command(args: argparse.Namespace) -> int:
                                      num_workers=args.workers)
     print(f"data: {data}  classes: {', '.join(data.classes[:12])}{' ...' if data.c > 12 else ''}", flush=True)
     callbacks = [] if args.no_progress else [TqdmProgress()]
-    learn = Learner(data, arch=args.arch, opt=args.opt, seed=args.seed, callbacks=callbacks)
+    learn = Learner(data, arch=args.arch, opt=args.opt, seed=args.seed, callbacks=callbacks,
+                    bn_freeze=demo if args.bn_freeze is None else args.bn_freeze, cache=ActivationCache(args.cache_dir))
     checklist = Checklist.recipe(learn, lr=args.lr, ratio=args.ratio, size=size, final_size=final or None,
                                  head_cycles=args.head_cycles, aug_cycles=args.aug_cycles,
                                  unfrozen_cycles=args.unfrozen_cycles, final_cycles=args.final_cycles,
-                                 tta_n=args.tta)
+                                 tta_n=args.tta, lr_find_iters=args.lr_find_iters,
+                                 unfrozen_lr_find_iters=args.unfrozen_lr_find_iters)
     for step in checklist.steps:
         print(f"-> {step.name}: {step.why}", flush=True)
         checklist.run_step(step)
+        if step.action == "lr_find":
+            print(f"   {detail(step.result)} ({step.result['stop_reason']})", flush=True)
     seconds = time.perf_counter() - start
     baseline = svc_baseline(data)
     tta = checklist.steps[-1].result

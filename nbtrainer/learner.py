@@ -1,12 +1,19 @@
-"""``Learner``: a model, its data and optimizer; fit with SGDR and differential LRs, validate, predict, TTA.
+"""``Learner``: a model, its data and optimizer; precompute, lr_find, fit with SGDR and differential LRs,
+validate, predict, TTA.
 
 Example::
 
     data = ImageData.demo(size=64)
     learn = Learner(data)                    # EfficientNet-Lite0, real ImageNet weights, body frozen
-    learn.fit(1e-2, n_cycle=2)               # the head, 2 cycles of 1 epoch
+    learn.precompute = True                  # the frozen body runs once; the head trains on its outputs
+    lr = learn.lr_find().suggestion          # LR range test; the learner is restored exactly
+    learn.fit(lr, n_cycle=2)                 # the head, 2 cycles of 1 epoch
+    learn.precompute = False
+    learn.augment = True
+    learn.fit(lr, n_cycle=2)
     learn.unfreeze()
-    learn.fit([1e-2 / 9, 1e-2 / 3, 1e-2], n_cycle=3, cycle_mult=2)   # 1 + 2 + 4 epochs
+    lr = learn.lr_find(start_lr=[1e-7 / 9, 1e-7 / 3, 1e-7]).suggestion
+    learn.fit([lr / 9, lr / 3, lr], n_cycle=3, cycle_mult=2)   # 1 + 2 + 4 epochs
     probs, targets = learn.tta()
     learn.save("digits.pt")
 """
@@ -15,41 +22,22 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
 from . import checkpoint
-from .callbacks import (Callback, CancelBatchException, CancelEpochException, CancelFitException, Recorder,
-                        run_event)
+from .callbacks import (Callback, CancelBatchException, CancelEpochException, CancelFitException, FitState,
+                        Recorder, run_event)
 from .data import ImageData
 from .lr_find import LRFinderResult, lr_find
+from .metrics import accuracy, nll
 from .models import build_model, set_frozen, set_train_mode
 from .precompute import ActivationCache, Activations
 from .schedule import sgdr_epochs, sgdr_scheduler
 
 OPTIMIZERS = ("sgd", "adamw")
 MIN_MODEL_SIZE = 32  # every supported body downsamples by 32
-
-
-@dataclass
-class FitState:
-    """What the loop is doing now; callbacks read it through ``learner.state``."""
-
-    n_epochs: int = 0
-    iters_per_epoch: int = 0
-    epoch: int = 0
-    iteration: int = 0
-    batch_lrs: list[float] = field(default_factory=list)
-    xb: torch.Tensor | None = None
-    yb: torch.Tensor | None = None
-    pred: torch.Tensor | None = None
-    loss: torch.Tensor | float = math.nan
-    smooth_loss: float = math.nan  # lr_find's smoothed loss
-    valid_loss: float = math.nan
-    accuracy: float = math.nan
-    cancelled: bool = False  # the fit was stopped by a CancelFitException
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -329,14 +317,3 @@ class Learner:
     def load(self, path) -> None:
         """Load a checkpoint written by :meth:`save` for the same architecture and classes."""
         checkpoint.load(self, path)
-
-
-def accuracy(probs: torch.Tensor, targets: torch.Tensor) -> float:
-    """Fraction of rows whose highest probability is the target class."""
-    return (probs.argmax(dim=1) == targets).float().mean().item()
-
-
-def nll(probs: torch.Tensor, targets: torch.Tensor) -> float:
-    """Mean cross-entropy from probabilities."""
-    picked = probs[torch.arange(len(targets)), targets].clamp_min(1e-12)
-    return -picked.log().mean().item()

@@ -1,4 +1,5 @@
-"""The CLI's report folder: metrics JSON, PNG plots of training curves and per-group LRs, a summary table.
+"""The CLI's report folder: metrics JSON, PNG plots of training curves, per-group LRs and LR-finder
+curves, a summary table.
 
 matplotlib is imported inside the plotting functions, so importing nbtrainer stays fast.
 
@@ -22,24 +23,33 @@ def summary_rows(checklist) -> list[dict]:
         r = step.result
         rows.append({"step": step.name, "status": step.status, "seconds": r.get("seconds"),
                      "lrs": r.get("lrs"), "size": r.get("size"), "epochs": r.get("epochs"),
-                     "valid_loss": r.get("valid_loss"), "accuracy": r.get("accuracy")})
+                     "valid_loss": r.get("valid_loss"), "accuracy": r.get("accuracy"), "detail": detail(r)})
     return rows
 
 
-def _fmt(value, spec: str) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return format(value, spec)
+def detail(result: dict) -> str:
+    if "suggestion" in result:
+        found = "no suggestion" if result["suggestion"] is None else f"suggests {result['suggestion']:.2g}"
+        return f"{found}; next LR {result['lr']:.2g}"
+    if "ratio" in result:
+        return f"ratio {result['ratio']:g}"
+    return ""
+
+
+def _fmt(value, spec: str, width: int) -> str:
+    text = "-" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
+    return text.rjust(width)
 
 
 def format_table(rows: list[dict]) -> str:
     """A plain-text table of :func:`summary_rows`."""
-    header = f"{'step':<48} {'status':<8} {'time':>7} {'size':>5} {'ep':>3} {'valid loss':>10} {'accuracy':>8}  lrs"
+    header = f"{'step':<44} {'status':<8} {'time':>7} {'size':>5} {'ep':>3} {'valid loss':>10} {'accuracy':>8}  lrs"
     lines = [header, "-" * len(header)]
     for r in rows:
-        lrs = "-" if not r["lrs"] else "[" + ", ".join(f"{x:.2g}" for x in r["lrs"]) + "]"
-        lines.append(f"{r['step'][:48]:<48} {r['status']:<8} {_fmt(r['seconds'], '6.1f')}s {_fmt(r['size'], '>5')} "
-                     f"{_fmt(r['epochs'], '>3')} {_fmt(r['valid_loss'], '10.4f')} {_fmt(r['accuracy'], '8.2%')}  {lrs}")
+        lrs = r.get("detail") or "-" if not r["lrs"] else "[" + ", ".join(f"{x:.2g}" for x in r["lrs"]) + "]"
+        lines.append(f"{r['step'][:44]:<44} {r['status']:<8} {_fmt(r['seconds'], '.1f', 6)}s {_fmt(r['size'], 'd', 5)} "
+                     f"{_fmt(r['epochs'], 'd', 3)} {_fmt(r['valid_loss'], '.4f', 10)} {_fmt(r['accuracy'], '.2%', 8)}  "
+                     f"{lrs}")
     return "\n".join(lines)
 
 
@@ -85,6 +95,32 @@ def plot_lr_schedule(recorder, group_names: list[str], path: Path) -> Path:
     return path
 
 
+def plot_lr_finds(finds: list[tuple[str, dict]], path: Path) -> Path:
+    """One panel per LR-finder sweep: raw and smoothed loss against the LR (log), the suggestion marked."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(finds), figsize=(5.5 * len(finds), 3.8), squeeze=False)
+    for ax, (title, curve) in zip(axes[0], finds):
+        ax.plot(curve["lrs"], curve["losses"], alpha=0.3, label="loss")
+        ax.plot(curve["lrs"], curve["smoothed"], label="smoothed loss")
+        if curve["suggestion"] is not None:
+            i = curve["suggestion_index"]
+            ax.axvline(curve["suggestion"], color="red", lw=1, ls="--")
+            ax.plot([curve["suggestion"]], [curve["smoothed"][i]], "o", color="red",
+                    label=f"suggestion ({curve['method']}): {curve['suggestion']:.2g}")
+        finite = [v for v in curve["smoothed"] + curve["losses"] if math.isfinite(v)]
+        top = max(v for v in curve["smoothed"] if math.isfinite(v))
+        ax.set(xscale="log", xlabel=curve["x_axis"], ylabel="loss", title=title[:48],
+               ylim=(0.9 * min(finite), 1.2 * top))
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def _mark_stages(ax, epochs: list[dict]) -> None:
     previous = None
     for e in epochs:
@@ -104,16 +140,21 @@ def _ema(values: list[float], beta: float = 0.98) -> list[float]:
 
 
 def write_report(out: str | Path, learn, checklist, extra: dict | None = None) -> dict[str, Path]:
-    """Write ``checkpoint.pt``, ``metrics.json``, ``training.png`` and ``lr_schedule.png`` into ``out``."""
+    """Write ``checkpoint.pt``, ``metrics.json``, ``training.png``, ``lr_schedule.png`` and ``lr_find.png``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"checkpoint": out / "checkpoint.pt", "metrics": out / "metrics.json",
-             "training_plot": out / "training.png", "lr_plot": out / "lr_schedule.png"}
+             "training_plot": out / "training.png", "lr_plot": out / "lr_schedule.png",
+             "lr_find_plot": out / "lr_find.png"}
+    finds = [(s.name, s.result["curve"]) for s in checklist.steps if s.status == "done" and "curve" in s.result]
     learn.save(paths["checkpoint"])
     metrics = {"steps": summary_rows(checklist), "epochs": learn.recorder.epochs, "config": learn.config,
+               "lr_finds": [{"step": name, **curve} for name, curve in finds],
                "classes": learn.data.classes, "versions": versions(), **(extra or {})}
     paths["metrics"].write_text(json.dumps(metrics, indent=2, default=float))
     if learn.recorder.iterations:
         plot_training(learn.recorder, paths["training_plot"])
         plot_lr_schedule(learn.recorder, learn.group_names, paths["lr_plot"])
-    return paths
+    if finds:
+        plot_lr_finds(finds, paths["lr_find_plot"])
+    return {k: p for k, p in paths.items() if p.exists()}

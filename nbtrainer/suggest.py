@@ -12,6 +12,11 @@ the lowest point of that range, so a suggestion is never past the minimum.
   training turns unstable.
 - ``"steepest"``: the point with the most negative slope ``d loss / d log(lr)``.
 
+A curve with no real descent (fewer than 3 points down to its minimum, or a fall of less than 10%:
+typical of a trained, unfrozen network) gets, with either method, the LR one decade below where its
+loss first rises 10% above its minimum (the course's rule of thumb), or None if that is in the
+skipped start.
+
 Example::
 
     index = suggest(result.lrs, result.smoothed, "valley")
@@ -23,6 +28,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+MIN_FALL = 0.1  # a descent must fall by 10% of the highest loss before the minimum
+
 
 def _window(losses: np.ndarray, skip_start: int, skip_end: int) -> tuple[int, int] | None:
     """``[first, last]`` indices to search: the skipped range, cut at its minimum; None if too short."""
@@ -30,8 +37,15 @@ def _window(losses: np.ndarray, skip_start: int, skip_end: int) -> tuple[int, in
     if stop - first < 3 or not np.isfinite(losses[first:stop]).any():
         return None
     segment = np.where(np.isfinite(losses[first:stop]), losses[first:stop], np.inf)
-    last = first + int(np.argmin(segment))
-    return (first, last) if last - first >= 2 else None
+    return first, first + int(np.argmin(segment))
+
+
+def _has_descent(losses: np.ndarray, first: int, last: int) -> bool:
+    """At least 3 points down to the minimum, falling by ``MIN_FALL`` of the highest loss."""
+    if last - first < 2:
+        return False
+    high = float(np.max(losses[first:last + 1]))
+    return high - float(losses[last]) >= MIN_FALL * abs(high)
 
 
 def valley(log_lrs: np.ndarray, losses: np.ndarray, first: int, last: int) -> int:
@@ -42,6 +56,14 @@ def valley(log_lrs: np.ndarray, losses: np.ndarray, first: int, last: int) -> in
     top = np.nonzero(segment >= low + 0.9 * (high - low))[0][-1]
     bottom = top + np.nonzero(segment[top:] <= low + 0.1 * (high - low))[0][0]
     return first + int(top + bottom) // 2
+
+
+def decade_before_rise(log_lrs: np.ndarray, losses: np.ndarray, last: int) -> int:
+    """The point one decade of LR below where the loss first rises 10% above its minimum (at ``last``)."""
+    low = float(losses[last])
+    after = np.nonzero(~(losses[last:] <= low + 0.1 * abs(low)))[0]  # NaN counts as risen
+    rise = last + int(after[0]) if len(after) else len(losses) - 1
+    return int(np.argmin(np.abs(log_lrs[:rise + 1] - (log_lrs[rise] - np.log(10)))))
 
 
 def steepest(log_lrs: np.ndarray, losses: np.ndarray, first: int, last: int) -> int:
@@ -69,4 +91,8 @@ def suggest(lrs: Sequence[float], losses: Sequence[float], method: str = "valley
     window = _window(values, skip_start, skip_end)
     if window is None:
         return None
-    return SUGGESTERS[method](np.log(np.asarray(lrs, dtype=float)), values, *window)
+    log_lrs = np.log(np.asarray(lrs, dtype=float))
+    if _has_descent(values, *window):
+        return SUGGESTERS[method](log_lrs, values, *window)
+    index = decade_before_rise(log_lrs, values, window[1])
+    return index if index >= window[0] else None

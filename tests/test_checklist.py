@@ -1,7 +1,10 @@
-"""The recipe as data: steps run in order, a cancelled fit leaves its step 'stopped', and run() resumes it."""
+"""The recipe as data: the course's order, LRs from lr_find unless picked, stop and resume."""
 from __future__ import annotations
 
+import pytest
+
 import nbtrainer as nbt
+from nbtrainer.checklist import differential_lrs
 
 from .conftest import small_learner
 
@@ -11,16 +14,74 @@ class StopAtFirstBatch(nbt.Callback):
         raise nbt.CancelFitException()
 
 
+def _recipe(learn, **kwargs):
+    return nbt.Checklist.recipe(learn, lr=1e-2, head_cycles=1, aug_cycles=1, unfrozen_cycles=1, tta_n=1,
+                                lr_find_iters=30, unfrozen_lr_find_iters=20, **kwargs)
+
+
+def test_the_recipe_follows_the_course_checklist():
+    steps = _recipe(small_learner(n=60), final_size=40).steps
+    assert [s.action for s in steps] == ["precompute", "lr_find", "fit", "fit", "unfreeze", "differential",
+                                         "lr_find", "fit", "fit", "tta"]
+    assert steps[2].params["precompute"] and not steps[3].params["precompute"] and steps[3].params["augment"]
+    assert steps[7].params["cycle_mult"] == 2 and steps[8].params["size"] == 40
+    assert steps[6].params["differential"] and all(s.why for s in steps)
+
+
+def test_fit_steps_use_the_latest_suggestion_unless_the_user_picked_an_lr():
+    learn = small_learner(n=80)
+    checklist = _recipe(learn)
+    steps = checklist.steps
+    for step in steps[:2]:  # precompute, lr_find
+        checklist.run_step(step)
+    assert learn.precompute and steps[1].status == "done"
+    suggestion = steps[1].result["suggestion"]
+    assert suggestion is not None and checklist.lr == suggestion == checklist.lr_finds[0].suggestion
+    assert steps[1].result["curve"]["lrs"] and steps[1].result["curve"]["x_axis"].startswith("LR of the last")
+
+    checklist.pick_lr(3e-3)  # e.g. a click on the LR-finder curve
+    checklist.run_step(steps[2])
+    assert steps[2].result["lrs"] == [3e-3] * 3 and steps[2].result["precompute"]
+    checklist.run_step(steps[3])
+    assert not learn.precompute and learn.augment and steps[3].result["lrs"] == [3e-3] * 3
+
+    for step in steps[4:7]:  # unfreeze, differential, lr_find again
+        checklist.run_step(step)
+    assert checklist.picked_lr is None and learn.n_frozen == 0  # a new sweep replaces the pick
+    new = checklist.lr_finds[-1]
+    assert new.ratios == pytest.approx([1 / 9, 1 / 3, 1])
+    checklist.run_step(steps[7])
+    assert steps[7].result["lrs"] == pytest.approx(differential_lrs(checklist.lr, 3, 3.0))
+    assert checklist.lr == (new.suggestion or suggestion)
+    checklist.run()
+    assert [s.status for s in steps] == ["done"] * len(steps)
+    assert 0 <= steps[-1].result["accuracy"] <= 1
+
+
 def test_a_stopped_step_is_resumed_by_the_next_run():
     learn = small_learner(n=80)
-    checklist = nbt.Checklist.recipe(learn, lr=1e-2, aug_cycles=1, unfrozen_cycles=1, tta_n=1)
-    head = checklist.steps[0]
+    checklist = _recipe(learn)
+    checklist.run_step(checklist.steps[0])
+    head = checklist.steps[2]
     stopper = StopAtFirstBatch()
     learn.add_callback(stopper)
     checklist.run_step(head)
     assert head.status == "stopped" and len(learn.recorder.iterations) == 1
     learn.remove_callback(stopper)
     checklist.run()
-    assert [s.status for s in checklist.steps] == ["done"] * 5
-    assert checklist.steps[3].result["lrs"] == [1e-2 / 9, 1e-2 / 3, 1e-2] and learn.n_frozen == 0
-    assert 0 <= checklist.steps[-1].result["accuracy"] <= 1
+    assert [s.status for s in checklist.steps] == ["done"] * len(checklist.steps)
+    assert learn.n_frozen == 0 and len(checklist.lr_finds) == 2
+
+
+def test_a_failing_step_is_marked_failed_with_its_error():
+    learn = small_learner(n=60)
+    checklist = nbt.Checklist(learn, [nbt.Step("too small", "fit", {"size": 8})])
+    with pytest.raises(ValueError, match="size=8"):
+        checklist.run()
+    assert checklist.steps[0].status == "failed" and "size=8" in checklist.steps[0].error
+
+
+@pytest.mark.parametrize("kwargs, match", [({"ratio": 0.5}, "ratio"), ({"lr": -1.0}, "learning rate")])
+def test_checklist_arguments_are_checked(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        nbt.Checklist(small_learner(n=60), [], **kwargs)

@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from nbtrainer.cli import main
@@ -13,27 +14,38 @@ from nbtrainer.cli import main
 def test_run_on_a_folder_writes_the_report(make_folder, tmp_path, capsys):
     root = make_folder({"zero": 12, "one": 12, "two": 12})
     out = tmp_path / "report"
-    code = main(["run", "--data", str(root), "--size", "32", "--final-size", "40", "--bs", "8", "--aug-cycles", "1",
-                 "--unfrozen-cycles", "2", "--final-cycles", "1", "--tta", "1", "--workers", "0", "--out", str(out), "--no-progress"])
+    code = main(["run", "--data", str(root), "--size", "32", "--final-size", "40", "--bs", "8", "--head-cycles", "1",
+                 "--aug-cycles", "1", "--unfrozen-cycles", "2", "--final-cycles", "1", "--tta", "1", "--workers", "0",
+                 "--lr-find-iters", "20", "--unfrozen-lr-find-iters", "12", "--cache-dir", str(tmp_path / "cache"),
+                 "--out", str(out), "--no-progress"])
     printed = capsys.readouterr().out
     assert code == 0
     assert "validation accuracy:" in printed and "raw-pixel SVC baseline: n/a" in printed
-    for name in ("Train the head", "Unfreeze all layers", "Progressive resize to 40px", "Test-time augmentation"):
+    for name in ("Precompute activations", "Find the learning rate", "Train the head on precomputed activations",
+                 "Unfreeze all layers", "Find the learning rate again", "Progressive resize to 40px",
+                 "Test-time augmentation"):
         assert name in printed
     metrics = json.loads((out / "metrics.json").read_text())
-    assert [s["status"] for s in metrics["steps"]] == ["done"] * 6
+    steps = metrics["steps"]
+    assert [s["status"] for s in steps] == ["done"] * 10
     assert len(metrics["epochs"]) == 1 + 1 + (1 + 2) + 1 and metrics["sizes"] == [32, 40]
-    assert metrics["steps"][3]["lrs"] == [1e-2 / 9, 1e-2 / 3, 1e-2]
+    finds = metrics["lr_finds"]
+    assert [f["step"] for f in finds] == ["Find the learning rate", "Find the learning rate again"]
+    assert len(finds[0]["lrs"]) == len(finds[0]["smoothed"]) <= 20
+    assert finds[1]["ratios"] == pytest.approx([1 / 9, 1 / 3, 1])
+    lr = next(f["suggestion"] for f in reversed(finds) if f["suggestion"]) if any(f["suggestion"] for f in finds) \
+        else 1e-2
+    assert steps[7]["lrs"] == [lr / 9, lr / 3, lr]  # the latest suggestion drives the fits
     ckpt = torch.load(out / "checkpoint.pt", weights_only=True)
     assert ckpt["classes"] == ["one", "two", "zero"] and ckpt["size"] == 40
-    for png in ("training.png", "lr_schedule.png"):
+    for png in ("training.png", "lr_schedule.png", "lr_find.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_run_on_the_embedded_digits_prints_the_svc_baseline(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "nbtrainer", "run", "--limit", "200", "--size", "32", "--final-size", "0",
-         "--aug-cycles", "1", "--unfrozen-cycles", "1", "--tta", "1", "--out", str(tmp_path / "o"), "--no-progress"],
+         "--aug-cycles", "1", "--unfrozen-cycles", "1", "--tta", "1", "--unfrozen-lr-find-iters", "10", "--out", str(tmp_path / "o"), "--no-progress"],
         capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     line = next(l for l in result.stdout.splitlines() if l.startswith("validation accuracy:"))

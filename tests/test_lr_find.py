@@ -221,3 +221,12 @@ def test_the_snapshot_stays_on_the_cpu(trained):
     assert tensors and all(t.device.type == "cpu" for t in tensors)
     assert all(t.data_ptr() != p.data_ptr() for t, p in zip(snap.model.values(), trained.model.state_dict().values()))
 
+
+
+def test_a_curve_without_descent_gets_one_decade_below_the_rise():
+    lrs = np.logspace(-7, 1, 81)  # 10 points a decade
+    x = np.log10(lrs)
+    losses = 0.8 + 0.01 * np.sin(7 * x) + np.where(x > -2, (x + 2) ** 2, 0)  # flat, then up from 1e-2
+    i = suggest(lrs, losses, "valley")
+    rise = np.nonzero(losses > 1.1 * losses[10:76].min())[0][0]
+    assert lrs[i] == pytest.approx(lrs[rise] / 10, rel=0.01) and lrs[i] < lrs[rise]

@@ -1,0 +1,98 @@
+"""lr_find (100 iterations) vs torch-lr-finder's ``range_test`` (+ its ``reset``), same model, data,
+optimizer and LR range; the whole network trainable (the costly case: every tensor is snapshotted).
+
+Time: median of ``repeats`` runs, the two sides alternating, in this process. Peak memory: each side
+runs once in a fresh subprocess and reports how much its peak resident memory grew during the sweep
+(``ru_maxrss``; on CUDA, ``torch.cuda.max_memory_allocated``).
+
+Both sweeps run the full ``num_iter`` iterations (early stopping is off on both sides, and ``end_lr``
+stays low enough that the loss stays finite), so they do the same work.
+
+Run: ``python benchmarks/bench_lr_find.py`` (needs the ``bench`` extra: ``pip install -e ".[bench]"``)
+"""
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import time
+
+import torch
+
+from nbtrainer import ImageData, Learner
+
+try:
+    from .common import print_table, row
+except ImportError:  # run as a script
+    from common import print_table, row
+
+START_LR, END_LR, NUM_ITER = 1e-6, 1e-2, 100
+
+
+def make_learner(size: int) -> Learner:
+    learn = Learner(ImageData.demo(size=size, bs=64), seed=0)
+    learn.unfreeze()
+    return learn
+
+
+def ours(learn: Learner) -> int:
+    result = learn.lr_find(start_lr=START_LR, end_lr=END_LR, num_iter=NUM_ITER, div_factor=1e9)
+    return len(result.lrs)
+
+
+def peer(learn: Learner) -> int:
+    from torch_lr_finder import LRFinder
+
+    finder = LRFinder(learn.model, learn.opt, learn.loss_fn, device=learn.device)
+    finder.range_test(learn.data.train_dl(), start_lr=START_LR, end_lr=END_LR, num_iter=NUM_ITER,
+                      diverge_th=1e9)
+    finder.reset()  # torch-lr-finder restores only when asked; ours always does, so time it too
+    return len(finder.history["lr"])
+
+
+SIDES = {"nbtrainer": ours, "torch-lr-finder": peer}
+
+
+def peak_growth(side: str, size: int) -> float:
+    """MiB the peak memory grew during one sweep, measured in a fresh process."""
+    code = (f"import json, sys; sys.path.insert(0, {str(__file__.rsplit('/', 1)[0])!r}); import bench_lr_find as b; "
+            f"print(json.dumps(b.measure_peak({side!r}, {size})))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def measure_peak(side: str, size: int) -> float:
+    learn = make_learner(size)
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.max_memory_allocated()
+        SIDES[side](learn)
+        return (torch.cuda.max_memory_allocated() - before) / 2 ** 20
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    SIDES[side](learn)
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024  # KiB on Linux
+
+
+def run(size: int = 32, repeats: int = 3) -> list[dict]:
+    learn = make_learner(size)
+    times = {name: [] for name in SIDES}
+    counts = {}
+    for _ in range(repeats):
+        for name, sweep in SIDES.items():
+            start = time.perf_counter()
+            counts[name] = sweep(learn)
+            times[name].append(time.perf_counter() - start)
+    assert counts["nbtrainer"] == counts["torch-lr-finder"] == NUM_ITER, counts
+    median = {name: sorted(t)[repeats // 2] for name, t in times.items()}
+    memory = {name: peak_growth(name, size) for name in SIDES}
+    return [
+        row(f"lr_find {NUM_ITER} it, unfrozen ({size}px): time", median["nbtrainer"], median["torch-lr-finder"],
+            "torch-lr-finder range_test+reset", "<= 1.05x"),
+        row(f"lr_find {NUM_ITER} it, unfrozen ({size}px): peak mem +", memory["nbtrainer"],
+            memory["torch-lr-finder"], "torch-lr-finder range_test+reset", "<= 1.0x", unit="M"),
+    ]
+
+
+if __name__ == "__main__":
+    print_table(run())
