@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler, TensorDataset
 
 from .checkpoint import atomic_torch_save
 from .sources import ArraySource, FolderSource
@@ -51,9 +51,11 @@ class Activations:
 
     def train_loader(self, bs: int, generator: torch.Generator) -> DataLoader:
         """Shuffled like :meth:`ImageData.train_dl` (same sampler, generator and ``drop_last``)."""
-        n = len(self.train_y)
-        return DataLoader(TensorDataset(self.train_x, self.train_y), batch_size=bs, shuffle=True,
-                          drop_last=n > bs, generator=generator)
+        dataset = TensorDataset(self.train_x, self.train_y)
+        # Whole batches by one tensor index (TensorDataset takes a list of indices) instead of bs items
+        # collated one by one: same sampler and generator draws as ``shuffle=True, batch_size=bs``.
+        batches = BatchSampler(RandomSampler(dataset, generator=generator), bs, drop_last=len(dataset) > bs)
+        return DataLoader(dataset, sampler=batches, batch_size=None, generator=generator)
 
     def valid_batches(self, bs: int):
         for i in range(0, len(self.valid_y), bs):
