@@ -16,6 +16,7 @@ Example::
 from __future__ import annotations
 
 import math
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -37,6 +38,7 @@ class FitState:
     iters_per_epoch: int = 0
     epoch: int = 0
     iteration: int = 0
+    cycle_starts: list[int] = field(default_factory=list)  # epoch of each SGDR restart (0 first)
     batch_lrs: list[float] = field(default_factory=list)
     xb: torch.Tensor | None = None
     yb: torch.Tensor | None = None
@@ -78,6 +80,43 @@ def run_event(callbacks: list[Callback], event: str) -> None:
         raise ValueError(f"unknown event {event!r}; expected one of {EVENTS}")
     for cb in sorted(callbacks, key=lambda c: c.order):
         cb(event)
+
+
+class Stopper(Callback):
+    """Stops a fit or an LR sweep at the next batch boundary once :meth:`request` is called (from any thread).
+
+    The loop raises :class:`CancelFitException` before the next batch (``before_batch``) or after the
+    current sweep step (``after_lr_find_step``); the fit then ends as a cancelled fit (``state.cancelled``),
+    an LR sweep restores the learner. The request stays set until :meth:`clear`.
+
+    Example::
+
+        stopper = Stopper()
+        learn.add_callback(stopper)
+        threading.Thread(target=learn.fit, args=(1e-2, 5)).start()
+        stopper.request()          # e.g. the widget's Stop button
+    """
+
+    order = -20
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def request(self) -> None:
+        self._event.set()
+
+    def clear(self) -> None:
+        self._event.clear()
+
+    @property
+    def requested(self) -> bool:
+        return self._event.is_set()
+
+    def _check(self) -> None:
+        if self._event.is_set():
+            raise CancelFitException("stop requested")
+
+    before_batch = after_lr_find_step = _check
 
 
 class Recorder(Callback):

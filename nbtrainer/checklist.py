@@ -1,6 +1,6 @@
 """The course's checklist as data: ordered steps, each with parameters, a status and a result.
 
-Each step names an *action* (a function in :data:`ACTIONS`) and its parameters; running a step calls
+Each step names an *action* (a function in :data:`nbtrainer.actions.ACTIONS`) and its parameters; running a step calls
 the action on the learner and records the status (pending/running/done/failed/stopped), the seconds
 it took and the action's result (LRs used, valid loss, accuracy, the LR-finder curve...). Views (the
 CLI, the notebook widget) render steps; they never hold training logic.
@@ -18,15 +18,19 @@ Example::
 """
 from __future__ import annotations
 
+import os
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from . import step_snapshots as snapshots
+from .actions import ACTIONS, EDITABLE, check_ratios, differential_lrs, editable_params
 from .learner import Learner
-from .metrics import accuracy
+from .schedule import cycle_starts, preview_lrs
 
-LR_FIND_START = 1e-7  # the sweep's first LR (last group)
+__all__ = ["Checklist", "Step", "differential_lrs"]
 
 
 @dataclass
@@ -42,71 +46,6 @@ class Step:
     error: str = ""
 
 
-def differential_lrs(lr: float, n_groups: int, ratio: float) -> list[float]:
-    """``[lr / ratio**(n-1), ..., lr / ratio, lr]``: each group ``ratio`` times lower than the next."""
-    return [lr / ratio ** (n_groups - 1 - i) for i in range(n_groups)]
-
-
-def _precompute(learn: Learner, checklist: "Checklist", params: dict) -> dict:
-    if params.get("size"):
-        learn.set_size(params["size"])
-    learn.augment = False
-    learn.precompute = True
-    return {"size": learn.data.size, "features": int(learn.model.head[0].num_features)}
-
-
-def _lr_find(learn: Learner, checklist: "Checklist", params: dict) -> dict:
-    n = len(learn.layer_groups)
-    start = differential_lrs(LR_FIND_START, n, checklist.ratio) if params.get("differential") else LR_FIND_START
-    result = learn.lr_find(start_lr=start, end_lr=params.get("end_lr", 10.0), num_iter=params.get("num_iter", 100))
-    checklist.record_lr_find(result)
-    return {"suggestion": result.suggestion, "lr": checklist.lr, "stop_reason": result.stop_reason,
-            "curve": result.to_dict()}
-
-
-def _fit(learn: Learner, checklist: "Checklist", params: dict) -> dict:
-    lr = params.get("lr") or checklist.lr
-    lrs = differential_lrs(lr, len(learn.layer_groups), checklist.ratio) if params.get("differential") else lr
-    if "precompute" in params and not params["precompute"]:
-        learn.precompute = False
-    if "augment" in params:
-        learn.augment = params["augment"]
-    if params.get("size"):
-        learn.set_size(params["size"])
-    if params.get("precompute"):
-        learn.precompute = True
-    start = len(learn.recorder.epochs)
-    learn.fit(lrs, n_cycle=params.get("n_cycle", 1), cycle_len=params.get("cycle_len", 1),
-              cycle_mult=params.get("cycle_mult", 1))
-    epochs = learn.recorder.epochs[start:]
-    last = epochs[-1] if epochs else {}
-    return {"lrs": learn.group_lrs(lrs), "epochs": len(epochs), "size": learn.data.size,
-            "augment": learn.augment, "precompute": learn.precompute, "valid_loss": last.get("valid_loss"),
-            "accuracy": last.get("accuracy"), "cancelled": learn.state.cancelled}
-
-
-def _unfreeze(learn: Learner, checklist: "Checklist", params: dict) -> dict:
-    learn.unfreeze()
-    return {"trainable_groups": len(learn.layer_groups) - learn.n_frozen}
-
-
-def _differential(learn: Learner, checklist: "Checklist", params: dict) -> dict:
-    checklist.set_ratio(params.get("ratio", checklist.ratio))
-    return {"ratio": checklist.ratio, "lrs": differential_lrs(checklist.lr, len(learn.layer_groups), checklist.ratio)}
-
-
-def _tta(learn: Learner, checklist: "Checklist", params: dict) -> dict:
-    plain = accuracy(*learn.get_preds())
-    probs, targets = learn.tta(params.get("n", 4))
-    return {"accuracy": accuracy(probs, targets), "plain_accuracy": plain, "size": learn.data.size}
-
-
-ACTIONS: dict[str, Callable[[Learner, "Checklist", dict], dict]] = {
-    "precompute": _precompute, "lr_find": _lr_find, "fit": _fit, "unfreeze": _unfreeze,
-    "differential": _differential, "tta": _tta,
-}
-
-
 class Checklist:
     """The steps of the recipe for one learner, run in order, headless.
 
@@ -114,10 +53,17 @@ class Checklist:
         learn: the learner the steps act on.
         steps: the steps, in order.
         lr: the LR of the last layer group until an lr_find suggests one (or the user picks one). Default: 1e-2.
-        ratio: each layer group's LR is ``ratio`` times lower than the next one's. Default: 3.
+        ratio: each layer group's LR is ``ratio`` times lower than the next one's; one number or one per
+            boundary between groups. Default: 3.
+        snapshot_dir: if given, the learner is saved there after every done step (``step-NN.pt``), so
+            :meth:`go_back` can return to it. Default: None (no snapshots).
+
+    Running a step makes the steps after it pending again: the list always describes the model at hand.
+    ``history`` lists what was run, in order, with the LRs actually used (:meth:`to_script` replays it).
     """
 
-    def __init__(self, learn: Learner, steps: list[Step], lr: float = 1e-2, ratio: float = 3.0):
+    def __init__(self, learn: Learner, steps: list[Step], lr: float = 1e-2, ratio: float | Sequence[float] = 3.0,
+                 snapshot_dir: str | os.PathLike | None = None):
         unknown = [s.action for s in steps if s.action not in ACTIONS]
         if unknown:
             raise ValueError(f"unknown step action(s) {unknown}; expected one of {sorted(ACTIONS)}")
@@ -127,6 +73,8 @@ class Checklist:
         self.suggested_lr: float | None = None  # the latest lr_find suggestion
         self.picked_lr: float | None = None     # the user's choice (a click on the curve), until the next lr_find
         self.lr_finds: list = []                # every LRFinderResult, in order
+        self.history: list[dict] = []           # {"index", "action", "params", "result"} of each step run
+        self.snapshot_dir = None if snapshot_dir is None else Path(snapshot_dir)
 
     @property
     def lr(self) -> float:
@@ -137,10 +85,47 @@ class Checklist:
         """Use ``lr`` for the following fit steps (until the next lr_find)."""
         self.picked_lr = self.learn.group_lrs(lr)[-1]
 
-    def set_ratio(self, ratio: float) -> None:
-        if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 1 <= ratio <= 100:
-            raise ValueError(f"ratio={ratio!r}: expected how many times lower each group's LR is, 1..100")
-        self.ratio = float(ratio)
+    def set_ratio(self, ratio: float | Sequence[float]) -> None:
+        """Set the differential-LR ratios (one number for every boundary, or one per boundary); pending
+        "differential" steps will apply the same ratios."""
+        self.ratios = check_ratios(ratio, len(self.learn.layer_groups))
+        for step in self.steps:
+            if step.action == "differential" and step.status != "done":
+                step.params["ratio"] = list(self.ratios)
+
+    def planned_lrs(self, params: dict) -> list[float]:
+        """The group LRs a fit step with ``params`` would use now (its own ``lr`` or :attr:`lr`; differential
+        steps spread it with :attr:`ratios`)."""
+        lr = params.get("lr") or self.lr
+        n = len(self.learn.layer_groups)
+        return differential_lrs(lr, n, self.ratios) if params.get("differential") else self.learn.group_lrs(lr)
+
+    def next_fit(self) -> Step | None:
+        """The first fit step that is not done (the one the differential-LR preview describes)."""
+        return next((s for s in self.steps if s.action == "fit" and s.status != "done"), None)
+
+    def preview(self, step: Step | None = None) -> dict:
+        """What a fit step (default: :meth:`next_fit`) would do now: its group LRs and each group's LR per
+        iteration over the whole fit (SGDR with the step's cycle_len/cycle_mult); empty without a fit step."""
+        step = step or self.next_fit()
+        if step is None:
+            return {}
+        p = step.params
+        lrs = self.planned_lrs(p)
+        cycles = (p.get("n_cycle", 1), p.get("cycle_len", 1), p.get("cycle_mult", 1))
+        return {"step": self.steps.index(step), "lrs": lrs, "iters_per_epoch": self.learn.data.train_batches,
+                "restarts": [e * self.learn.data.train_batches for e in cycle_starts(*cycles)],
+                "series": preview_lrs(lrs, self.learn.data.train_batches, *cycles)}
+
+    def set_param(self, step: Step | int, name: str, value) -> None:
+        """Change one parameter of a step (e.g. from the widget), checked like the learner checks it."""
+        step = self.steps[step] if isinstance(step, int) else step
+        editable = editable_params(step)
+        if name not in editable:
+            raise ValueError(f"{name!r} is not an editable parameter of '{step.name}'; expected one of "
+                             f"{sorted(editable)}")
+        EDITABLE[step.action][name][1](value)
+        step.params[name] = value
 
     def record_lr_find(self, result) -> None:
         """Keep a sweep; its suggestion (if any) becomes the LR and clears an earlier pick."""
@@ -152,13 +137,13 @@ class Checklist:
     def recipe(cls, learn: Learner, lr: float = 1e-2, ratio: float = 3.0, size: int | None = None,
                final_size: int | None = None, head_cycles: int = 2, aug_cycles: int = 2,
                unfrozen_cycles: int = 3, final_cycles: int = 1, tta_n: int = 4, lr_find_iters: int = 100,
-               unfrozen_lr_find_iters: int = 60) -> "Checklist":
+               unfrozen_lr_find_iters: int = 60, snapshot_dir: str | os.PathLike | None = None) -> "Checklist":
         """The course checklist (``course-notes.txt``), in order:
 
         precompute; lr_find; train the head on the cache (``head_cycles`` epochs); train the head with
         augmentation (``aug_cycles`` cycles of 1 epoch); unfreeze; differential LRs (``ratio``); lr_find
         again; train everything with cycle_mult=2 (``unfrozen_cycles``: 1+2+4... epochs); progressive
-        resize to ``final_size`` (skipped if None); test-time augmentation.
+        resize to ``final_size`` (skipped if None); test-time augmentation. ``snapshot_dir``: see :class:`Checklist`.
         """
         size = size or learn.data.size
         diff = {"differential": True, "augment": True, "cycle_len": 1, "cycle_mult": 2}
@@ -186,24 +171,39 @@ class Checklist:
                               "Small images trained fast; larger ones now add detail (and act as augmentation)."))
         steps.append(Step("Test-time augmentation", "tta", {"n": tta_n},
                           "Average the predictions of several augmented views of each image."))
-        return cls(learn, steps, lr, ratio)
+        return cls(learn, steps, lr, ratio, snapshot_dir)
 
     def pending(self) -> list[Step]:
         return [s for s in self.steps if s.status != "done"]
 
-    def run_step(self, step: Step) -> Step:
-        """Run one step; its status ends done, failed (error kept) or stopped (a cancelled fit)."""
+    def next_step(self) -> Step | None:
+        """The first step that is not done, or None."""
+        return next(iter(self.pending()), None)
+
+    def run_step(self, step: Step | int) -> Step:
+        """Run one step; its status ends done, failed (error kept) or stopped (a cancelled fit or sweep).
+        The steps after it become pending again."""
+        step = self.steps[step] if isinstance(step, int) else step
+        index = self.steps.index(step)
+        for later in self.steps[index + 1:]:
+            if later.status != "pending":
+                later.status, later.result, later.error = "pending", {}, ""
         step.status, step.error, step.result = "running", "", {}
+        params = dict(step.params)
         start = time.perf_counter()
         self.learn.recorder.stage = step.name
         try:
-            step.result = ACTIONS[step.action](self.learn, self, dict(step.params))
+            step.result = ACTIONS[step.action](self.learn, self, params)
         except Exception as e:
             step.status, step.error = "failed", f"{type(e).__name__}: {e}"
             step.result = {"seconds": time.perf_counter() - start, "traceback": traceback.format_exc()}
             raise
         step.result["seconds"] = time.perf_counter() - start
         step.status = "stopped" if step.result.get("cancelled") else "done"
+        self.history.append({"index": index, "action": step.action, "name": step.name, "params": params,
+                             "result": {k: v for k, v in step.result.items() if k != "curve"}})
+        if step.status == "done" and self.snapshot_dir is not None:
+            snapshots.save(self, index, self.snapshot_path(index))
         return step
 
     def run(self) -> "Checklist":
@@ -211,3 +211,30 @@ class Checklist:
         for step in self.pending():
             self.run_step(step)
         return self
+
+    # ------------------------------------------------------------------ going back, taking it home
+    def snapshot_path(self, index: int) -> Path:
+        if self.snapshot_dir is None:
+            raise ValueError("this checklist keeps no snapshots: create it with snapshot_dir=...")
+        return self.snapshot_dir / f"step-{index:02d}.pt"
+
+    def can_go_back(self, index: int) -> bool:
+        return (self.snapshot_dir is not None and self.steps[index].status == "done"
+                and self.snapshot_path(index).is_file())
+
+    def go_back(self, index: int) -> None:
+        """Return the learner (weights, optimizer, freezing, size, history, RNG) and the checklist (LRs,
+        ratios, statuses) to the state right after step ``index``; the steps after it become pending."""
+        if not self.can_go_back(index):
+            raise ValueError(f"step {index} ('{self.steps[index].name}') has no snapshot to go back to: "
+                             f"expected a done step of a checklist with snapshot_dir")
+        snapshots.load(self, index, self.snapshot_path(index))
+        for later in self.steps[index + 1:]:
+            later.status, later.result, later.error = "pending", {}, ""
+
+    def to_script(self, data_code: str | None = None, save: str | None = None) -> str:
+        """A Python script over the headless API that replays :attr:`history` with the LRs actually used.
+        See :func:`nbtrainer.script.checklist_script`."""
+        from .script import checklist_script
+
+        return checklist_script(self, data_code, save)

@@ -81,9 +81,16 @@ def read(path: str | os.PathLike) -> dict:
     return ckpt
 
 
-def load(learn, path: str | os.PathLike) -> None:
-    """Restore model, optimizer, freezing, size and history; the learner is untouched if anything mismatches."""
+def load(learn, path: str | os.PathLike) -> dict:
+    """Restore model, optimizer, freezing, size and history; the learner is untouched if anything mismatches.
+    Returns the checkpoint dict (for callers that stored more in it)."""
     ckpt = read(path)
+    apply(learn, ckpt, path)
+    return ckpt
+
+
+def apply(learn, ckpt: dict, path: str | os.PathLike = "<dict>") -> None:
+    """Put a checkpoint dict read by :func:`read` into ``learn`` (see :func:`load`)."""
     arch, classes = ckpt["config"].get("arch"), ckpt["classes"]
     if arch != learn.config["arch"] or ckpt["layer_groups"] != learn.group_names:
         raise ValueError(f"checkpoint '{path}' is for {arch} with groups {ckpt['layer_groups']}; this learner is "

@@ -92,6 +92,7 @@ class ImageData:
         # Unshuffled passes (validation, TTA, precompute) draw their worker seeds from their own generator,
         # so evaluating never changes the order of the next training epoch.
         self.eval_generator = torch.Generator().manual_seed(seed + 1)
+        self.origin: str | None = None  # Python code that builds this data again (None for arrays in memory)
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -107,20 +108,27 @@ class ImageData:
         name, before any training starts.
         """
         root = Path(path)
+        origin = (f"nbt.ImageData.from_folder({str(root.resolve())!r}, size={size!r}, valid_pct={valid_pct!r}, "
+                  f"valid={valid!r}, train={train!r}, bs={bs!r}, seed={seed!r}, augment={augment!r}, "
+                  f"aug=nbt.{aug!r}, num_workers={num_workers!r})")
         if valid is None and (root / train).is_dir() and (root / "valid").is_dir():
             valid = "valid"
         if valid is None:
             source = FolderSource(scan_folder(root, check_images))
             train_idx, valid_idx = split_indices(len(source), valid_pct, seed)
-            return cls(Split(source, train_idx), Split(source, valid_idx), source.classes, size, bs,
+            data = cls(Split(source, train_idx), Split(source, valid_idx), source.classes, size, bs,
                        augment, aug, num_workers, seed)
+            data.origin = origin
+            return data
         train_src = FolderSource(scan_folder(root / train, check_images))
         valid_src = FolderSource(scan_folder(root / valid, check_images, min_classes=1))
         if valid_src.classes != train_src.classes:
             raise ValueError(f"the classes of '{root / valid}' {valid_src.classes} differ from those of "
                              f"'{root / train}' {train_src.classes}; expected the same class folders")
-        return cls(Split(train_src, list(range(len(train_src)))), Split(valid_src, list(range(len(valid_src)))),
+        data = cls(Split(train_src, list(range(len(train_src)))), Split(valid_src, list(range(len(valid_src)))),
                    train_src.classes, size, bs, augment, aug, num_workers, seed)
+        data.origin = origin
+        return data
 
     @classmethod
     def from_arrays(cls, images, labels, classes: list[str] | None = None, valid_pct: float = 0.2,
@@ -148,14 +156,22 @@ class ImageData:
 
         digits = load_digits()
         images = np.round(digits.images * (255 / 16)).astype(np.uint8)[:n]
-        return cls.from_arrays(images, digits.target[:n], [str(c) for c in digits.target_names],
+        data = cls.from_arrays(images, digits.target[:n], [str(c) for c in digits.target_names],
                                valid_pct=valid_pct, size=size, bs=bs, seed=seed, augment=augment, aug=DIGITS_AUG)
+        data.origin = (f"nbt.ImageData.demo(size={size!r}, bs={bs!r}, seed={seed!r}, valid_pct={valid_pct!r}, "
+                       f"n={n!r}, augment={augment!r})")
+        return data
 
     # ------------------------------------------------------------------ settings
     @property
     def c(self) -> int:
         """Number of classes."""
         return len(self.classes)
+
+    @property
+    def train_batches(self) -> int:
+        """Batches in one training epoch (the last partial batch is dropped when there is more than one)."""
+        return len(self.train) // self.bs if len(self.train) > self.bs else 1
 
     def set_size(self, size: int) -> None:
         """Image side in pixels for every loader built from now on (progressive resizing)."""

@@ -34,7 +34,7 @@ from .lr_find import LRFinderResult, lr_find
 from .metrics import accuracy, nll
 from .models import build_model, set_frozen, set_train_mode
 from .precompute import ActivationCache, Activations
-from .schedule import sgdr_epochs, sgdr_scheduler
+from .schedule import cycle_starts, sgdr_epochs, sgdr_scheduler
 
 OPTIMIZERS = ("sgd", "adamw")
 MIN_MODEL_SIZE = 32  # every supported body downsamples by 32
@@ -104,6 +104,18 @@ class Learner:
 
     def remove_callback(self, cb: Callback) -> None:
         self.callbacks.remove(cb)
+
+    @contextmanager
+    def added_callbacks(self, callbacks: Sequence[Callback]):
+        """Add ``callbacks`` for the ``with`` body only (``fit(callbacks=...)``, ``lr_find(callbacks=...)``)."""
+        extra = list(callbacks)
+        for cb in extra:
+            self.add_callback(cb)
+        try:
+            yield
+        finally:
+            for cb in extra:
+                self.remove_callback(cb)
 
     @property
     def group_names(self) -> list[str]:
@@ -198,12 +210,10 @@ class Learner:
         for group, lr in zip(self.opt.param_groups, group_lrs):
             group["lr"] = lr
         scheduler = sgdr_scheduler(self.opt, len(dl), cycle_len, cycle_mult)
-        self.state = FitState(n_epochs=n_epochs, iters_per_epoch=len(dl))
-        extra = list(callbacks)
-        for cb in extra:
-            self.add_callback(cb)
+        self.state = FitState(n_epochs=n_epochs, iters_per_epoch=len(dl),
+                              cycle_starts=cycle_starts(n_cycle, cycle_len, cycle_mult))
         try:
-            with self._events("fit", CancelFitException):
+            with self.added_callbacks(callbacks), self._events("fit", CancelFitException):
                 for epoch in range(n_epochs):
                     self.state.epoch = epoch
                     with self._events("epoch", CancelEpochException):
@@ -212,8 +222,6 @@ class Learner:
                             self.state.valid_loss, self.state.accuracy = self.validate()
         finally:
             self._pinned = None
-            for cb in extra:
-                self.remove_callback(cb)
             self.model.eval()
 
     def train_loader(self):
@@ -252,9 +260,12 @@ class Learner:
 
     # ------------------------------------------------------------------ LR range test
     def lr_find(self, start_lr: float | Sequence[float] = 1e-7, end_lr: float = 10.0, num_iter: int = 100,
-                **kwargs) -> LRFinderResult:
-        """The LR range test; the learner is restored exactly afterwards. See :func:`nbtrainer.lr_find.lr_find`."""
-        return lr_find(self, start_lr, end_lr, num_iter, **kwargs)
+                callbacks: Sequence[Callback] = (), **kwargs) -> LRFinderResult:
+        """The LR range test; the learner is restored exactly afterwards. See :func:`nbtrainer.lr_find.lr_find`.
+
+        ``callbacks`` are added for this sweep only (e.g. a live plot's feed)."""
+        with self.added_callbacks(callbacks):
+            return lr_find(self, start_lr, end_lr, num_iter, **kwargs)
 
     def begin_lr_find(self, start_lrs: list[float], num_iter: int) -> None:
         """Set up a sweep (called by :func:`lr_find` inside its snapshot): LRs, train mode, state, event."""

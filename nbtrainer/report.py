@@ -32,7 +32,7 @@ def detail(result: dict) -> str:
         found = "no suggestion" if result["suggestion"] is None else f"suggests {result['suggestion']:.2g}"
         return f"{found}; next LR {result['lr']:.2g}"
     if "ratio" in result:
-        return f"ratio {result['ratio']:g}"
+        return "ratios " + ":".join(f"{r:g}" for r in result["ratio"])
     return ""
 
 

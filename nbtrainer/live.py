@@ -1,0 +1,175 @@
+"""A throttled feed of the training loop for live views (the notebook widget, a web page, a logger).
+
+:class:`LiveFeed` is a callback: it collects each batch, epoch and LR-sweep step into a buffer (a few
+list appends, nothing else inside the tight loop) and hands the buffer to ``on_update`` at most
+``rate`` times a second, plus once when the fit or sweep ends. Views render these updates; they never
+poll the loop and never run per batch. The smoothed losses are computed here, so every view shows
+the same numbers.
+
+An update is a dict::
+
+    {"kind": "fit" | "lr_find",
+     "start": {...} or None,            # first update of a fit/sweep: its shape (see below)
+     "batches": {"iteration": [...], "loss": [...], "smooth": [...], "lrs": [[...], ...]},
+     "epochs": [{"iteration", "epoch", "train_loss", "valid_loss", "accuracy"}, ...],
+     "done": bool}                      # the last update of this fit/sweep
+
+A fit's ``start`` is ``{"iteration0", "iters_per_epoch", "n_epochs", "restarts"}`` (``restarts`` are the
+global iterations where an SGDR cycle begins); a sweep's ``start`` is ``{"num_iter", "ratios"}`` and its
+``batches`` carry ``lr`` (the last group's LR, the x axis) instead of ``iteration``.
+
+Example::
+
+    feed = LiveFeed(lambda update: print(len(update["batches"]["loss"]), "new points"), rate=2)
+    learn.fit(1e-2, n_cycle=3, callbacks=[feed])
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+
+from .callbacks import Callback
+
+
+def smooth(values: Sequence[float], beta: float = 0.98) -> list[float]:
+    """Debiased exponential moving average, as fastai and :func:`nbtrainer.lr_find.lr_find` smooth losses:
+    ``avg_i = beta * avg_{i-1} + (1 - beta) * x_i``, ``smooth_i = avg_i / (1 - beta**(i+1))``."""
+    out, avg = [], 0.0
+    for i, value in enumerate(values):
+        avg = beta * avg + (1 - beta) * value
+        out.append(avg / (1 - beta ** (i + 1)))
+    return out
+
+
+class Throttle:
+    """``ready()`` is True at most once every ``1 / rate`` seconds (the first call is always ready).
+
+    Example::
+
+        throttle = Throttle(rate=4)
+        if throttle.ready(): redraw()
+    """
+
+    def __init__(self, rate: float = 4.0, clock: Callable[[], float] = time.monotonic):
+        if not rate > 0:
+            raise ValueError(f"rate={rate!r}: expected updates per second > 0")
+        self.interval, self.clock, self._last = 1.0 / rate, clock, -math.inf
+
+    def ready(self) -> bool:
+        now = self.clock()
+        if now - self._last < self.interval:
+            return False
+        self._last = now
+        return True
+
+    def mark(self) -> None:
+        """Count an update made outside :meth:`ready` (a forced one) against the interval."""
+        self._last = self.clock()
+
+
+class LiveFeed(Callback):
+    """Buffers loop events and calls ``on_update(update)`` at most ``rate`` times a second (see module doc).
+
+    Args:
+        on_update: receives each update dict; runs in the training thread, so it should be quick.
+        rate: updates per second at most, besides the last one of each fit/sweep. Default: 4.
+        beta: smoothing of the training loss (per fit). Default: 0.98.
+    """
+
+    order = 20  # after the recorder, so the recorder's iteration count includes this batch
+
+    def __init__(self, on_update: Callable[[dict], None], rate: float = 4.0, beta: float = 0.98):
+        self.on_update, self.beta, self.throttle = on_update, beta, Throttle(rate)
+        self.updates = 0
+        self._reset("fit", None)
+
+    def _reset(self, kind: str, start: dict | None) -> None:
+        self._kind, self._start = kind, start
+        self._batches: dict[str, list] = {"loss": [], "smooth": [], "lrs": [], "iteration" if kind == "fit" else "lr": []}
+        self._epochs: list[dict] = []
+
+    def _emit(self, done: bool) -> None:
+        update = {"kind": self._kind, "start": self._start, "batches": self._batches, "epochs": self._epochs,
+                  "done": done}
+        self._reset(self._kind, None)
+        self.updates += 1
+        self.on_update(update)
+
+    def _maybe_emit(self) -> None:
+        if self.throttle.ready():
+            self._emit(done=False)
+
+    def _finish(self) -> None:
+        self.throttle.mark()
+        self._emit(done=True)
+
+    # ------------------------------------------------------------------ fit
+    def before_fit(self) -> None:
+        state = self.learner.state
+        first = len(self.learner.recorder.iterations)
+        ipe = state.iters_per_epoch
+        self._reset("fit", {"iteration0": first, "iters_per_epoch": ipe, "n_epochs": state.n_epochs,
+                            "restarts": [first + e * ipe for e in state.cycle_starts]})
+        self._avg, self._count = 0.0, 0
+
+    def after_batch(self) -> None:
+        row = self.learner.recorder.iterations[-1]
+        self._avg = self.beta * self._avg + (1 - self.beta) * row["loss"]
+        self._count += 1
+        b = self._batches
+        b["iteration"].append(row["iteration"])
+        b["loss"].append(row["loss"])
+        b["smooth"].append(self._avg / (1 - self.beta ** self._count))
+        b["lrs"].append(row["lrs"])
+        self._maybe_emit()
+
+    def after_epoch(self) -> None:
+        row = dict(self.learner.recorder.epochs[-1])
+        row["iteration"] = len(self.learner.recorder.iterations)
+        self._epochs.append(row)
+        self._maybe_emit()
+
+    def after_fit(self) -> None:
+        self._finish()
+
+    # ------------------------------------------------------------------ LR sweep
+    def before_lr_find(self) -> None:
+        lrs = [g["lr"] for g in self.learner.opt.param_groups]
+        self._reset("lr_find", {"num_iter": self.learner.state.iters_per_epoch,
+                                "ratios": [lr / lrs[-1] for lr in lrs]})
+
+    def after_lr_find_step(self) -> None:
+        state, b = self.learner.state, self._batches
+        b["lr"].append(state.batch_lrs[-1])
+        b["loss"].append(float(state.loss.detach()))
+        b["smooth"].append(state.smooth_loss)
+        b["lrs"].append(list(state.batch_lrs))
+        self._maybe_emit()
+
+    def after_lr_find(self) -> None:
+        self._finish()
+
+
+def history_update(recorder, beta: float = 0.98) -> dict:
+    """The recorder's whole history as one update (``kind`` "history"), for a view that redraws from
+    scratch (e.g. after going back to an earlier step). The training loss is smoothed per stage (each
+    checklist step starts its own average, as each fit does in :class:`LiveFeed`); ``restarts`` are the
+    iterations where the LR jumps up (an SGDR restart or a new fit)."""
+    its = recorder.iterations
+    stages = [recorder.epochs[r["epoch"]]["stage"] if r["epoch"] < len(recorder.epochs) else None for r in its]
+    smoothed: list[float] = []
+    start = 0
+    for i in range(1, len(its) + 1):
+        if i == len(its) or stages[i] != stages[start]:
+            smoothed += smooth([r["loss"] for r in its[start:i]], beta)
+            start = i
+    ends: dict[int, int] = {}
+    for r in its:
+        ends[r["epoch"]] = r["iteration"] + 1
+    epochs = [{**row, "iteration": ends.get(row["epoch"], 0)} for row in recorder.epochs]
+    restarts = [i for i in range(len(its)) if i == 0 or its[i]["lrs"][-1] > its[i - 1]["lrs"][-1] * (1 + 1e-9)]
+    return {"kind": "history", "start": {"iteration0": 0, "restarts": restarts},
+            "batches": {"iteration": [r["iteration"] for r in its], "loss": [r["loss"] for r in its],
+                        "smooth": smoothed, "lrs": [r["lrs"] for r in its]},
+            "epochs": epochs, "done": True}

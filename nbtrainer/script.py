@@ -1,0 +1,100 @@
+"""Export a checklist's history as a plain Python script over the headless API ("take it home").
+
+Each step that was run becomes the calls its action made (:mod:`nbtrainer.actions`), with the
+learning rates actually used written out as numbers: the LR a click picked, the suggestion of an
+LR sweep, the differential spread. Run with the same data and seed, the script repeats the same
+fits with the same LRs. A step that was stopped part-way is written as a comment (a full fit would
+not repeat it), so the script warns when the run it describes was interrupted.
+
+Example::
+
+    code = checklist.to_script(save="model.pt")
+    Path("recipe.py").write_text(code)          # python recipe.py
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+
+def _precompute(params: dict, result: dict) -> list[str]:
+    lines = [f"learn.set_size({result['size']!r})"] if params.get("size") else []
+    return lines + ["learn.augment = False", "learn.precompute = True"]
+
+
+def _lr_find(params: dict, result: dict) -> list[str]:
+    call = (f"result = learn.lr_find(start_lr={result['start_lr']!r}, end_lr={params.get('end_lr', 10.0)!r}, "
+            f"num_iter={params.get('num_iter', 100)!r})")
+    found = "no suggestion" if result["suggestion"] is None else f"suggested {result['suggestion']!r}"
+    return [call, f"print('lr_find suggests', result.suggestion)  # this run: {found}"]
+
+
+def _fit(params: dict, result: dict) -> list[str]:
+    lines = []
+    if "precompute" in params and not params["precompute"]:
+        lines.append("learn.precompute = False")
+    if "augment" in params:
+        lines.append(f"learn.augment = {params['augment']!r}")
+    if params.get("size"):
+        lines.append(f"learn.set_size({params['size']!r})")
+    if params.get("precompute"):
+        lines.append("learn.precompute = True")
+    lines.append(f"learn.fit({result['lrs']!r}, n_cycle={params.get('n_cycle', 1)!r}, "
+                 f"cycle_len={params.get('cycle_len', 1)!r}, cycle_mult={params.get('cycle_mult', 1)!r})")
+    lines.append(f"print('valid loss', learn.recorder.epochs[-1]['valid_loss'], "
+                 f"'accuracy', learn.recorder.epochs[-1]['accuracy'])")
+    return lines
+
+
+def _unfreeze(params: dict, result: dict) -> list[str]:
+    return ["learn.unfreeze()"]
+
+
+def _differential(params: dict, result: dict) -> list[str]:
+    return [f"# ratios {result['ratio']!r}: the following fits spread the LR as {result['lrs']!r}"]
+
+
+def _tta(params: dict, result: dict) -> list[str]:
+    return [f"probs, targets = learn.tta({params.get('n', 4)!r})",
+            "print('TTA accuracy', nbt.metrics.accuracy(probs, targets))"]
+
+
+EMITTERS: dict[str, Callable[[dict, dict], list[str]]] = {
+    "precompute": _precompute, "lr_find": _lr_find, "fit": _fit, "unfreeze": _unfreeze,
+    "differential": _differential, "tta": _tta,
+}
+
+
+def _learner_code(learn) -> str:
+    c = learn.config
+    args = ", ".join(f"{k}={c[k]!r}" for k in ("arch", "pretrained", "n_groups", "opt", "momentum", "wd",
+                                               "bn_freeze", "seed", "hidden"))
+    return f"learn = nbt.Learner(data, {args}, ps={tuple(c['ps'])!r})"
+
+
+def checklist_script(checklist, data_code: str | None = None, save: str | None = None) -> str:
+    """The script (a string) that replays ``checklist.history`` on a fresh learner.
+
+    Args:
+        checklist: a :class:`nbtrainer.Checklist` with steps run.
+        data_code: an expression building the data; default: the data's own ``origin`` (demo or folder).
+            Needed for data made from arrays in memory.
+        save: if given, the script ends with ``learn.save(save)``.
+    Raises ``ValueError`` when the data cannot be rebuilt from code and no ``data_code`` is given.
+    """
+    learn = checklist.learn
+    data_code = data_code or learn.data.origin
+    if data_code is None:
+        raise ValueError("data_code: this data was made from arrays in memory; pass the expression that builds it, "
+                         "e.g. data_code='nbt.ImageData.from_arrays(images, labels)'")
+    lines = ['"""The nbtrainer checklist as it was run, with the learning rates actually used."""',
+             "import nbtrainer as nbt", "import nbtrainer.metrics", "",
+             f"data = {data_code}", _learner_code(learn)]
+    for entry in checklist.history:
+        lines += ["", f"# {entry['index'] + 1}. {entry['name']}"]
+        if entry["result"].get("cancelled"):
+            lines.append("# (stopped by the user part-way: not repeated here, so later numbers will differ)")
+            continue
+        lines += EMITTERS[entry["action"]](entry["params"], entry["result"])
+    if save:
+        lines += ["", f"learn.save({save!r})"]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,87 @@
+"""``Trainer``: the whole app in one widget: the checklist panel, the live LR-finder curve, the ratio
+sliders with their preview, the live training curves.
+
+The views hold no training logic: a :class:`~nbtrainer.widget.model.TrainerModel` does (through the
+engine), the views forward clicks to it and redraw from its traits.
+
+Example::
+
+    import nbtrainer as nbt
+    from nbtrainer.widget import Trainer
+    learn = nbt.Learner(nbt.ImageData.demo(size=64))
+    Trainer(learn)                                  # the last line of a cell displays it
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from ipywidgets import HTML, HBox, Layout, VBox
+
+from ..checklist import Checklist
+from ..learner import Learner
+from .checklist_panel import ChecklistPanel
+from .lr_plot import LRPlot
+from .model import TrainerModel
+from .ratio_sliders import RatioSliders
+from .training_plot import TrainingPlot
+
+SESSION_ROOT = "nbtrainer-session"
+
+
+def default_folder() -> Path:
+    """``nbtrainer-session/<date-time>/``: where the step snapshots and the exported script go."""
+    return Path(SESSION_ROOT) / time.strftime("%Y%m%d-%H%M%S")
+
+
+class Trainer(VBox):
+    """The course checklist as a notebook app.
+
+    Args:
+        learn: a :class:`~nbtrainer.Learner` (the course recipe is built for it) or a ready
+            :class:`~nbtrainer.Checklist`.
+        folder: the session's folder for step snapshots and the exported script. Default:
+            ``nbtrainer-session/<date-time>/``.
+        rate: live updates per second at most. Default: 4.
+        **recipe: arguments of :meth:`nbtrainer.Checklist.recipe` (``lr``, ``ratio``, ``head_cycles``...).
+    """
+
+    def __init__(self, learn: Learner | Checklist, folder: str | Path | None = None, rate: float = 4.0,
+                 **recipe):
+        self.folder = Path(folder) if folder is not None else default_folder()
+        if isinstance(learn, Checklist):
+            checklist = learn
+            checklist.snapshot_dir = checklist.snapshot_dir or self.folder / "snapshots"
+        else:
+            checklist = Checklist.recipe(learn, snapshot_dir=self.folder / "snapshots", **recipe)
+        self.model = model = TrainerModel(checklist, rate=rate)
+        self.panel = ChecklistPanel(checklist.steps, {
+            "run": model.run, "back": model.go_back, "param": model.set_param, "run_next": model.run_next,
+            "run_all": model.run_all, "stop": model.stop, "export": self.export})
+        self.lr_plot = LRPlot(on_pick=model.pick_lr)
+        self.sliders = RatioSliders(checklist.learn.group_names, on_change=model.set_ratio, ratios=model.ratios)
+        self.training = TrainingPlot(checklist.learn.group_names)
+        self._link()
+        right = VBox([self.lr_plot, self.sliders], layout=Layout(width="46%"))
+        top = HBox([VBox([self.panel], layout=Layout(width="54%")), right])
+        title = HTML(f"<b>nbtrainer</b> &middot; {checklist.learn.config['arch']} &middot; {checklist.learn.data}")
+        super().__init__([title, top, self.training])
+        self.add_class("nbt-trainer")
+
+    def _link(self) -> None:
+        """The model's traits -> the views (the "links" of ipywidgets' separating-concerns pattern)."""
+        m = self.model
+        m.observe(lambda _: self.panel.render(m), names=["revision", "message"])
+        m.observe(lambda c: self.lr_plot.update(c["new"]), names="lr_update")
+        m.observe(lambda c: self.lr_plot.show_result(c["new"]), names="lr_curve")
+        m.observe(lambda c: self.lr_plot.show_pick(c["new"]), names="picked_lr")
+        m.observe(lambda _: self.sliders.show(m.ratios, m.preview), names=["ratios", "preview"])
+        m.observe(lambda c: self.training.update(c["new"]), names=["fit_update", "history"])
+        self.panel.render(m)
+        self.sliders.show(m.ratios, m.preview)
+
+    def export(self, path: str | Path | None = None) -> Path | None:
+        """Write the steps run so far as a script (default ``<folder>/recipe.py``); returns its path."""
+        path = Path(path) if path is not None else self.folder / "recipe.py"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return self.model.export(path)

@@ -1,0 +1,132 @@
+"""The LR-finder curve as a bqplot figure: loss against LR (log axis), drawn live, the suggestion marked,
+a click picks the LR.
+
+The click: an empty bqplot ``Scatter`` with ``interactions={"click": "add"}`` covers the plot area; a
+click anywhere on it makes the browser add a point at the clicked (LR, loss) in data coordinates
+(inverted through the log scale by bqplot) and sync the scatter's ``x`` to the kernel. We read the
+new point's LR, report it through ``on_pick`` and redraw the marker, a vertical rule and a label at
+it. (bqplot's ``on_background_click`` carries no coordinates, hence the scatter.)
+
+Usable alone for a plain :class:`~nbtrainer.Learner`::
+
+    plot = LRPlot()
+    display(plot)
+    result = plot.find(learn)          # the sweep, drawn live; then click the curve
+    learn.fit(plot.picked_lr or result.suggestion)
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+from bqplot import Axis, Figure, LinearScale, Lines, LogScale, Scatter
+from ipywidgets import HTML, Layout, VBox
+from traitlets import Float
+
+from ..live import LiveFeed
+from .render import hold_all
+
+
+def _fmt(lr: float | None) -> str:
+    return "-" if lr is None else f"{lr:.3g}"
+
+
+class LRPlot(VBox):
+    """Raw and smoothed loss vs LR; ``picked_lr`` is set by a click (and ``on_pick(lr)`` called)."""
+
+    picked_lr = Float(None, allow_none=True)
+
+    def __init__(self, on_pick: Callable[[float], None] | None = None, **kwargs):
+        self.on_pick = on_pick
+        x, y, unit = LogScale(), LinearScale(), LinearScale(min=0, max=1)
+        self.raw = Lines(x=[], y=[], scales={"x": x, "y": y}, colors=["#c7c7c7"], stroke_width=1)
+        self.smoothed = Lines(x=[], y=[], scales={"x": x, "y": y}, colors=["#1f77b4"], stroke_width=2.5)
+        self.suggestion = Scatter(x=[], y=[], scales={"x": x, "y": y}, colors=["#ff7f0e"], marker="triangle-down",
+                                  default_size=120, tooltip=None)
+        self.rule = Lines(x=[], y=[0, 1], scales={"x": x, "y": unit}, colors=["#d62728"], line_style="dashed")
+        self.picker = Scatter(x=[], y=[], scales={"x": x, "y": y}, colors=["#d62728"], default_size=80,
+                              interactions={"click": "add"})
+        self.figure = Figure(marks=[self.raw, self.smoothed, self.rule, self.suggestion, self.picker],
+                             axes=[Axis(scale=x, label="learning rate (last layer group)", tick_format=".0e"),
+                                   Axis(scale=y, orientation="vertical", label="loss")],
+                             title="LR finder: click to choose the learning rate",
+                             layout=Layout(width="100%", height="320px"),
+                             fig_margin={"top": 40, "bottom": 45, "left": 55, "right": 15})
+        self.figure.add_class("nbt-lr-plot")
+        self.label = HTML("Run the LR finder, then click the curve to choose the LR.")
+        self.label.add_class("nbt-lr-label")
+        self._lrs: list[float] = []
+        self._losses: list[float] = []
+        self._smooth: list[float] = []
+        self._suggested: float | None = None
+        self.picker.observe(self._on_click, names="x")
+        super().__init__([self.figure, self.label], **kwargs)
+        self.add_class("nbt-lr-panel")
+
+    # ------------------------------------------------------------------ engine data in
+    def update(self, update: dict) -> None:
+        """Draw a :class:`~nbtrainer.live.LiveFeed` update of an LR sweep (the first one clears the plot)."""
+        if update.get("start") is not None:
+            self._lrs, self._losses, self._smooth, self._suggested = [], [], [], None
+        b = update["batches"]
+        self._lrs += b["lr"]
+        self._losses += b["loss"]
+        self._smooth += b["smooth"]
+        self._draw()
+
+    def show_result(self, result: dict) -> None:
+        """Draw a finished sweep (``LRFinderResult.to_dict()``) with its suggestion."""
+        self._lrs, self._losses, self._smooth = list(result["lrs"]), list(result["losses"]), list(result["smoothed"])
+        self._suggested = result.get("suggestion")
+        self._draw()
+
+    def _draw(self) -> None:
+        finite = [v for v in self._smooth if math.isfinite(v)]
+        top = min(max(finite), 4 * min(finite)) if finite else None  # keep the blow-up off the scale
+        with hold_all(self.raw, self.smoothed, self.suggestion):
+            self.raw.x, self.raw.y = np.array(self._lrs), np.clip(self._losses, None, top)
+            self.smoothed.x, self.smoothed.y = np.array(self._lrs), np.clip(self._smooth, None, top)
+            s = self._suggested
+            self.suggestion.x, self.suggestion.y = ([s], [self._loss_at(s)]) if s else ([], [])
+        self._show_label()
+
+    def _loss_at(self, lr: float) -> float:
+        """Where a marker at ``lr`` sits on the smoothed curve (drawing only)."""
+        if not self._lrs:
+            return 0.0
+        return float(np.interp(np.log(lr), np.log(self._lrs), self._smooth))
+
+    # ------------------------------------------------------------------ the click
+    def _on_click(self, change) -> None:
+        xs = list(change["new"])
+        if len(xs) <= len(change["old"] if change["old"] is not None else []):
+            return  # our own redraw of the marker, not a click
+        lr = float(xs[-1])
+        if not (math.isfinite(lr) and lr > 0):
+            return
+        self.picked_lr = lr
+        if self.on_pick is not None:
+            self.on_pick(lr)
+        self.show_pick(self.picked_lr)
+
+    def show_pick(self, lr: float | None) -> None:
+        """Mark the chosen LR (vertical rule, marker, label); None clears it."""
+        self.picked_lr = lr
+        with hold_all(self.rule, self.picker):
+            self.rule.x = [lr, lr] if lr else []
+            self.picker.x, self.picker.y = ([lr], [self._loss_at(lr)]) if lr else ([], [])
+        self._show_label()
+
+    def _show_label(self) -> None:
+        pick = self.picked_lr
+        self.label.value = (f"<b>Chosen LR: {_fmt(pick)}</b> (clicked)" if pick else
+                            "Click the curve to choose the LR") + f" &nbsp;|&nbsp; suggestion: {_fmt(self._suggested)}"
+
+    # ------------------------------------------------------------------ alone, for a plain Learner
+    def find(self, learn, rate: float = 4.0, **lr_find_kwargs):
+        """Run ``learn.lr_find(**lr_find_kwargs)`` drawing the curve live; returns its result."""
+        feed = LiveFeed(self.update, rate=rate)
+        result = learn.lr_find(callbacks=[feed], **lr_find_kwargs)
+        self.show_result(result.to_dict())
+        return result

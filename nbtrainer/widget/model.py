@@ -1,0 +1,203 @@
+"""The trainer's state and actions as a traitlets object, with no widget in it (ipywidgets' "separating
+concerns" pattern): views observe its traits and call its methods; it calls the engine.
+
+It runs checklist steps on a :class:`~nbtrainer.widget.worker.Worker` thread with a
+:class:`~nbtrainer.callbacks.Stopper` (Stop) and a :class:`~nbtrainer.live.LiveFeed` (throttled live
+data) attached to the learner for the step's duration. Live data arrives in ``lr_update`` /
+``fit_update``; the rest of the state (statuses, LRs, ratios, preview) is copied from the checklist
+into traits after every change, in one ``hold_trait_notifications`` block.
+
+Example::
+
+    model = TrainerModel(Checklist.recipe(learn, snapshot_dir="session/"))
+    model.observe(lambda change: print(change.new), names="statuses")
+    model.run(0); model.worker.join()
+    model.pick_lr(3e-3)                     # what a click on the LR curve does
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+from pathlib import Path
+
+from traitlets import Bool, Dict, Float, HasTraits, Int, List, Unicode
+
+from ..callbacks import Stopper
+from ..checklist import Checklist
+from ..live import LiveFeed, history_update
+from .worker import Worker
+
+log = logging.getLogger(__name__)
+
+
+class TrainerModel(HasTraits):
+    """State of the trainer app; every change goes through the checklist (the engine)."""
+
+    statuses = List(Unicode())       # per step: pending / running / done / failed / stopped
+    errors = List(Unicode())         # per step: the error message of a failed step, else ""
+    details = List(Unicode())        # per step: one line about its result or the LRs it will use
+    can_go_back = List(Bool())       # per step: a snapshot exists
+    running = Int(-1)                # index of the running step, -1 when idle
+    busy = Bool(False)
+    lr = Float(1e-2)                 # the LR (last group) of the next fit
+    picked_lr = Float(None, allow_none=True)
+    suggested_lr = Float(None, allow_none=True)
+    ratios = List(Float())
+    group_lrs = List(Float())        # the LRs of the next fit step, per group
+    preview = Dict()                 # Checklist.preview(): the next fit's LR per group per iteration
+    message = Unicode("")
+    lr_update = Dict()               # the latest throttled LiveFeed update of an LR sweep
+    fit_update = Dict()              # ... of a fit
+    history = Dict()                 # the whole training history (after going back): redraw from it
+    lr_curve = Dict()                # the latest finished sweep (LRFinderResult.to_dict())
+    revision = Int(0)                # +1 after every sync(): views observe this one trait to redraw once
+
+    def __init__(self, checklist: Checklist, rate: float = 4.0):
+        super().__init__()
+        self.checklist, self.learn = checklist, checklist.learn
+        self.worker, self.stopper = Worker(), Stopper()
+        self.feed = LiveFeed(self._on_feed, rate=rate)
+        self._seq = itertools.count()
+        self.sync()
+
+    # ------------------------------------------------------------------ engine -> traits
+    def sync(self) -> None:
+        """Copy the checklist's state into the traits (observers fire once the block ends)."""
+        c = self.checklist
+        preview = c.preview()
+        with self.hold_trait_notifications():
+            self.statuses = [s.status for s in c.steps]
+            self.errors = [s.error for s in c.steps]
+            self.details = [self._detail(i) for i in range(len(c.steps))]
+            self.can_go_back = [c.can_go_back(i) for i in range(len(c.steps))]
+            self.lr, self.picked_lr, self.suggested_lr = c.lr, c.picked_lr, c.suggested_lr
+            self.ratios = list(c.ratios)
+            self.group_lrs = preview.get("lrs", [])
+            self.preview = preview
+            if c.lr_finds:
+                self.lr_curve = {**c.lr_finds[-1].to_dict(), "seq": len(c.lr_finds)}
+            self.revision += 1
+
+    def _detail(self, index: int) -> str:
+        step = self.checklist.steps[index]
+        lrs = step.result.get("lrs") if step.status in ("done", "stopped") else (
+            self.checklist.planned_lrs(step.params) if step.action == "fit" else None)
+        text = "lrs " + ", ".join(f"{x:.2g}" for x in lrs) if lrs else ""
+        r = step.result
+        if r.get("accuracy") is not None:
+            text += f"{'; ' if text else ''}accuracy {r['accuracy']:.2%}"
+        if step.action == "lr_find" and "suggestion" in r:
+            text = "no suggestion" if r["suggestion"] is None else f"suggests {r['suggestion']:.2g}"
+        return text
+
+    def _on_feed(self, update: dict) -> None:  # called by the LiveFeed, throttled, in the worker thread
+        update["seq"] = next(self._seq)
+        try:
+            if update["kind"] == "lr_find":
+                self.lr_update = update
+            else:
+                self.fit_update = update
+        except Exception as e:  # a drawing error must not stop the training: show it, keep going
+            log.exception("live view update failed")
+            self.message = f"live view update failed ({type(e).__name__}: {e}); training goes on"
+
+    # ------------------------------------------------------------------ actions (views call these)
+    def run(self, index: int) -> None:
+        """Run step ``index`` on the worker thread."""
+        self._start(self._run_steps, [index])
+
+    def run_next(self) -> None:
+        """Run the first step that is not done."""
+        step = self.checklist.next_step()
+        if step is None:
+            self.message = "every step is done"
+            return
+        self.run(self.checklist.steps.index(step))
+
+    def run_all(self) -> None:
+        """Run every step that is not done, in order, until one fails or Stop is pressed."""
+        self._start(self._run_steps, None)
+
+    def _start(self, job, indices) -> None:
+        if self.worker.busy:
+            self.message = "a step is still running: press Stop or wait for it to finish"
+            return
+        self.stopper.clear()
+        self.busy, self.message = True, ""
+        self.sync()  # the Run buttons are disabled before the thread starts
+        self.worker.start(job, indices)
+
+    def _run_steps(self, indices: list[int] | None) -> None:
+        """The worker's job: the given steps, or (None) every step not done, until one is not done."""
+        c = self.checklist
+        try:
+            with self.learn.added_callbacks([self.stopper, self.feed]):
+                for index in (indices if indices is not None else self._pending_indices()):
+                    if self.stopper.requested:
+                        break
+                    self.running = index
+                    c.steps[index].status = "running"
+                    self.sync()
+                    c.run_step(index)
+                    if c.steps[index].status != "done":
+                        break
+        except Exception as e:  # the step is marked failed with its error; the kernel must not see a raise
+            self.message = f"{type(e).__name__}: {e}"
+        finally:
+            self.running, self.busy = -1, False
+            self.sync()
+
+    def _pending_indices(self):
+        """Indices of the steps not done, looked up one at a time (a step may change what is pending)."""
+        while (step := self.checklist.next_step()) is not None:
+            yield self.checklist.steps.index(step)
+
+    def stop(self) -> None:
+        """Stop the running step at the next batch boundary (the learner stays consistent)."""
+        if self.worker.busy:
+            self.stopper.request()
+            self.message = "stopping at the next batch..."
+
+    def pick_lr(self, lr: float) -> None:
+        """Use ``lr`` for the following fits (a click on the LR-finder curve)."""
+        self._guarded(self.checklist.pick_lr, lr)
+
+    def set_ratio(self, boundary: int, value: float) -> None:
+        """Set the LR ratio between group ``boundary`` and the next one (a slider)."""
+        ratios = list(self.checklist.ratios)
+        ratios[boundary] = value
+        self._guarded(self.checklist.set_ratio, ratios)
+
+    def set_param(self, index: int, name: str, value) -> None:
+        """Change an editable parameter of step ``index`` (an input in its row)."""
+        self._guarded(self.checklist.set_param, index, name, value)
+
+    def go_back(self, index: int) -> None:
+        """Return to the state right after step ``index`` (its snapshot on disk)."""
+        if self.worker.busy:
+            self.message = "wait for the running step to finish (or press Stop) before going back"
+            return
+        if self._guarded(self.checklist.go_back, index):
+            self.history = {**history_update(self.learn.recorder), "seq": next(self._seq)}
+            self.message = f"back to the state after step {index + 1}: {self.checklist.steps[index].name}"
+
+    def export(self, path: str | Path) -> Path | None:
+        """Write the steps run so far as a Python script (:meth:`Checklist.to_script`)."""
+        path = Path(path)
+        code = self._guarded(self.checklist.to_script)
+        if code:
+            path.write_text(code)
+            self.message = f"wrote {path}"
+            return path
+        return None
+
+    def _guarded(self, action, *args):
+        """Run an engine call; a bad value shows in :attr:`message` instead of raising into the kernel."""
+        try:
+            result = action(*args)
+        except ValueError as e:
+            self.message = str(e)
+            self.sync()
+            return None
+        self.sync()
+        return True if result is None else result

@@ -1,0 +1,82 @@
+"""Differential learning rates: one slider per boundary between layer groups, the resulting LRs, and a
+preview of each group's LR over the next fit (SGDR with that step's cycle_len / cycle_mult).
+
+The sliders only report moves (``on_change(boundary, ratio)``); the LRs and the preview come back
+from the engine (:meth:`nbtrainer.Checklist.preview`) through :meth:`RatioSliders.show`.
+
+Example::
+
+    sliders = RatioSliders(["body 1/2", "body 2/2", "head"], on_change=model.set_ratio)
+    sliders.show(model.ratios, model.preview)
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from bqplot import Axis, Figure, LinearScale, Lines, LogScale
+from ipywidgets import HTML, FloatSlider, Layout, VBox
+
+from .render import hold_all
+
+COLORS = ["#2ca02c", "#9467bd", "#1f77b4", "#8c564b", "#e377c2", "#7f7f7f"]
+
+
+class RatioSliders(VBox):
+    """``n - 1`` ratio sliders (1x..10x) for ``n`` layer groups, the group LRs, the LR preview plot."""
+
+    def __init__(self, group_names: Sequence[str], on_change: Callable[[int, float], None] | None = None,
+                 ratios: Sequence[float] | None = None, **kwargs):
+        self.group_names, self.on_change = list(group_names), on_change
+        n = len(self.group_names)
+        ratios = list(ratios or [3.0] * (n - 1))
+        self.sliders = []
+        for k in range(n - 1):
+            slider = FloatSlider(value=ratios[k], min=1.0, max=10.0, step=0.5, readout_format=".1f",
+                                 description=f"{self.group_names[k + 1]} / {self.group_names[k]}",
+                                 continuous_update=False, style={"description_width": "130px"},
+                                 layout=Layout(width="95%"))
+            slider.add_class("nbt-ratio-slider")
+            slider.observe(self._moved(k), names="value")
+            self.sliders.append(slider)
+        self.lrs_label = HTML()
+        self.lrs_label.add_class("nbt-group-lrs")
+        x, y = LinearScale(), LogScale()
+        self.lines = Lines(x=[], y=[], scales={"x": x, "y": y}, colors=COLORS[:n], labels=self.group_names,
+                           display_legend=True)
+        self.figure = Figure(marks=[self.lines], axes=[Axis(scale=x, label="iteration of the next fit"),
+                                                       Axis(scale=y, orientation="vertical", label="LR",
+                                                            tick_format=".0e")],
+                             title="Next fit: LR per layer group", legend_location="bottom-right",
+                             layout=Layout(width="100%", height="230px"),
+                             fig_margin={"top": 35, "bottom": 40, "left": 60, "right": 10})
+        self.figure.add_class("nbt-lr-preview")
+        title = HTML("<b>Differential learning rates</b>: each group's LR is this many times the one before")
+        super().__init__([title, *self.sliders, self.lrs_label, self.figure], **kwargs)
+        self.add_class("nbt-ratios")
+
+    def _moved(self, boundary: int):
+        def moved(change) -> None:
+            if self.on_change is not None and not getattr(self, "_showing", False):
+                self.on_change(boundary, float(change["new"]))
+        return moved
+
+    def show(self, ratios: Sequence[float], preview: dict) -> None:
+        """Render the engine's ratios and the next fit's preview (:meth:`nbtrainer.Checklist.preview`)."""
+        self._showing = True
+        try:
+            for slider, ratio in zip(self.sliders, ratios):
+                slider.value = ratio
+        finally:
+            self._showing = False
+        if not preview:
+            self.lrs_label.value = "No fit step left to preview."
+            with hold_all(self.lines):
+                self.lines.x, self.lines.y = [], []
+            return
+        names = ", ".join(f"{name}: {lr:.2g}" for name, lr in zip(self.group_names, preview["lrs"]))
+        self.lrs_label.value = f"Step {preview['step'] + 1} will use <b>{names}</b>"
+        series = np.array(preview["series"])
+        with hold_all(self.lines):
+            self.lines.x = np.arange(series.shape[1])
+            self.lines.y = series

@@ -1,0 +1,110 @@
+"""Live training curves: smoothed training loss per batch, validation loss and accuracy per epoch, the LR
+of every layer group per iteration; epoch boundaries (dotted) and SGDR restarts (dashed) drawn as
+vertical rules; a progress bar for the running fit.
+
+It draws :class:`~nbtrainer.live.LiveFeed` updates (a few per second) and redraws everything from a
+``history`` update (after going back to an earlier step).
+
+Example::
+
+    plot = TrainingPlot(learn.group_names)
+    learn.fit(1e-2, n_cycle=3, callbacks=[LiveFeed(plot.update)])
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from bqplot import Axis, Figure, LinearScale, Lines, LogScale, Scatter
+from ipywidgets import HTML, IntProgress, Layout, VBox
+
+from .render import hold_all
+from .ratio_sliders import COLORS
+
+
+def _rules(xs: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """Vertical segments at ``xs`` for a Lines mark on a 0..1 y scale."""
+    xs = np.asarray(xs, dtype=float)
+    return np.stack([xs, xs], axis=1), np.tile([0.0, 1.0], (len(xs), 1))
+
+
+class TrainingPlot(VBox):
+    """Loss/accuracy figure, LR figure, progress bar; :meth:`update` appends, a history update redraws."""
+
+    def __init__(self, group_names: Sequence[str], **kwargs):
+        self.group_names = list(group_names)
+        x, y_loss, y_acc, unit = LinearScale(), LinearScale(), LinearScale(min=0, max=1), LinearScale(min=0, max=1)
+        self.train_loss = Lines(x=[], y=[], scales={"x": x, "y": y_loss}, colors=["#1f77b4"],
+                                labels=["train loss (smoothed)"], display_legend=True)
+        self.valid_loss = Lines(x=[], y=[], scales={"x": x, "y": y_loss}, colors=["#ff7f0e"], marker="circle",
+                                marker_size=24, labels=["valid loss"], display_legend=True)
+        self.accuracy = Scatter(x=[], y=[], scales={"x": x, "y": y_acc}, colors=["#2ca02c"], default_size=30,
+                                labels=["accuracy"], display_legend=True)
+        self.epoch_rules = Lines(x=[], y=[], scales={"x": x, "y": unit}, colors=["#dddddd"], line_style="dotted")
+        self.restart_rules = Lines(x=[], y=[], scales={"x": x, "y": unit}, colors=["#999999"], line_style="dashed")
+        self.loss_figure = Figure(
+            marks=[self.epoch_rules, self.restart_rules, self.train_loss, self.valid_loss, self.accuracy],
+            axes=[Axis(scale=x, label="iteration"), Axis(scale=y_loss, orientation="vertical", label="loss"),
+                  Axis(scale=y_acc, orientation="vertical", side="right", label="accuracy", tick_format=".0%")],
+            title="Training", legend_location="top-right", layout=Layout(width="100%", height="300px"),
+            fig_margin={"top": 40, "bottom": 45, "left": 55, "right": 55})
+        self.loss_figure.add_class("nbt-training-plot")
+        xl, yl = LinearScale(), LogScale()
+        self.lr_lines = Lines(x=[], y=[], scales={"x": xl, "y": yl}, colors=COLORS[:len(self.group_names)],
+                              labels=self.group_names, display_legend=True)
+        self.lr_figure = Figure(marks=[self.lr_lines],
+                                axes=[Axis(scale=xl, label="iteration"),
+                                      Axis(scale=yl, orientation="vertical", label="LR", tick_format=".0e")],
+                                title="Learning rate per layer group (SGDR)", legend_location="bottom-right",
+                                layout=Layout(width="100%", height="220px"),
+                                fig_margin={"top": 40, "bottom": 45, "left": 60, "right": 15})
+        self.lr_figure.add_class("nbt-lr-schedule-plot")
+        self.progress = IntProgress(value=0, min=0, max=1, description="idle", layout=Layout(width="95%"))
+        self.progress.add_class("nbt-progress")
+        self.status = HTML()
+        self.status.add_class("nbt-training-status")
+        self._clear()
+        super().__init__([self.progress, self.status, self.loss_figure, self.lr_figure], **kwargs)
+        self.add_class("nbt-training")
+
+    def _clear(self) -> None:
+        self._b = {"iteration": [], "smooth": [], "lrs": []}
+        self._epochs: list[dict] = []
+        self._restarts: list[int] = []
+        self._fit_first, self._fit_total = 0, 1
+
+    def update(self, update: dict) -> None:
+        """Draw a :class:`~nbtrainer.live.LiveFeed` fit update, or redraw from a ``history`` update."""
+        if update["kind"] == "history":
+            self._clear()
+        start = update.get("start")
+        if start:
+            self._restarts += start["restarts"]
+            if "iters_per_epoch" in start:
+                self._fit_first = start["iteration0"]
+                self._fit_total = max(1, start["iters_per_epoch"] * start["n_epochs"])
+        for key in self._b:
+            self._b[key] += update["batches"][key]
+        self._epochs += update["epochs"]
+        self._draw(update)
+
+    def _draw(self, update: dict) -> None:
+        b, epochs = self._b, self._epochs
+        marks = (self.train_loss, self.valid_loss, self.accuracy, self.epoch_rules, self.restart_rules, self.lr_lines)
+        with hold_all(*marks, self.progress, self.status):
+            self.train_loss.x, self.train_loss.y = np.array(b["iteration"], dtype=float), np.array(b["smooth"])
+            ex = np.array([e["iteration"] for e in epochs], dtype=float)
+            self.valid_loss.x, self.valid_loss.y = ex, np.array([e["valid_loss"] for e in epochs], dtype=float)
+            self.accuracy.x, self.accuracy.y = ex, np.array([e["accuracy"] for e in epochs], dtype=float)
+            self.epoch_rules.x, self.epoch_rules.y = _rules(ex)
+            self.restart_rules.x, self.restart_rules.y = _rules(self._restarts)
+            if b["lrs"]:
+                self.lr_lines.x = np.array(b["iteration"], dtype=float)
+                self.lr_lines.y = np.array(b["lrs"], dtype=float).T
+            done = (b["iteration"][-1] + 1 - self._fit_first) if b["iteration"] else 0
+            self.progress.max, self.progress.value = self._fit_total, min(done, self._fit_total)
+            self.progress.description = "done" if update.get("done") else "training"
+            if epochs:
+                last = epochs[-1]
+                self.status.value = (f"epoch {len(epochs)}: valid loss {last['valid_loss']:.4f}, "
+                                     f"accuracy {last['accuracy']:.2%}")
