@@ -81,11 +81,11 @@ class StepRow(VBox):
         self.detail.value = html.escape(detail)
         self.run.disabled = busy
         self.back.disabled = busy or not can_go_back
+        values = editable_params(step)
         for name, box in self.inputs.items():
             box.disabled = busy
-            current = step.params.get(name, box.value)
-            if box.value != current:  # a rejected edit goes back to the step's value
-                box.value = current
+            if box.value != values[name]:  # a rejected edit goes back to the step's value
+                box.value = values[name]
 
 
 class ChecklistPanel(VBox):

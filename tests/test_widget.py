@@ -1,0 +1,258 @@
+"""The notebook widget driven as a user drives it: buttons clicked, the LR curve clicked (the message
+bqplot's browser side sends), sliders moved, Stop pressed; the engine's state checked after each."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+
+import nbtrainer as nbt
+from nbtrainer.widget import LRPlot, Trainer
+from nbtrainer.widget.traffic import recording_comms
+
+from .conftest import small_learner
+
+FAST = dict(head_cycles=1, aug_cycles=1, unfrozen_cycles=1, tta_n=1, lr_find_iters=30, unfrozen_lr_find_iters=20)
+
+
+def click_curve(plot: LRPlot, lr: float, loss: float = 1.0) -> None:
+    """What the browser sends when the user clicks the plot area at (lr, loss): the click-to-add scatter's
+    new x/y arrays, as binary buffers, through the widget's message handler."""
+    x = np.append(np.asarray(plot.picker.x, dtype=float), lr)
+    y = np.append(np.asarray(plot.picker.y, dtype=float), loss)
+    state = {k: {"dtype": "float64", "shape": [len(v)], "value": None} for k, v in (("x", x), ("y", y))}
+    plot.picker._handle_msg({"content": {"data": {"method": "update", "state": state,
+                                                  "buffer_paths": [["x", "value"], ["y", "value"]]}},
+                             "buffers": [memoryview(x.tobytes()), memoryview(y.tobytes())]})
+
+
+def press(button) -> None:
+    button.click()
+
+
+def run_and_wait(trainer: Trainer, index: int) -> None:
+    press(trainer.panel.rows[index].run)
+    assert trainer.model.worker.join(timeout=120)
+
+
+def fit_lrs(learn, first_iteration: int) -> list[float]:
+    return learn.recorder.iterations[first_iteration]["lrs"]
+
+
+class Gate(nbt.Callback):
+    """Holds the training thread at batch ``at`` until released, so a test can look at a running step."""
+
+    def __init__(self, at: int = 2):
+        self.at, self.batches, self.reached, self.release = at, 0, threading.Event(), threading.Event()
+
+    def after_batch(self):
+        self.batches += 1
+        if self.batches == self.at:
+            self.reached.set()
+            assert self.release.wait(60)
+
+
+def test_run_buttons_run_steps_off_the_main_thread_and_show_statuses(tmp_path):
+    learn = small_learner(n=100)
+    trainer = Trainer(learn, folder=tmp_path, **FAST)
+    run_and_wait(trainer, 0)  # precompute
+    assert learn.precompute and trainer.model.statuses[0] == "done"
+    assert "nbt-status-done" in trainer.panel.rows[0]._dom_classes
+
+    gate = Gate()
+    learn.add_callback(gate)
+    press(trainer.panel.rows[2].run)  # the head on the cache, held at its 2nd batch
+    assert gate.reached.wait(60)
+    assert trainer.model.statuses[2] == "running" and "nbt-status-running" in trainer.panel.rows[2]._dom_classes
+    assert all(row.run.disabled for row in trainer.panel.rows) and not trainer.panel.buttons["stop"].disabled
+    assert threading.current_thread() is not trainer.model.worker.thread
+    gate.release.set()
+    assert trainer.model.worker.join(60)
+    assert trainer.model.statuses[2] == "done" and not any(row.run.disabled for row in trainer.panel.rows)
+    assert trainer.panel.buttons["stop"].disabled
+
+
+def test_a_failed_step_shows_its_error_in_its_row(tmp_path):
+    learn = small_learner(n=60)
+    checklist = nbt.Checklist(learn, [nbt.Step("too small", "fit", {"size": 8})])
+    trainer = Trainer(checklist, folder=tmp_path)
+    run_and_wait(trainer, 0)
+    assert trainer.model.statuses == ["failed"]
+    assert "size=8" in trainer.panel.rows[0].error.value and "nbt-status-failed" in trainer.panel.rows[0]._dom_classes
+
+
+def test_a_click_on_the_lr_curve_sets_the_lr_of_the_next_fit(tmp_path):
+    learn = small_learner(n=100)
+    trainer = Trainer(learn, folder=tmp_path, **FAST)
+    run_and_wait(trainer, 0)
+    run_and_wait(trainer, 1)  # lr_find: the curve is drawn, the suggestion marked
+    suggestion = trainer.model.suggested_lr
+    assert suggestion and len(trainer.lr_plot.smoothed.x) == len(learn_finds(trainer)[-1].lrs)
+    assert list(trainer.lr_plot.suggestion.x) == [suggestion]
+
+    click_curve(trainer.lr_plot, 2.5e-3)
+    assert trainer.model.picked_lr == pytest.approx(2.5e-3) and trainer.model.lr == pytest.approx(2.5e-3)
+    assert list(trainer.lr_plot.rule.x) == pytest.approx([2.5e-3, 2.5e-3])
+    assert "Chosen LR: 0.0025" in trainer.lr_plot.label.value
+    assert "0.0025" in trainer.panel.next_lr.value and "clicked" in trainer.panel.next_lr.value
+    assert "0.0025" in trainer.panel.rows[2].detail.value  # the head fit's row shows the LR it will use
+
+    click_curve(trainer.lr_plot, 4e-3)  # a second click replaces the first
+    first = len(learn.recorder.iterations)
+    run_and_wait(trainer, 2)
+    assert fit_lrs(learn, first) == pytest.approx([4e-3] * 3)
+    assert list(trainer.lr_plot.picker.x) == pytest.approx([4e-3])
+
+
+def learn_finds(trainer):
+    return trainer.model.checklist.lr_finds
+
+
+def test_ratio_sliders_set_the_group_lrs_of_the_next_fit_and_its_preview(tmp_path):
+    learn = small_learner(n=100)
+    steps = [nbt.Step("Unfreeze", "unfreeze"),
+             nbt.Step("Differential fit", "fit", {"differential": True, "n_cycle": 2, "cycle_mult": 2})]
+    trainer = Trainer(nbt.Checklist(learn, steps, lr=1e-2), folder=tmp_path)
+    assert len(trainer.sliders.sliders) == 2 and [s.value for s in trainer.sliders.sliders] == [3.0, 3.0]
+    trainer.sliders.sliders[0].value = 5.0  # body 2 / body 1
+    trainer.sliders.sliders[1].value = 2.0  # head / body 2
+    expected = [1e-2 / 10, 1e-2 / 2, 1e-2]
+    assert trainer.model.group_lrs == pytest.approx(expected)
+    preview = np.asarray(trainer.sliders.lines.y)
+    epochs = nbt.sgdr_epochs(2, 1, 2)
+    assert preview.shape == (3, learn.data.train_batches * epochs)
+    assert preview[:, 0] == pytest.approx(expected)
+    assert "0.005" in trainer.sliders.lrs_label.value
+
+    run_and_wait(trainer, 0)
+    first = len(learn.recorder.iterations)
+    run_and_wait(trainer, 1)
+    assert fit_lrs(learn, first) == pytest.approx(expected)
+    recorded = np.array([r["lrs"] for r in learn.recorder.iterations[first:]]).T
+    assert recorded == pytest.approx(preview)  # the preview is the schedule the fit then ran
+
+
+def test_stop_mid_fit_leaves_a_consistent_learner_that_fits_again(tmp_path):
+    learn = small_learner(n=100)
+    trainer = Trainer(nbt.Checklist(learn, [nbt.Step("Long fit", "fit", {"n_cycle": 30})]), folder=tmp_path)
+    gate = Gate(at=3)
+    learn.add_callback(gate)
+    press(trainer.panel.rows[0].run)
+    assert gate.reached.wait(60)
+    press(trainer.panel.buttons["stop"])
+    gate.release.set()
+    assert trainer.model.worker.join(60)
+    total = 30 * learn.data.train_batches
+    assert trainer.model.statuses == ["stopped"] and "nbt-status-stopped" in trainer.panel.rows[0]._dom_classes
+    assert len(learn.recorder.iterations) == 3 < total  # stopped at the next batch boundary
+    assert not learn.model.training and learn.state.cancelled
+    assert all(torch.isfinite(p).all() for p in learn.model.parameters())
+    learn.remove_callback(gate)
+    trainer.model.checklist.set_param(0, "n_cycle", 1)
+    run_and_wait(trainer, 0)  # the learner can fit again
+    assert trainer.model.statuses == ["done"] and len(learn.recorder.iterations) == 3 + learn.data.train_batches
+
+
+def test_stop_during_lr_find_restores_the_learner(tmp_path):
+    learn = small_learner(n=100)
+    trainer = Trainer(nbt.Checklist(learn, [nbt.Step("LR", "lr_find", {"num_iter": 200})]), folder=tmp_path)
+    before = {k: v.clone() for k, v in learn.model.state_dict().items()}
+
+    class GateSweep(Gate):
+        after_batch = None
+
+        def after_lr_find_step(self):
+            Gate.after_batch(self)
+
+    gate = GateSweep(at=5)
+    learn.add_callback(gate)
+    press(trainer.panel.rows[0].run)
+    assert gate.reached.wait(60)
+    trainer.model.stop()
+    gate.release.set()
+    assert trainer.model.worker.join(60)
+    assert trainer.model.statuses == ["stopped"] and trainer.model.suggested_lr is None
+    assert all(torch.equal(before[k], v) for k, v in learn.model.state_dict().items())
+
+
+def test_live_updates_stay_under_the_throttle(tmp_path):
+    rate = 4.0
+    with recording_comms() as log:
+        learn = small_learner(n=100)
+        trainer = Trainer(nbt.Checklist(learn, [nbt.Step("fit", "fit", {"n_cycle": 12})]), folder=tmp_path,
+                          rate=rate)
+        start = time.monotonic()
+        run_and_wait(trainer, 0)
+        seconds = time.monotonic() - start
+    per_widget = log.per_comm(start, time.monotonic())
+    n_batches = 12 * learn.data.train_batches
+    assert seconds > 1.0 and n_batches >= 60  # long enough for the throttle to matter
+    # each widget: at most `rate` updates a second, plus the final update and the status changes
+    assert max(per_widget.values()) <= seconds * rate + 3, per_widget.most_common(3)
+    assert trainer.model.feed.updates <= seconds * rate + 2 < n_batches
+    assert len(trainer.training.train_loss.x) == n_batches  # throttled, yet every point arrives
+
+
+def test_going_back_restores_the_model_of_that_step(tmp_path):
+    learn = small_learner(n=100)
+    trainer = Trainer(learn, folder=tmp_path, **FAST)
+    for i in range(3):  # precompute, lr_find, the head on the cache
+        run_and_wait(trainer, i)
+    after_head = learn.get_preds()[0]
+    run_and_wait(trainer, 3)  # the head with augmentation
+    after_aug = learn.get_preds()[0]
+    assert not torch.equal(after_head, after_aug)
+    assert not trainer.panel.rows[2].back.disabled and trainer.panel.rows[4].back.disabled
+
+    press(trainer.panel.rows[2].back)
+    assert torch.equal(learn.get_preds()[0], after_head)
+    assert trainer.model.statuses[:4] == ["done", "done", "done", "pending"]
+    assert len(trainer.training.train_loss.x) == len(learn.recorder.iterations)  # curves redrawn from history
+    run_and_wait(trainer, 3)  # the same step again, from the same state and random state: the same model
+    assert torch.equal(learn.get_preds()[0], after_aug)
+
+
+def test_the_exported_script_replays_the_run_with_the_chosen_lrs(tmp_path):
+    learn = small_learner(n=100)
+    trainer = Trainer(learn, folder=tmp_path, **FAST)
+    run_and_wait(trainer, 0)
+    run_and_wait(trainer, 1)
+    click_curve(trainer.lr_plot, 3e-3)
+    run_and_wait(trainer, 2)
+    run_and_wait(trainer, 3)
+    press(trainer.panel.buttons["export"])
+    script = tmp_path / "recipe.py"
+    assert script.is_file() and "wrote" in trainer.panel.message.value
+    code = script.read_text().replace("\n", "\nimport torch; torch.set_num_threads(2)\n", 1)
+    script.write_text(code + f"\nlearn.save({str(tmp_path / 'replayed.pt')!r})\n")
+    subprocess.run([sys.executable, str(script)], check=True, cwd=tmp_path, capture_output=True, timeout=300)
+    replayed = torch.load(tmp_path / "replayed.pt", weights_only=True)["history"]["iterations"]
+    assert np.array([r["lrs"] for r in replayed]) == pytest.approx(np.array([r["lrs"] for r in learn.recorder.iterations]))
+    assert replayed[0]["lrs"] == pytest.approx([3e-3] * 3)
+    assert [r["loss"] for r in replayed] == pytest.approx([r["loss"] for r in learn.recorder.iterations], rel=1e-4)
+
+
+def test_the_lr_plot_alone_draws_a_plain_learners_sweep_and_takes_a_click():
+    learn = small_learner(n=80)
+    plot = LRPlot()
+    result = plot.find(learn, num_iter=20)
+    assert list(plot.smoothed.x) == pytest.approx(result.lrs)
+    assert plot.picked_lr is None
+    click_curve(plot, 1e-3)
+    assert plot.picked_lr == pytest.approx(1e-3) and "Chosen LR: 0.001" in plot.label.value
+
+
+def test_bad_edits_are_refused_with_a_message_and_the_input_reset(tmp_path):
+    learn = small_learner(n=60)
+    trainer = Trainer(learn, folder=tmp_path, **FAST)
+    box = trainer.panel.rows[2].inputs["cycle_len"]
+    box.value = 0
+    assert "cycle_len=0" in trainer.panel.message.value
+    assert box.value == 1 and trainer.model.checklist.steps[2].params.get("cycle_len", 1) == 1
+    box.value = 2
+    assert trainer.model.checklist.steps[2].params["cycle_len"] == 2
