@@ -16,12 +16,13 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import bench_lr_find  # noqa: E402
 import bench_precompute  # noqa: E402
+import bench_widget  # noqa: E402
 from common import print_table  # noqa: E402
 
 
 def main() -> None:
     start = time.perf_counter()
-    rows = bench_precompute.run() + bench_lr_find.run()
+    rows = bench_precompute.run() + bench_lr_find.run() + bench_widget.run()
     print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
           f"torch {torch.__version__}, cuda={torch.cuda.is_available()}")
     print_table(rows)
