@@ -27,6 +27,7 @@ EVENTS = (
     "after_train", "before_validate", "after_validate", "after_epoch", "after_fit",
     "after_cancel_batch", "after_cancel_epoch", "after_cancel_fit",
     "before_lr_find", "after_lr_find_step", "after_lr_find",
+    "after_inference_batch",  # each batch of an inference pass: validation, predictions, TTA, precompute
 )
 
 
@@ -85,9 +86,11 @@ def run_event(callbacks: list[Callback], event: str) -> None:
 class Stopper(Callback):
     """Stops a fit or an LR sweep at the next batch boundary once :meth:`request` is called (from any thread).
 
-    The loop raises :class:`CancelFitException` before the next batch (``before_batch``) or after the
-    current sweep step (``after_lr_find_step``); the fit then ends as a cancelled fit (``state.cancelled``),
-    an LR sweep restores the learner. The request stays set until :meth:`clear`.
+    The loop raises :class:`CancelFitException` before the next batch (``before_batch``), after the
+    current sweep step (``after_lr_find_step``) or after a batch of an inference pass
+    (``after_inference_batch``: validation, TTA, the precompute pass); the fit then ends as a cancelled fit
+    (``state.cancelled``), an LR sweep restores the learner, a precompute pass keeps no cache. The request
+    stays set until :meth:`clear`.
 
     Example::
 
@@ -116,7 +119,7 @@ class Stopper(Callback):
         if self._event.is_set():
             raise CancelFitException("stop requested")
 
-    before_batch = after_lr_find_step = _check
+    before_batch = after_lr_find_step = after_inference_batch = _check
 
 
 class Recorder(Callback):

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from . import step_snapshots as snapshots
 from .actions import ACTIONS, EDITABLE, check_ratios, differential_lrs, editable_params
+from .callbacks import CancelFitException
 from .learner import Learner
 from .schedule import cycle_starts, preview_lrs
 
@@ -194,6 +195,8 @@ class Checklist:
         self.learn.recorder.stage = step.name
         try:
             step.result = ACTIONS[step.action](self.learn, self, params)
+        except CancelFitException:  # Stop outside a fit's own handling: precompute pass, TTA
+            step.result = {"cancelled": True}
         except Exception as e:
             step.status, step.error = "failed", f"{type(e).__name__}: {e}"
             step.result = {"seconds": time.perf_counter() - start, "traceback": traceback.format_exc()}

@@ -302,6 +302,7 @@ class Learner:
             pred = self.model.head(xb.to(self.device)) if use_cache else self.model(xb.to(self.device))
             probs.append(pred.softmax(dim=1).cpu())
             targets.append(yb)
+            self.run_event("after_inference_batch")
         return torch.cat(probs), torch.cat(targets)
 
     predict = get_preds

@@ -96,11 +96,12 @@ def cache_key(learn) -> str:
 
 
 @torch.inference_mode()
-def _features(model, loader, device) -> tuple[torch.Tensor, torch.Tensor]:
+def _features(learn, loader) -> tuple[torch.Tensor, torch.Tensor]:
     xs, ys = [], []
     for xb, yb in loader:
-        xs.append(model.features(xb.to(device, non_blocking=True)).float().cpu())
+        xs.append(learn.model.features(xb.to(learn.device, non_blocking=True)).float().cpu())
         ys.append(yb)
+        learn.run_event("after_inference_batch")
     return torch.cat(xs), torch.cat(ys)
 
 
@@ -110,8 +111,8 @@ def compute_activations(learn, key: str) -> Activations:
     was_training = [m.training for m in model.modules()]
     model.eval()
     try:
-        train = _features(model, data.train_dl(shuffle=False, augment=False), learn.device)
-        valid = _features(model, data.valid_dl(augment=False), learn.device)
+        train = _features(learn, data.train_dl(shuffle=False, augment=False))
+        valid = _features(learn, data.valid_dl(augment=False))
     finally:
         for module, training in zip(model.modules(), was_training):
             module.training = training

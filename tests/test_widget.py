@@ -256,3 +256,28 @@ def test_bad_edits_are_refused_with_a_message_and_the_input_reset(tmp_path):
     assert box.value == 1 and trainer.model.checklist.steps[2].params.get("cycle_len", 1) == 1
     box.value = 2
     assert trainer.model.checklist.steps[2].params["cycle_len"] == 2
+
+
+@pytest.mark.parametrize("action", ["precompute", "tta"])
+def test_stop_during_an_inference_pass_stops_the_step(tmp_path, action):
+    learn = small_learner(n=100)
+    trainer = Trainer(nbt.Checklist(learn, [nbt.Step(action, action, {"n": 3} if action == "tta" else {})]),
+                      folder=tmp_path)
+
+    class GatePass(Gate):
+        after_batch = None
+
+        def after_inference_batch(self):
+            Gate.after_batch(self)
+
+    gate = GatePass(at=1)
+    learn.add_callback(gate)
+    press(trainer.panel.rows[0].run)
+    assert gate.reached.wait(60)
+    press(trainer.panel.buttons["stop"])
+    gate.release.set()
+    assert trainer.model.worker.join(60)
+    assert trainer.model.statuses == ["stopped"] and not learn.precompute
+    learn.remove_callback(gate)
+    run_and_wait(trainer, 0)  # and it runs to the end when asked again
+    assert trainer.model.statuses == ["done"]

@@ -41,12 +41,14 @@ class RatioSliders(VBox):
             self.sliders.append(slider)
         self.lrs_label = HTML()
         self.lrs_label.add_class("nbt-group-lrs")
-        x, y = LinearScale(), LogScale()
+        # An explicit domain: bqplot fails to create a log axis whose marks start empty (seen in Chromium).
+        x, y = LinearScale(), LogScale(min=1e-6, max=1.0)
+        self._lr_scale = y
         self.lines = Lines(x=[], y=[], scales={"x": x, "y": y}, colors=COLORS[:n], labels=self.group_names,
                            display_legend=True)
         self.figure = Figure(marks=[self.lines], axes=[Axis(scale=x, label="iteration of the next fit"),
                                                        Axis(scale=y, orientation="vertical", label="LR",
-                                                            tick_format=".0e")],
+                                                            tick_format=".2~e", num_ticks=4)],
                              title="Next fit: LR per layer group", legend_location="bottom-right",
                              layout=Layout(width="100%", height="230px"),
                              fig_margin={"top": 35, "bottom": 40, "left": 60, "right": 10})
@@ -77,6 +79,9 @@ class RatioSliders(VBox):
         names = ", ".join(f"{name}: {lr:.2g}" for name, lr in zip(self.group_names, preview["lrs"]))
         self.lrs_label.value = f"Step {preview['step'] + 1} will use <b>{names}</b>"
         series = np.array(preview["series"])
-        with hold_all(self.lines):
+        positive = series[series > 0]
+        with hold_all(self.lines, self._lr_scale):
             self.lines.x = np.arange(series.shape[1])
             self.lines.y = series
+            if positive.size:
+                self._lr_scale.min, self._lr_scale.max = float(positive.min()) / 1.2, float(positive.max()) * 1.2

@@ -49,12 +49,14 @@ class TrainingPlot(VBox):
             title="Training", legend_location="top-right", layout=Layout(width="100%", height="300px"),
             fig_margin={"top": 40, "bottom": 45, "left": 55, "right": 55})
         self.loss_figure.add_class("nbt-training-plot")
-        xl, yl = LinearScale(), LogScale()
+        # An explicit domain: bqplot fails to create a log axis whose marks start empty (seen in Chromium).
+        xl, yl = LinearScale(), LogScale(min=1e-6, max=1.0)
+        self._lr_scale = yl
         self.lr_lines = Lines(x=[], y=[], scales={"x": xl, "y": yl}, colors=COLORS[:len(self.group_names)],
                               labels=self.group_names, display_legend=True)
         self.lr_figure = Figure(marks=[self.lr_lines],
                                 axes=[Axis(scale=xl, label="iteration"),
-                                      Axis(scale=yl, orientation="vertical", label="LR", tick_format=".0e")],
+                                      Axis(scale=yl, orientation="vertical", label="LR", tick_format=".2~e", num_ticks=4)],
                                 title="Learning rate per layer group (SGDR)", legend_location="bottom-right",
                                 layout=Layout(width="100%", height="220px"),
                                 fig_margin={"top": 40, "bottom": 45, "left": 60, "right": 15})
@@ -91,16 +93,17 @@ class TrainingPlot(VBox):
     def _draw(self, update: dict) -> None:
         b, epochs = self._b, self._epochs
         marks = (self.train_loss, self.valid_loss, self.accuracy, self.epoch_rules, self.restart_rules, self.lr_lines)
-        with hold_all(*marks, self.progress, self.status):
+        with hold_all(*marks, self._lr_scale, self.progress, self.status):
             self.train_loss.x, self.train_loss.y = np.array(b["iteration"], dtype=float), np.array(b["smooth"])
             ex = np.array([e["iteration"] for e in epochs], dtype=float)
             self.valid_loss.x, self.valid_loss.y = ex, np.array([e["valid_loss"] for e in epochs], dtype=float)
             self.accuracy.x, self.accuracy.y = ex, np.array([e["accuracy"] for e in epochs], dtype=float)
             self.epoch_rules.x, self.epoch_rules.y = _rules(ex)
             self.restart_rules.x, self.restart_rules.y = _rules(self._restarts)
-            if b["lrs"]:
-                self.lr_lines.x = np.array(b["iteration"], dtype=float)
-                self.lr_lines.y = np.array(b["lrs"], dtype=float).T
+            lrs = np.array(b["lrs"], dtype=float).T
+            if lrs.size and lrs.max() > lrs.min() * (1 + 1e-9):  # bqplot's log axis breaks on a one-value domain
+                self.lr_lines.x, self.lr_lines.y = np.array(b["iteration"], dtype=float), lrs
+                self._lr_scale.min, self._lr_scale.max = float(lrs.min()) / 1.2, float(lrs.max()) * 1.2
             done = (b["iteration"][-1] + 1 - self._fit_first) if b["iteration"] else 0
             self.progress.max, self.progress.value = self._fit_total, min(done, self._fit_total)
             self.progress.description = "done" if update.get("done") else "training"
