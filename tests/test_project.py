@@ -38,3 +38,26 @@ def test_the_engine_never_imports_widget_libraries():
     engine = [p for p in (ROOT / "nbtrainer").rglob("*.py") if "widget" not in p.parts]
     offenders = [p.name for p in engine if re.search(r"^\s*(import|from)\s+(ipywidgets|bqplot)", p.read_text(), re.M)]
     assert offenders == []
+
+
+def test_binder_pins_agree_with_pyproject():
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    lines = (ROOT / "binder" / "requirements.txt").read_text().splitlines()
+    pins = {}
+    for line in lines:
+        line = line.split("#")[0].strip()
+        if line and not line.startswith("-"):
+            req = Requirement(line)
+            (version,) = [s.version for s in req.specifier if s.operator == "=="]
+            pins[canonicalize_name(req.name)] = version
+    for dependency in project["dependencies"]:
+        req = Requirement(dependency)
+        name = canonicalize_name(req.name)
+        assert name in pins, f"binder/requirements.txt does not pin {req.name}"
+        assert req.specifier.contains(pins[name], prereleases=True), f"binder pins {name}=={pins[name]}; pyproject: {req}"
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in lines
+    assert (ROOT / "binder" / "runtime.txt").read_text().strip() == "python-3.11"
+    assert "pip install --no-deps -e ." in (ROOT / "binder" / "postBuild").read_text()

@@ -25,7 +25,7 @@ from ipywidgets import HTML, Layout, VBox
 from traitlets import Float
 
 from ..live import LiveFeed
-from .render import hold_all
+from .render import hold_all, log_domain
 
 
 def _fmt(lr: float | None) -> str:
@@ -47,9 +47,9 @@ class LRPlot(VBox):
         self.rule = Lines(x=[], y=[0, 1], scales={"x": x, "y": unit}, colors=["#d62728"], line_style="dashed")
         self.picker = Scatter(x=[], y=[], scales={"x": x, "y": y}, colors=["#d62728"], default_size=80,
                               interactions={"click": "add"})
+        self._x_scale, self._x_axis = x, Axis(scale=x, label="learning rate (last layer group)", tick_format=".0e")
         self.figure = Figure(marks=[self.raw, self.smoothed, self.rule, self.suggestion, self.picker],
-                             axes=[Axis(scale=x, label="learning rate (last layer group)", tick_format=".0e"),
-                                   Axis(scale=y, orientation="vertical", label="loss")],
+                             axes=[self._x_axis, Axis(scale=y, orientation="vertical", label="loss")],
                              title="LR finder: click to choose the learning rate",
                              layout=Layout(width="100%", height="320px"),
                              fig_margin={"top": 40, "bottom": 45, "left": 55, "right": 15})
@@ -84,7 +84,10 @@ class LRPlot(VBox):
     def _draw(self) -> None:
         finite = [v for v in self._smooth if math.isfinite(v)]
         top = min(max(finite), 4 * min(finite)) if finite else None  # keep the blow-up off the scale
-        with hold_all(self.raw, self.smoothed, self.suggestion):
+        domain = log_domain(self._lrs)
+        with hold_all(self.raw, self.smoothed, self.suggestion, self._x_scale, self._x_axis):
+            if domain:
+                self._x_scale.min, self._x_scale.max, self._x_axis.tick_values = domain
             self.raw.x, self.raw.y = np.array(self._lrs), np.clip(self._losses, None, top)
             self.smoothed.x, self.smoothed.y = np.array(self._lrs), np.clip(self._smooth, None, top)
             s = self._suggested
@@ -105,10 +108,11 @@ class LRPlot(VBox):
         lr = float(xs[-1])
         if not (math.isfinite(lr) and lr > 0):
             return
-        self.picked_lr = lr
-        if self.on_pick is not None:
-            self.on_pick(lr)
-        self.show_pick(self.picked_lr)
+        if self.on_pick is None:
+            self.show_pick(lr)
+        else:
+            self.on_pick(lr)  # the app shows the LR the engine took (show_pick), or keeps the old one
+            self.show_pick(self.picked_lr)  # drops the clicked point if the engine refused it
 
     def show_pick(self, lr: float | None) -> None:
         """Mark the chosen LR (vertical rule, marker, label); None clears it."""

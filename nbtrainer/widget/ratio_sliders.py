@@ -17,7 +17,7 @@ import numpy as np
 from bqplot import Axis, Figure, LinearScale, Lines, LogScale
 from ipywidgets import HTML, FloatSlider, Layout, VBox
 
-from .render import hold_all
+from .render import hold_all, log_domain
 
 COLORS = ["#2ca02c", "#9467bd", "#1f77b4", "#8c564b", "#e377c2", "#7f7f7f"]
 
@@ -46,9 +46,8 @@ class RatioSliders(VBox):
         self._lr_scale = y
         self.lines = Lines(x=[], y=[], scales={"x": x, "y": y}, colors=COLORS[:n], labels=self.group_names,
                            display_legend=True)
-        self.figure = Figure(marks=[self.lines], axes=[Axis(scale=x, label="iteration of the next fit"),
-                                                       Axis(scale=y, orientation="vertical", label="LR",
-                                                            tick_format=".2~e", num_ticks=4)],
+        self._lr_axis = Axis(scale=y, orientation="vertical", label="LR", tick_format=".1~e")
+        self.figure = Figure(marks=[self.lines], axes=[Axis(scale=x, label="iteration of the next fit"), self._lr_axis],
                              title="Next fit: LR per layer group", legend_location="bottom-right",
                              layout=Layout(width="100%", height="230px"),
                              fig_margin={"top": 35, "bottom": 40, "left": 60, "right": 10})
@@ -79,9 +78,9 @@ class RatioSliders(VBox):
         names = ", ".join(f"{name}: {lr:.2g}" for name, lr in zip(self.group_names, preview["lrs"]))
         self.lrs_label.value = f"Step {preview['step'] + 1} will use <b>{names}</b>"
         series = np.array(preview["series"])
-        positive = series[series > 0]
-        with hold_all(self.lines, self._lr_scale):
+        domain = log_domain(series.ravel())
+        with hold_all(self.lines, self._lr_scale, self._lr_axis):
             self.lines.x = np.arange(series.shape[1])
             self.lines.y = series
-            if positive.size:
-                self._lr_scale.min, self._lr_scale.max = float(positive.min()) / 1.2, float(positive.max()) * 1.2
+            if domain:
+                self._lr_scale.min, self._lr_scale.max, self._lr_axis.tick_values = domain

@@ -18,7 +18,7 @@ import numpy as np
 from bqplot import Axis, Figure, LinearScale, Lines, LogScale, Scatter
 from ipywidgets import HTML, IntProgress, Layout, VBox
 
-from .render import hold_all
+from .render import hold_all, log_domain
 from .ratio_sliders import COLORS
 
 
@@ -54,9 +54,8 @@ class TrainingPlot(VBox):
         self._lr_scale = yl
         self.lr_lines = Lines(x=[], y=[], scales={"x": xl, "y": yl}, colors=COLORS[:len(self.group_names)],
                               labels=self.group_names, display_legend=True)
-        self.lr_figure = Figure(marks=[self.lr_lines],
-                                axes=[Axis(scale=xl, label="iteration"),
-                                      Axis(scale=yl, orientation="vertical", label="LR", tick_format=".2~e", num_ticks=4)],
+        self._lr_axis = Axis(scale=yl, orientation="vertical", label="LR", tick_format=".1~e")
+        self.lr_figure = Figure(marks=[self.lr_lines], axes=[Axis(scale=xl, label="iteration"), self._lr_axis],
                                 title="Learning rate per layer group (SGDR)", legend_location="bottom-right",
                                 layout=Layout(width="100%", height="220px"),
                                 fig_margin={"top": 40, "bottom": 45, "left": 60, "right": 15})
@@ -93,7 +92,7 @@ class TrainingPlot(VBox):
     def _draw(self, update: dict) -> None:
         b, epochs = self._b, self._epochs
         marks = (self.train_loss, self.valid_loss, self.accuracy, self.epoch_rules, self.restart_rules, self.lr_lines)
-        with hold_all(*marks, self._lr_scale, self.progress, self.status):
+        with hold_all(*marks, self._lr_scale, self._lr_axis, self.progress, self.status):
             self.train_loss.x, self.train_loss.y = np.array(b["iteration"], dtype=float), np.array(b["smooth"])
             ex = np.array([e["iteration"] for e in epochs], dtype=float)
             self.valid_loss.x, self.valid_loss.y = ex, np.array([e["valid_loss"] for e in epochs], dtype=float)
@@ -101,9 +100,10 @@ class TrainingPlot(VBox):
             self.epoch_rules.x, self.epoch_rules.y = _rules(ex)
             self.restart_rules.x, self.restart_rules.y = _rules(self._restarts)
             lrs = np.array(b["lrs"], dtype=float).T
-            if lrs.size and lrs.max() > lrs.min() * (1 + 1e-9):  # bqplot's log axis breaks on a one-value domain
+            domain = log_domain(lrs.ravel())
+            if domain:
                 self.lr_lines.x, self.lr_lines.y = np.array(b["iteration"], dtype=float), lrs
-                self._lr_scale.min, self._lr_scale.max = float(lrs.min()) / 1.2, float(lrs.max()) * 1.2
+                self._lr_scale.min, self._lr_scale.max, self._lr_axis.tick_values = domain
             done = (b["iteration"][-1] + 1 - self._fit_first) if b["iteration"] else 0
             self.progress.max, self.progress.value = self._fit_total, min(done, self._fit_total)
             self.progress.description = "done" if update.get("done") else "training"
