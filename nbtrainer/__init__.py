@@ -13,6 +13,7 @@ from .callbacks import (EVENTS, Callback, CancelBatchException, CancelEpochExcep
                         Recorder, TqdmProgress)
 from .checklist import Checklist, Step
 from .data import ImageData
+from .guard import DivergenceError
 from .learner import Learner
 from .lr_find import LRFinderResult, lr_find
 from .precompute import ActivationCache
@@ -22,6 +23,6 @@ from .transforms import Augment
 
 __all__ = [
     "EVENTS", "ActivationCache", "Augment", "BadImageError", "Callback", "CancelBatchException", "CancelEpochException",
-    "CancelFitException", "Checklist", "ImageData", "LRFinderResult", "Learner", "Recorder", "Step", "TqdmProgress", "cycle_starts",
+    "CancelFitException", "Checklist", "DivergenceError", "ImageData", "LRFinderResult", "Learner", "Recorder", "Step", "TqdmProgress", "cycle_starts",
     "lr_find", "preview_lrs", "sgdr_epochs", "sgdr_scheduler", "__version__",
 ]

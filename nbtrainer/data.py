@@ -99,29 +99,31 @@ class ImageData:
     def from_folder(cls, path: str | os.PathLike, size: int = 224, valid_pct: float = 0.2,
                     valid: str | None = None, train: str = "train", bs: int = 64, seed: int = 0,
                     augment: bool = False, aug: Augment = Augment(), num_workers: int | None = None,
-                    check_images: bool = True) -> "ImageData":
+                    check_images: bool = True, bad_images: str = "error") -> "ImageData":
         """Images in ImageFolder layout: ``path/<class>/<image>``, split by ``valid_pct`` with ``seed``;
         or ``path/<train>/<class>/...`` and ``path/<valid>/<class>/...`` when ``valid`` names a folder
         (``valid="valid"`` is picked up by itself when both ``path/train`` and ``path/valid`` exist).
 
-        ``check_images`` opens every file's header first, so an unreadable file is reported, by
-        name, before any training starts.
+        ``check_images`` looks at every file first (header, declared size, a truncated JPEG/PNG), so a bad
+        file is reported, by name, before any training starts; ``bad_images="error"`` (default) raises one
+        error listing every bad file, ``"skip"`` leaves them out with a warning that lists them. Grey,
+        16-bit, CMYK, palette and transparent images are converted to RGB.
         """
         root = Path(path)
         origin = (f"nbt.ImageData.from_folder({str(root.resolve())!r}, size={size!r}, valid_pct={valid_pct!r}, "
                   f"valid={valid!r}, train={train!r}, bs={bs!r}, seed={seed!r}, augment={augment!r}, "
-                  f"aug=nbt.{aug!r}, num_workers={num_workers!r})")
+                  f"aug=nbt.{aug!r}, num_workers={num_workers!r}, bad_images={bad_images!r})")
         if valid is None and (root / train).is_dir() and (root / "valid").is_dir():
             valid = "valid"
         if valid is None:
-            source = FolderSource(scan_folder(root, check_images))
+            source = FolderSource(scan_folder(root, check_images, bad_images=bad_images))
             train_idx, valid_idx = split_indices(len(source), valid_pct, seed)
             data = cls(Split(source, train_idx), Split(source, valid_idx), source.classes, size, bs,
                        augment, aug, num_workers, seed)
             data.origin = origin
             return data
-        train_src = FolderSource(scan_folder(root / train, check_images))
-        valid_src = FolderSource(scan_folder(root / valid, check_images, min_classes=1))
+        train_src = FolderSource(scan_folder(root / train, check_images, bad_images=bad_images))
+        valid_src = FolderSource(scan_folder(root / valid, check_images, min_classes=1, bad_images=bad_images))
         if valid_src.classes != train_src.classes:
             raise ValueError(f"the classes of '{root / valid}' {valid_src.classes} differ from those of "
                              f"'{root / train}' {train_src.classes}; expected the same class folders")

@@ -30,6 +30,7 @@ from . import checkpoint
 from .callbacks import (Callback, CancelBatchException, CancelEpochException, CancelFitException, FitState,
                         Recorder, run_event)
 from .data import ImageData
+from .guard import GoodState, check_loss
 from .lr_find import LRFinderResult, lr_find
 from .metrics import accuracy, nll
 from .models import build_model, set_frozen, set_train_mode
@@ -234,11 +235,13 @@ class Learner:
         return self.model.head(xb) if self.precompute else self.model(xb)
 
     def _train_epoch(self, dl, scheduler) -> None:
+        good = GoodState(self)  # a NaN/inf loss puts these weights back and raises DivergenceError
         with self._events("train", None):
             set_train_mode(self.model, self.layer_groups, self.n_frozen, self.config["bn_freeze"])
             for xb, yb in dl:
                 with self._events("batch", CancelBatchException):
                     self.train_batch(xb, yb)
+                check_loss(self, good)
                 self.state.iteration += 1
                 scheduler.step()
 

@@ -7,6 +7,7 @@ Example::
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Protocol
 
@@ -30,18 +31,67 @@ class BadImageError(ValueError):
     """An image file that cannot be read; the message names the file."""
 
 
+SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N", "I")  # PIL's 16-bit (and 32-bit integer) grey modes
+BAD_IMAGES = ("error", "skip")
+JPEG_END, PNG_END = b"\xff\xd9", b"IEND"
+
+
+def to_rgb(im: Image.Image) -> Image.Image:
+    """Any PIL image as 8-bit RGB: 16-bit grey scaled down (PIL's own conversion clips it to white),
+    transparency composited on white (PIL's drops alpha, often leaving black), CMYK, grey, palette converted."""
+    if im.mode in SIXTEEN_BIT:
+        grey = np.asarray(im, dtype=np.float64) * (255.0 / 65535.0)
+        return Image.fromarray(np.clip(grey, 0, 255).round().astype(np.uint8), "L").convert("RGB")
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        rgba = im.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        background.alpha_composite(rgba)
+        return background.convert("RGB")
+    return im.convert("RGB")
+
+
 def load_rgb(path: str) -> Image.Image:
-    """Open ``path`` as an RGB PIL image, or raise :class:`BadImageError` naming the file."""
+    """Open ``path`` as an RGB PIL image (see :func:`to_rgb`), or raise :class:`BadImageError` naming the file."""
     try:
         with Image.open(path) as im:
-            return im.convert("RGB")
-    except (OSError, UnidentifiedImageError, ValueError) as e:
+            return to_rgb(im)
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as e:
         raise BadImageError(f"cannot read image '{path}': {e}") from e
 
 
-def scan_folder(root: Path, check_images: bool = True, min_classes: int = 2) -> ImageFolder:
-    """torchvision's ``ImageFolder`` over ``root``, with errors that say what was expected."""
+def image_problem(path: str) -> str | None:
+    """Why ``path`` cannot be used as an image, or None. Cheap: the header, the declared size (PIL's
+    decompression-bomb limit), and for JPEG/PNG whether the file ends as a whole one does (a truncated
+    download), without decoding the pixels."""
+    try:
+        with Image.open(path) as im:
+            width, height = im.size
+            kind = im.format
+    except Image.DecompressionBombError as e:
+        return f"declares too many pixels ({e})"
+    except (OSError, UnidentifiedImageError, ValueError) as e:
+        return f"not a readable image ({type(e).__name__}: {e})"
+    if width < 1 or height < 1:
+        return f"declares an empty size {width}x{height}"
+    end = {"JPEG": JPEG_END, "PNG": PNG_END}.get(kind)
+    if end is not None:
+        with open(path, "rb") as f:
+            f.seek(max(0, Path(path).stat().st_size - 1024))
+            if end not in f.read():
+                return f"truncated {kind} (no end marker {end!r} in its last bytes)"
+    return None
+
+
+def scan_folder(root: Path, check_images: bool = True, min_classes: int = 2, bad_images: str = "error") -> ImageFolder:
+    """torchvision's ``ImageFolder`` over ``root``, with errors that say what was expected.
+
+    ``check_images``: look at every file first (:func:`image_problem`); ``bad_images``: ``"error"`` raises one
+    :class:`BadImageError` listing every bad file, ``"skip"`` leaves them out with a warning listing them.
+    Files without an image extension (``.txt``, ``.csv``...) are not images and are ignored.
+    """
     where = f"ImageData.from_folder: '{root}'"
+    if bad_images not in BAD_IMAGES:
+        raise ValueError(f"bad_images={bad_images!r}: expected one of {BAD_IMAGES}")
     if not root.exists():
         raise FileNotFoundError(f"{where} does not exist")
     if not root.is_dir():
@@ -55,22 +105,26 @@ def scan_folder(root: Path, check_images: bool = True, min_classes: int = 2) -> 
         raise ValueError(f"{where} has {len(folder.classes)} class folder(s) {folder.classes}; a classifier "
                          f"needs at least {min_classes} (one sub-folder per class)")
     if check_images:
-        check_readable([path for path, _ in folder.samples])
+        bad = {path: problem for path, _ in folder.samples if (problem := image_problem(path))}
+        if bad:
+            _handle_bad_images(folder, bad, bad_images, where)
     return folder
 
 
-def check_readable(paths: list[str]) -> None:
-    """Open each file's header (cheap: no decoding); raise :class:`BadImageError` listing the unreadable."""
-    bad = []
-    for path in paths:
-        try:
-            with Image.open(path) as im:
-                im.size
-        except (OSError, UnidentifiedImageError, ValueError) as e:
-            bad.append(f"'{path}' ({type(e).__name__}: {e})")
-    if bad:
-        shown = "\n  ".join(bad[:10]) + (f"\n  ... and {len(bad) - 10} more" if len(bad) > 10 else "")
-        raise BadImageError(f"{len(bad)} file(s) cannot be read as images:\n  {shown}")
+def _handle_bad_images(folder: ImageFolder, bad: dict[str, str], policy: str, where: str) -> None:
+    lines = [f"'{path}': {problem}" for path, problem in bad.items()]
+    shown = "\n  ".join(lines[:10]) + (f"\n  ... and {len(lines) - 10} more" if len(lines) > 10 else "")
+    if policy == "error":
+        raise BadImageError(f"{where}: {len(bad)} file(s) cannot be used as images (expected readable image "
+                            f"files; pass bad_images='skip' to leave them out):\n  {shown}")
+    folder.samples = [(path, target) for path, target in folder.samples if path not in bad]
+    folder.imgs, folder.targets = folder.samples, [target for _, target in folder.samples]
+    empty = [c for i, c in enumerate(folder.classes) if i not in set(folder.targets)]
+    if empty:
+        raise BadImageError(f"{where}: class folder(s) {empty} hold no usable image once the bad files are "
+                            f"left out:\n  {shown}")
+    warnings.warn(f"{where}: left out {len(bad)} file(s) that cannot be used as images:\n  {shown}",
+                  stacklevel=3)
 
 
 class FolderSource:

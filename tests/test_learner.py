@@ -1,6 +1,8 @@
 """The Learner: differential LRs, freezing, events, TTA, checkpoints, reproducibility, argument checks."""
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -151,3 +153,16 @@ def test_set_size_changes_the_images_and_keeps_the_weights():
     assert xb.shape[-2:] == (48, 48) and torch.equal(weights, learn.model.head[-1].weight)
     with pytest.raises(ValueError, match="size=16"):
         learn.set_size(16)
+
+
+def test_a_diverging_fit_stops_with_a_clear_error_and_the_last_good_weights():
+    learn = small_learner(n=100)
+    learn.fit(1e-2)  # epoch 1: fine
+    good = {k: v.clone() for k, v in learn.model.state_dict().items()}
+    with pytest.raises(nbt.DivergenceError, match=r"loss became (nan|inf).*restored in this learner to the start "
+                                                  r"of epoch 1"):
+        learn.fit(1e6, n_cycle=3)  # far too high: the loss blows up within the first epoch
+    assert all(torch.equal(good[k], v) for k, v in learn.model.state_dict().items())
+    assert all(torch.isfinite(p).all() for p in learn.model.parameters())
+    learn.fit(1e-2)  # and it trains again
+    assert math.isfinite(learn.recorder.epochs[-1]["valid_loss"])
