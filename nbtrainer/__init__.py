@@ -14,15 +14,17 @@ from .callbacks import (EVENTS, Callback, CancelBatchException, CancelEpochExcep
 from .checklist import Checklist, Step
 from .data import ImageData
 from .guard import DivergenceError
+from .interpret import Interpretation
 from .learner import Learner
 from .lr_find import LRFinderResult, lr_find
 from .precompute import ActivationCache
+from .predict import Predictor
 from .schedule import cycle_starts, preview_lrs, sgdr_epochs, sgdr_scheduler
 from .sources import BadImageError
 from .transforms import Augment
 
 __all__ = [
     "EVENTS", "ActivationCache", "Augment", "BadImageError", "Callback", "CancelBatchException", "CancelEpochException",
-    "CancelFitException", "Checklist", "DivergenceError", "ImageData", "LRFinderResult", "Learner", "Recorder", "Step", "TqdmProgress", "cycle_starts",
+    "CancelFitException", "Checklist", "DivergenceError", "Interpretation", "ImageData", "LRFinderResult", "Learner", "Predictor", "Recorder", "Step", "TqdmProgress", "cycle_starts",
     "lr_find", "preview_lrs", "sgdr_epochs", "sgdr_scheduler", "__version__",
 ]

@@ -4,6 +4,7 @@ Example::
 
     nbtrainer run                                  # embedded digits, report in nbtrainer-out/
     nbtrainer run --data pets/ --size 128 --final-size 224 --lr 1e-2
+    nbtrainer predict nbtrainer-out/checkpoint.pt cat.jpg dog.png
 """
 from __future__ import annotations
 
@@ -52,7 +53,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=int, help="DataLoader worker processes (default: by the machine)")
     run.add_argument("--out", default="nbtrainer-out", help="report folder (checkpoint, metrics, plots)")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    pred = sub.add_parser("predict", help="predict the class of image files with a trained checkpoint")
+    pred.add_argument("checkpoint", help="a checkpoint written by nbtrainer (e.g. nbtrainer-out/checkpoint.pt)")
+    pred.add_argument("images", nargs="+", help="image files")
+    pred.add_argument("--top", type=int, default=3, help="classes shown per image")
     return parser
+
+
+def predict_command(args: argparse.Namespace) -> int:
+    from .predict import Predictor, format_predictions
+
+    predictor = Predictor.from_checkpoint(args.checkpoint)
+    rows = [(str(path), *predictor.predict(path)) for path in args.images]
+    print(format_predictions(rows, predictor.classes, args.top))
+    return 0
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -60,6 +74,7 @@ def run_command(args: argparse.Namespace) -> int:
     from .callbacks import TqdmProgress
     from .checklist import Checklist
     from .data import ImageData
+    from .interpret import Interpretation
     from .learner import Learner
     from .precompute import ActivationCache
     from .report import detail, format_table, summary_rows, write_report
@@ -92,7 +107,8 @@ def run_command(args: argparse.Namespace) -> int:
     tta = checklist.steps[-1].result
     extra = {"accuracy": tta["plain_accuracy"], "tta_accuracy": tta["accuracy"], "svc_baseline": baseline,
              "seconds": seconds, "sizes": [size, final] if final else [size]}
-    paths = write_report(args.out, learn, checklist, extra)
+    interp = Interpretation.from_learner(learn)  # plain predictions: the same as the accuracy printed first
+    paths = write_report(args.out, learn, checklist, extra, interp)
     print()
     print(format_table(summary_rows(checklist)))
     print()
@@ -107,7 +123,7 @@ def run_command(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return run_command(args)
+        return predict_command(args) if args.command == "predict" else run_command(args)
     except (ValueError, FileNotFoundError, NotADirectoryError) as e:
         print(f"nbtrainer: error: {e}", file=sys.stderr)
         return 2

@@ -308,7 +308,12 @@ class Learner:
             self.run_event("after_inference_batch")
         return torch.cat(probs), torch.cat(targets)
 
-    predict = get_preds
+    def predict(self, item) -> tuple[str, torch.Tensor]:
+        """``(label, probabilities)`` for one image: a path, a PIL image or an ``H x W x C`` uint8 array,
+        through the plain (validation) pipeline. A file that is not an image raises an error naming it."""
+        from .predict import predict_one
+
+        return predict_one(self.model, self.data.size, self.data.classes, item, self.device)
 
     def validate(self) -> tuple[float, float]:
         """``(loss, accuracy)`` on the validation set, without augmentation."""
@@ -323,6 +328,13 @@ class Learner:
         for _ in range(n):
             probs = probs + self.get_preds(augment=True)[0]
         return probs / (n + 1), targets
+
+    def export(self, path) -> "Path":
+        """An inference-only ``torch.export`` file with the preprocessing and class names inside; it loads
+        and predicts without nbtrainer (see :mod:`nbtrainer.export`)."""
+        from .export import export
+
+        return export(self, path)
 
     # ------------------------------------------------------------------ checkpoints
     def save(self, path) -> None:

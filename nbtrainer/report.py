@@ -139,18 +139,69 @@ def _ema(values: list[float], beta: float = 0.98) -> list[float]:
     return out
 
 
-def write_report(out: str | Path, learn, checklist, extra: dict | None = None) -> dict[str, Path]:
-    """Write ``checkpoint.pt``, ``metrics.json``, ``training.png``, ``lr_schedule.png`` and ``lr_find.png``."""
+def plot_confusion(interp, path: Path) -> Path:
+    """The confusion matrix as a heat map with the counts written in."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cm = interp.confusion_matrix().numpy()
+    n = len(interp.classes)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.5 * n, 0.8 + 0.5 * n))
+    ax.imshow(cm, cmap="Blues")
+    for a in range(n):
+        for p in range(n):
+            if cm[a, p]:
+                ax.text(p, a, str(cm[a, p]), ha="center", va="center", fontsize=8,
+                        color="white" if cm[a, p] > cm.max() / 2 else "black")
+    ax.set(xticks=range(n), yticks=range(n), xticklabels=interp.classes, yticklabels=interp.classes,
+           xlabel="predicted", ylabel="actual", title="Confusion matrix" + (" (TTA)" if interp.tta else ""))
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_top_losses(interp, path: Path, k: int = 9) -> Path:
+    """The ``k`` validation images with the highest loss: predicted / actual / loss / probability of actual."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = interp.top_losses(k)
+    cols = 3
+    fig, axes = plt.subplots((len(rows) + cols - 1) // cols, cols, figsize=(3 * cols, 3.2 * ((len(rows) + cols - 1) // cols)),
+                             squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, row in zip(axes.flat, rows):
+        ax.imshow(interp.image(row["index"]))
+        ax.set_title(f"{row['predicted']}/{row['actual']} / {row['loss']:.2f} / {row['prob_actual']:.2f}", fontsize=9)
+    fig.suptitle("Top losses: predicted / actual / loss / probability of actual")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_report(out: str | Path, learn, checklist, extra: dict | None = None, interp=None) -> dict[str, Path]:
+    """Write ``checkpoint.pt``, ``metrics.json``, ``training.png``, ``lr_schedule.png``, ``lr_find.png`` and,
+    given an :class:`~nbtrainer.interpret.Interpretation`, ``confusion.png`` and ``top_losses.png``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"checkpoint": out / "checkpoint.pt", "metrics": out / "metrics.json",
              "training_plot": out / "training.png", "lr_plot": out / "lr_schedule.png",
-             "lr_find_plot": out / "lr_find.png"}
+             "lr_find_plot": out / "lr_find.png", "confusion": out / "confusion.png",
+             "top_losses": out / "top_losses.png"}
     finds = [(s.name, s.result["curve"]) for s in checklist.steps if s.status == "done" and "curve" in s.result]
     learn.save(paths["checkpoint"])
     metrics = {"steps": summary_rows(checklist), "epochs": learn.recorder.epochs, "config": learn.config,
                "lr_finds": [{"step": name, **curve} for name, curve in finds],
                "classes": learn.data.classes, "versions": versions(), **(extra or {})}
+    if interp is not None:
+        metrics["interpretation"] = interp.to_dict()
+        plot_confusion(interp, paths["confusion"])
+        plot_top_losses(interp, paths["top_losses"])
     paths["metrics"].write_text(json.dumps(metrics, indent=2, default=float))
     if learn.recorder.iterations:
         plot_training(learn.recorder, paths["training_plot"])

@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -38,8 +39,13 @@ def test_run_on_a_folder_writes_the_report(make_folder, tmp_path, capsys):
     assert steps[7]["lrs"] == [lr / 9, lr / 3, lr]  # the latest suggestion drives the fits
     ckpt = torch.load(out / "checkpoint.pt", weights_only=True)
     assert ckpt["classes"] == ["one", "two", "zero"] and ckpt["size"] == 40
-    for png in ("training.png", "lr_schedule.png", "lr_find.png"):
+    for png in ("training.png", "lr_schedule.png", "lr_find.png", "confusion.png", "top_losses.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    interp = metrics["interpretation"]
+    cm = np.array(interp["confusion_matrix"])
+    assert cm.shape == (3, 3) and cm.sum() == sum(r["support"] for r in interp["per_class"])
+    assert np.trace(cm) / cm.sum() == pytest.approx(metrics["accuracy"])  # the plain accuracy printed
+    assert interp["top_losses"][0]["path"].startswith(str(root)) and len(interp["top_losses"]) == min(9, cm.sum())
 
 
 def test_run_on_the_embedded_digits_prints_the_svc_baseline(tmp_path):

@@ -1,0 +1,84 @@
+"""Predicting single images: ``learn.predict(image)``, a :class:`Predictor` from a checkpoint file (no
+training data needed), and the ``nbtrainer predict CHECKPOINT IMAGES...`` table.
+
+An image is a path, a PIL image, or an ``H x W x C`` / ``H x W`` uint8 array; it goes through the same
+plain (no augmentation) pipeline as the validation images.
+
+Example::
+
+    label, probs = learn.predict("cat.jpg")
+    predictor = Predictor.from_checkpoint("nbtrainer-out/checkpoint.pt")
+    label, probs = predictor.predict("cat.jpg")
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from . import checkpoint
+from .sources import BadImageError, image_problem, load_rgb
+from .transforms import make_transform
+
+
+def as_image(item) -> Image.Image | torch.Tensor:
+    """A path, PIL image or uint8 array as something the pipeline takes; a bad file raises
+    :class:`BadImageError` naming it."""
+    if isinstance(item, (str, os.PathLike)):
+        path = str(item)
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"predict: '{path}' does not exist (expected an image file)")
+        problem = image_problem(path)
+        if problem:
+            raise BadImageError(f"predict: '{path}' cannot be used as an image: {problem}")
+        return load_rgb(path)
+    if isinstance(item, Image.Image):
+        return item.convert("RGB")
+    arr = np.asarray(item)
+    if arr.dtype != np.uint8 or arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (1, 3, 4)):
+        raise ValueError(f"predict: expected a path, a PIL image or an H x W (x 1, 3 or 4) uint8 array, got "
+                         f"{type(item).__name__} {getattr(arr, 'dtype', '')} {getattr(arr, 'shape', '')}")
+    arr = arr[..., None] if arr.ndim == 2 else arr[..., :3]
+    return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1)
+
+
+@torch.inference_mode()
+def predict_one(model: torch.nn.Module, size: int, classes: list[str], item, device="cpu") -> tuple[str, torch.Tensor]:
+    """``(label, probabilities)`` of one image with ``model`` (put in eval mode) at ``size`` pixels."""
+    x = make_transform(size, augment=False)(as_image(item)).unsqueeze(0).to(device)
+    model.eval()
+    probs = model(x).softmax(dim=1)[0].cpu()
+    return classes[int(probs.argmax())], probs
+
+
+class Predictor:
+    """A trained classifier loaded from a checkpoint, for predictions only (no data set needed)."""
+
+    def __init__(self, model: torch.nn.Module, classes: list[str], size: int):
+        self.model, self.classes, self.size = model.eval(), list(classes), size
+
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike) -> "Predictor":
+        from .models import build_model
+
+        ckpt = checkpoint.read(path)
+        c = ckpt["config"]
+        model = build_model(c["arch"], len(ckpt["classes"]), False, c["hidden"], tuple(c["ps"]))
+        model.load_state_dict(ckpt["model"])
+        return cls(model, ckpt["classes"], ckpt["size"])
+
+    def predict(self, item) -> tuple[str, torch.Tensor]:
+        return predict_one(self.model, self.size, self.classes, item)
+
+
+def format_predictions(rows: list[tuple[str, str, torch.Tensor]], classes: list[str], top: int = 3) -> str:
+    """A table: file, predicted class, its probability, the next ``top - 1`` classes."""
+    lines = [f"{'image':<40} {'prediction':<14} {'prob':>6}  next"]
+    for name, label, probs in rows:
+        best = torch.argsort(probs, descending=True)[:top].tolist()
+        others = ", ".join(f"{classes[i]} {float(probs[i]):.2f}" for i in best[1:])
+        lines.append(f"{name[-40:]:<40} {label:<14} {float(probs[best[0]]):>6.3f}  {others}")
+    return "\n".join(lines)

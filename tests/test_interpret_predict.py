@@ -1,0 +1,138 @@
+"""Interpretation against predictions counted by hand; single-image predict; the predict CLI; the exported
+artifact, loaded in a process that does not import nbtrainer."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import nbtrainer as nbt
+from nbtrainer.cli import main
+
+from .conftest import small_learner
+
+
+@pytest.fixture(scope="module")
+def trained():
+    learn = small_learner(n=120)
+    learn.fit(1e-2, n_cycle=2)
+    return learn
+
+
+def test_interpretation_agrees_with_predictions_counted_by_hand(trained):
+    interp = nbt.Interpretation.from_learner(trained)
+    probs, targets = trained.get_preds()
+    preds = probs.argmax(1)
+    c = trained.data.c
+    by_hand = np.zeros((c, c), dtype=int)
+    for t, p in zip(targets.tolist(), preds.tolist()):
+        by_hand[t, p] += 1
+    assert (interp.confusion_matrix().numpy() == by_hand).all()
+    for i, row in enumerate(interp.per_class()):
+        hits = by_hand[i, i]
+        assert row["support"] == by_hand[i].sum()
+        assert row["recall"] == pytest.approx(hits / by_hand[i].sum()) if by_hand[i].sum() else np.isnan(row["recall"])
+        if by_hand[:, i].sum():
+            assert row["precision"] == pytest.approx(hits / by_hand[:, i].sum())
+    pairs = interp.most_confused()
+    assert [n for _, _, n in pairs] == sorted((n for _, _, n in pairs), reverse=True)
+    assert sum(n for _, _, n in pairs) == int((preds != targets).sum())
+    losses = [-float(np.log(probs[i, targets[i]])) for i in range(len(targets))]
+    top = interp.top_losses(5)
+    assert [r["index"] for r in top] == list(np.argsort(losses)[::-1][:5])
+    assert [r["loss"] for r in top] == pytest.approx(sorted(losses, reverse=True)[:5], rel=1e-5)
+    first = top[0]
+    assert first["actual"] == trained.data.classes[int(targets[first["index"]])]
+    assert first["predicted"] == trained.data.classes[int(preds[first["index"]])]
+    image = interp.image(first["index"])
+    split = trained.data.valid
+    assert image.shape == (8, 8, 3) and (image[..., 0] == split.source.images[split.indices[first["index"]]][0].numpy()).all()
+    json.dumps(interp.to_dict())  # plain values only
+
+
+def test_tta_interpretation_uses_tta_predictions(trained):
+    torch.manual_seed(0)
+    interp = nbt.Interpretation.from_learner(trained, tta=True, n=2)
+    torch.manual_seed(0)
+    probs, _ = trained.tta(2)
+    assert interp.tta and torch.equal(interp.probs, probs)
+
+
+def digit_png(trained, index: int, path) -> int:
+    split = trained.data.valid
+    pixels = split.source.images[split.indices[index]][0].numpy()
+    Image.fromarray(pixels).save(path)
+    return split.source.targets[split.indices[index]]
+
+
+def test_predict_one_image_matches_the_validation_predictions(trained, tmp_path):
+    probs, _ = trained.get_preds()
+    for i in range(3):
+        digit_png(trained, i, tmp_path / f"{i}.png")
+        label, p = trained.predict(tmp_path / f"{i}.png")
+        assert torch.allclose(p, probs[i], atol=1e-5) and label == trained.data.classes[int(probs[i].argmax())]
+    label, p = trained.predict(np.asarray(Image.open(tmp_path / "0.png")))  # an array works too
+    assert torch.allclose(p, probs[0], atol=1e-5)
+
+
+def test_predict_refuses_what_is_not_an_image_naming_it(trained, tmp_path):
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(nbt.BadImageError, match=r"notes\.txt' cannot be used as an image"):
+        trained.predict(tmp_path / "notes.txt")
+    with pytest.raises(FileNotFoundError, match=r"missing\.png' does not exist"):
+        trained.predict(tmp_path / "missing.png")
+    with pytest.raises(ValueError, match="expected a path, a PIL image or an H x W"):
+        trained.predict(np.zeros((4, 4, 3), dtype=np.float32))
+
+
+def test_the_predict_command_prints_a_table_and_names_a_bad_file(trained, tmp_path, capsys):
+    trained.save(tmp_path / "model.pt")
+    digit_png(trained, 0, tmp_path / "a.png")
+    digit_png(trained, 1, tmp_path / "b.png")
+    assert main(["predict", str(tmp_path / "model.pt"), str(tmp_path / "a.png"), str(tmp_path / "b.png")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split()[:3] == ["image", "prediction", "prob"] and len(out) == 3
+    label, p = trained.predict(tmp_path / "a.png")
+    assert out[1].split()[1] == label and float(out[1].split()[2]) == pytest.approx(float(p.max()), abs=1e-3)
+    (tmp_path / "c.jpg").write_text("not an image")
+    assert main(["predict", str(tmp_path / "model.pt"), str(tmp_path / "c.jpg")]) == 2
+    assert "c.jpg' cannot be used as an image" in capsys.readouterr().err
+
+
+LOADER = """
+import json, sys
+import numpy as np, torch
+from PIL import Image
+extra = {"nbtrainer.json": ""}
+program = torch.export.load(sys.argv[1], extra_files=extra)
+meta = json.loads(extra["nbtrainer.json"])
+rows = []
+for path in sys.argv[2:]:
+    probs = program.module()(torch.from_numpy(np.asarray(Image.open(path).convert("RGB"))))
+    rows.append({"label": meta["classes"][int(probs.argmax())], "probs": probs.tolist()})
+print(json.dumps({"imported_nbtrainer": "nbtrainer" in sys.modules, "rows": rows}))
+"""
+
+
+def test_the_exported_artifact_predicts_like_learn_predict_without_nbtrainer(trained, tmp_path):
+    path = trained.export(tmp_path / "digits.pt2")
+    images = []
+    for i in range(4):
+        digit_png(trained, i, tmp_path / f"{i}.png")
+        images.append(tmp_path / f"{i}.png")
+    wide = np.asarray(Image.open(images[0]).convert("RGB").resize((48, 32)))  # not square
+    Image.fromarray(wide).save(tmp_path / "wide.png")
+    images.append(tmp_path / "wide.png")
+    done = subprocess.run([sys.executable, "-c", LOADER, str(path), *map(str, images)], capture_output=True,
+                          text=True, check=True, timeout=300, cwd=tmp_path)
+    result = json.loads(done.stdout)
+    assert result["imported_nbtrainer"] is False
+    for image, row in zip(images, result["rows"]):
+        label, probs = trained.predict(image)
+        assert row["label"] == label
+        assert np.allclose(row["probs"], probs.numpy(), atol=2e-3)
