@@ -10,7 +10,7 @@ Example::
 __version__ = "0.1.0"
 
 from .callbacks import (EVENTS, Callback, CancelBatchException, CancelEpochException, CancelFitException,
-                        Recorder, TqdmProgress)
+                        Recorder, Stopper)
 from .checklist import Checklist, Step
 from .data import ImageData
 from .guard import DivergenceError
@@ -19,12 +19,13 @@ from .learner import Learner
 from .lr_find import LRFinderResult, lr_find
 from .precompute import ActivationCache
 from .predict import Predictor
+from .progress import Progress, ProgressInfo, TqdmProgress
 from .schedule import cycle_starts, preview_lrs, sgdr_epochs, sgdr_scheduler
 from .sources import BadImageError
 from .transforms import Augment
 
 __all__ = [
     "EVENTS", "ActivationCache", "Augment", "BadImageError", "Callback", "CancelBatchException", "CancelEpochException",
-    "CancelFitException", "Checklist", "DivergenceError", "Interpretation", "ImageData", "LRFinderResult", "Learner", "Predictor", "Recorder", "Step", "TqdmProgress", "cycle_starts",
+    "CancelFitException", "Checklist", "DivergenceError", "Interpretation", "ImageData", "LRFinderResult", "Learner", "Predictor", "Progress", "ProgressInfo", "Stopper", "Recorder", "Step", "TqdmProgress", "cycle_starts",
     "lr_find", "preview_lrs", "sgdr_epochs", "sgdr_scheduler", "__version__",
 ]

@@ -1,4 +1,4 @@
-"""Events of the training loop, the ``Callback`` base class, cancel exceptions, the recorder, tqdm progress.
+"""Events of the training loop, the ``Callback`` base class, cancel exceptions, Stop, the recorder.
 
 The loop announces each event in :data:`EVENTS` by calling the method of that name on every callback,
 in ``order`` (lower first). A callback reaches the learner explicitly through ``self.learner`` and
@@ -27,7 +27,8 @@ EVENTS = (
     "after_train", "before_validate", "after_validate", "after_epoch", "after_fit",
     "after_cancel_batch", "after_cancel_epoch", "after_cancel_fit",
     "before_lr_find", "after_lr_find_step", "after_lr_find",
-    "after_inference_batch",  # each batch of an inference pass: validation, predictions, TTA, precompute
+    "before_inference", "after_inference_batch", "after_inference",  # an inference pass (learner.inference):
+    # validation, predictions, TTA, the precompute pass; nested passes (TTA's predictions) announce only batches
 )
 
 
@@ -49,6 +50,15 @@ class FitState:
     valid_loss: float = math.nan
     accuracy: float = math.nan
     cancelled: bool = False  # the fit was stopped by a CancelFitException
+
+
+@dataclass
+class InferencePass:
+    """An inference pass under way (``learner.inference``): its name, batches in all, batches done."""
+
+    name: str
+    total: int
+    done: int = 0
 
 
 class CancelBatchException(Exception):
@@ -162,36 +172,3 @@ class Recorder(Callback):
     def load_state_dict(self, state: dict) -> None:
         self.iterations = [dict(r) for r in state.get("iterations", [])]
         self.epochs = [dict(r) for r in state.get("epochs", [])]
-
-
-class TqdmProgress(Callback):
-    """A tqdm bar per fit over all its iterations, with the epoch, loss and validation accuracy."""
-
-    order = 10
-
-    def __init__(self, desc: str | None = None, leave: bool = True) -> None:
-        self.desc, self.leave, self.bar = desc, leave, None  # desc None: the recorder's stage name
-
-    def before_fit(self) -> None:
-        from tqdm.auto import tqdm
-
-        state = self.learner.state
-        desc = self.desc or self.learner.recorder.stage or "fit"
-        self.bar = tqdm(total=state.n_epochs * state.iters_per_epoch, desc=desc, leave=self.leave,
-                        unit="batch", dynamic_ncols=True, mininterval=0.25)
-
-    def after_batch(self) -> None:
-        self.bar.update(1)
-
-    def after_epoch(self) -> None:
-        state = self.learner.state
-        acc = state.accuracy
-        self.bar.set_postfix(epoch=f"{state.epoch + 1}/{state.n_epochs}", loss=f"{float(state.loss):.3f}",
-                             acc="-" if acc is None or math.isnan(acc) else f"{acc:.3f}")
-
-    def after_fit(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
-
-    after_cancel_fit = after_fit

@@ -71,7 +71,7 @@ def predict_command(args: argparse.Namespace) -> int:
 
 def run_command(args: argparse.Namespace) -> int:
     from .baseline import svc_baseline
-    from .callbacks import TqdmProgress
+    from .progress import TqdmProgress
     from .checklist import Checklist
     from .data import ImageData
     from .interpret import Interpretation

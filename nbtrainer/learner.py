@@ -28,7 +28,7 @@ from torch import nn
 
 from . import checkpoint
 from .callbacks import (Callback, CancelBatchException, CancelEpochException, CancelFitException, FitState,
-                        Recorder, run_event)
+                        InferencePass, Recorder, run_event)
 from .data import ImageData
 from .guard import GoodState, check_loss
 from .lr_find import LRFinderResult, lr_find
@@ -88,6 +88,7 @@ class Learner:
         self.cache = cache if cache is not None else ActivationCache()
         self._activations: Activations | None = None
         self._pinned: Activations | None = None  # checked once at the start of a fit, kept for its epochs
+        self.inference: InferencePass | None = None  # the inference pass under way (progress bars read it)
         self.n_frozen = 0
         self.freeze()
 
@@ -293,6 +294,31 @@ class Learner:
         self.run_event(f"after_{name}")
 
     # ------------------------------------------------------------------ evaluation
+    @contextmanager
+    def inference_pass(self, name: str, total: int):
+        """Announce an inference pass of ``total`` batches (``before_inference``/``after_inference``; the
+        progress bars use it); a pass inside another one (TTA's predictions) announces nothing more."""
+        if self.inference is not None:
+            yield
+            return
+        self.inference = InferencePass(name, total)
+        self.run_event("before_inference")
+        try:
+            yield
+        finally:
+            self.run_event("after_inference")
+            self.inference = None
+
+    def inference_batch_done(self) -> None:
+        """Count one batch of the current inference pass and announce it (``after_inference_batch``)."""
+        if self.inference is not None:
+            self.inference.done += 1
+        self.run_event("after_inference_batch")
+
+    def valid_batches(self) -> int:
+        """Batches in one pass over the validation set."""
+        return math.ceil(len(self.data.valid) / (2 * self.data.bs))
+
     @torch.inference_mode()
     def get_preds(self, augment: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """Class probabilities and targets for the validation set (augmented images if ``augment``)."""
@@ -301,11 +327,12 @@ class Learner:
         batches = (self._current_activations().valid_batches(2 * self.data.bs) if use_cache
                    else self.data.valid_dl(augment=augment))
         probs, targets = [], []
-        for xb, yb in batches:
-            pred = self.model.head(xb.to(self.device)) if use_cache else self.model(xb.to(self.device))
-            probs.append(pred.softmax(dim=1).cpu())
-            targets.append(yb)
-            self.run_event("after_inference_batch")
+        with self.inference_pass("predict", self.valid_batches()):
+            for xb, yb in batches:
+                pred = self.model.head(xb.to(self.device)) if use_cache else self.model(xb.to(self.device))
+                probs.append(pred.softmax(dim=1).cpu())
+                targets.append(yb)
+                self.inference_batch_done()
         return torch.cat(probs), torch.cat(targets)
 
     def predict(self, item) -> tuple[str, torch.Tensor]:
@@ -324,9 +351,10 @@ class Learner:
         """Test-time augmentation: the mean of the plain and ``n`` augmented predictions of the validation set."""
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"n={n!r}: expected the number of augmented passes, an integer >= 1")
-        probs, targets = self.get_preds()
-        for _ in range(n):
-            probs = probs + self.get_preds(augment=True)[0]
+        with self.inference_pass("tta", (n + 1) * self.valid_batches()):
+            probs, targets = self.get_preds()
+            for _ in range(n):
+                probs = probs + self.get_preds(augment=True)[0]
         return probs / (n + 1), targets
 
     def export(self, path) -> "Path":

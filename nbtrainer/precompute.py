@@ -101,7 +101,7 @@ def _features(learn, loader) -> tuple[torch.Tensor, torch.Tensor]:
     for xb, yb in loader:
         xs.append(learn.model.features(xb.to(learn.device, non_blocking=True)).float().cpu())
         ys.append(yb)
-        learn.run_event("after_inference_batch")
+        learn.inference_batch_done()
     return torch.cat(xs), torch.cat(ys)
 
 
@@ -110,9 +110,10 @@ def compute_activations(learn, key: str) -> Activations:
     model, data = learn.model, learn.data
     was_training = [m.training for m in model.modules()]
     model.eval()
+    train_dl, valid_dl = data.train_dl(shuffle=False, augment=False), data.valid_dl(augment=False)
     try:
-        train = _features(learn, data.train_dl(shuffle=False, augment=False))
-        valid = _features(learn, data.valid_dl(augment=False))
+        with learn.inference_pass("precompute", len(train_dl) + len(valid_dl)):
+            train, valid = _features(learn, train_dl), _features(learn, valid_dl)
     finally:
         for module, training in zip(model.modules(), was_training):
             module.training = training

@@ -1,0 +1,152 @@
+"""Progress of every long stage (a fit, an LR sweep, the precompute pass, TTA, predictions): batches done out
+of the total, elapsed time and the time left, reported a few times a second and once at the end.
+
+:class:`Progress` turns the loop's events into :class:`ProgressInfo` and hands them to ``on_progress``
+(throttled); :class:`TqdmProgress` draws them as tqdm bars in a terminal, the widget as an ipywidgets bar.
+Validation inside a fit is part of the fit's progress, not a stage of its own.
+
+Example::
+
+    learn.fit(1e-2, n_cycle=3, callbacks=[Progress(lambda p: print(p.stage, p.done, p.total, p.eta))])
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .callbacks import Callback
+from .live import Throttle
+
+
+@dataclass
+class ProgressInfo:
+    """One report: ``stage`` ("fit", "lr_find", "precompute", "tta", "predict"), batches ``done`` of
+    ``total``, seconds ``elapsed`` and ``eta`` (None until a batch is done), the epoch (fits) and whether
+    the stage has ``finished`` (stopped early when ``done < total``)."""
+
+    stage: str
+    done: int
+    total: int
+    elapsed: float
+    eta: float | None
+    epoch: int | None = None
+    n_epochs: int | None = None
+    finished: bool = False
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 1.0
+
+
+class Progress(Callback):
+    """Reports :class:`ProgressInfo` to ``on_progress`` at most ``rate`` times a second, plus each stage's
+    start and end."""
+
+    order = 15
+
+    def __init__(self, on_progress: Callable[[ProgressInfo], None] | None = None, rate: float = 4.0):
+        self.on_progress, self.throttle = on_progress, Throttle(rate)
+        self.stage: str | None = None
+        self.in_fit = False
+
+    def report(self, info: ProgressInfo) -> None:
+        """Called with every report; subclasses draw it."""
+        if self.on_progress is not None:
+            self.on_progress(info)
+
+    def _start(self, stage: str, total: int, n_epochs: int | None = None) -> None:
+        self.stage, self.total, self.done, self.start = stage, total, 0, time.perf_counter()
+        self.n_epochs = n_epochs
+        self.throttle.mark()
+        self.report(self._info())
+
+    def _tick(self) -> None:
+        self.done += 1
+        if self.throttle.ready():
+            self.report(self._info())
+
+    def _finish(self) -> None:
+        if self.stage is not None:
+            self.report(self._info(finished=True))
+        self.stage = None
+
+    def _info(self, finished: bool = False) -> ProgressInfo:
+        elapsed = time.perf_counter() - self.start
+        eta = elapsed / self.done * (self.total - self.done) if self.done else None
+        epoch = None
+        if self.stage == "fit":
+            ipe = self.learner.state.iters_per_epoch
+            epoch = min(self.done // ipe + 1, self.n_epochs) if ipe else None
+        return ProgressInfo(self.stage, self.done, self.total, elapsed, eta, epoch, self.n_epochs, finished)
+
+    # a fit
+    def before_fit(self) -> None:
+        state = self.learner.state
+        self.in_fit = True
+        self._start("fit", state.n_epochs * state.iters_per_epoch, state.n_epochs)
+
+    def after_batch(self) -> None:
+        if self.stage == "fit":
+            self._tick()
+
+    def after_fit(self) -> None:
+        self.in_fit = False
+        self._finish()
+
+    # an LR sweep
+    def before_lr_find(self) -> None:
+        self._start("lr_find", self.learner.state.iters_per_epoch)
+
+    def after_lr_find_step(self) -> None:
+        self._tick()
+
+    def after_lr_find(self) -> None:
+        self._finish()
+
+    # an inference pass (not the validation inside a fit)
+    def before_inference(self) -> None:
+        if not self.in_fit and self.stage is None:
+            self._start(self.learner.inference.name, self.learner.inference.total)
+
+    def after_inference_batch(self) -> None:
+        if not self.in_fit and self.stage not in (None, "fit", "lr_find"):
+            self._tick()
+
+    def after_inference(self) -> None:
+        if not self.in_fit and self.stage not in (None, "fit", "lr_find"):
+            self._finish()
+
+
+def format_seconds(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "?"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes}:{secs:02d}"
+
+
+class TqdmProgress(Progress):
+    """A tqdm bar per stage (fit, LR sweep, precompute, TTA) with its counts, elapsed time and ETA; a fit's
+    bar also shows the epoch, the last loss and the validation accuracy."""
+
+    def __init__(self, leave: bool = True):
+        super().__init__(rate=4.0)
+        self.leave, self.bar = leave, None
+
+    def report(self, info: ProgressInfo) -> None:
+        from tqdm.auto import tqdm
+
+        if self.bar is None:
+            desc = (self.learner.recorder.stage or "fit") if info.stage == "fit" else info.stage
+            self.bar = tqdm(total=info.total, desc=desc, leave=self.leave, unit="batch", dynamic_ncols=True,
+                            mininterval=0.25)
+        self.bar.update(info.done - self.bar.n)
+        if info.stage == "fit" and info.epoch is not None:
+            state = self.learner.state
+            acc = state.accuracy
+            self.bar.set_postfix(epoch=f"{info.epoch}/{info.n_epochs}", loss=f"{float(state.loss):.3f}",
+                                 acc="-" if acc is None or math.isnan(acc) else f"{acc:.3f}", refresh=False)
+        if info.finished:
+            self.bar.close()
+            self.bar = None
