@@ -357,7 +357,7 @@ class Learner:
                 probs = probs + self.get_preds(augment=True)[0]
         return probs / (n + 1), targets
 
-    def export(self, path) -> "Path":
+    def export(self, path):
         """An inference-only ``torch.export`` file with the preprocessing and class names inside; it loads
         and predicts without nbtrainer (see :mod:`nbtrainer.export`)."""
         from .export import export

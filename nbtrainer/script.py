@@ -40,8 +40,8 @@ def _fit(params: dict, result: dict) -> list[str]:
         lines.append("learn.precompute = True")
     lines.append(f"learn.fit({result['lrs']!r}, n_cycle={params.get('n_cycle', 1)!r}, "
                  f"cycle_len={params.get('cycle_len', 1)!r}, cycle_mult={params.get('cycle_mult', 1)!r})")
-    lines.append(f"print('valid loss', learn.recorder.epochs[-1]['valid_loss'], "
-                 f"'accuracy', learn.recorder.epochs[-1]['accuracy'])")
+    lines.append("print('valid loss', learn.recorder.epochs[-1]['valid_loss'], "
+                 "'accuracy', learn.recorder.epochs[-1]['accuracy'])")
     return lines
 
 

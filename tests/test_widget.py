@@ -280,3 +280,32 @@ def test_stop_during_an_inference_pass_stops_the_step(tmp_path, action):
     learn.remove_callback(gate)
     run_and_wait(trainer, 0)  # and it runs to the end when asked again
     assert trainer.model.statuses == ["done"]
+
+
+def test_progress_interpretation_and_upload_tabs(tmp_path):
+    learn = small_learner(n=100)
+    trainer = Trainer(learn, folder=tmp_path, **FAST)
+    run_and_wait(trainer, 0)
+    assert trainer.stage_progress.label.value.startswith("precompute") and "done" in trainer.stage_progress.label.value
+    assert trainer.stage_progress.bar.value == trainer.stage_progress.bar.max  # finished at 100%
+    run_and_wait(trainer, 2)
+    assert trainer.stage_progress.label.value.startswith(f"fit {learn.data.train_batches}/{learn.data.train_batches} · epoch 1/1")
+
+    press(trainer.interpretation.button)
+    assert trainer.model.worker.join(60)
+    interp = nbt.Interpretation.from_learner(learn)
+    assert np.array_equal(trainer.interpretation.heat.color, interp.confusion_matrix().numpy())
+    assert len(trainer.interpretation.grid.children) == min(9, len(learn.data.valid))
+    assert f"accuracy {float((interp.preds == interp.targets).double().mean()):.2%}" in trainer.interpretation.summary.value
+
+    import io
+
+    from PIL import Image
+    split = learn.data.valid
+    buffer = io.BytesIO()
+    Image.fromarray(split.source.images[split.indices[0]][0].numpy()).save(buffer, format="PNG")
+    trainer.model.predict_bytes(buffer.getvalue())  # what the FileUpload hands over
+    label, probs = learn.predict(Image.open(io.BytesIO(buffer.getvalue())))
+    assert trainer.predictor.result.value.startswith(f"<b>{label}</b>") and trainer.predictor.image.value
+    trainer.model.predict_bytes(b"not an image")
+    assert "not an image this model can read" in trainer.predictor.result.value

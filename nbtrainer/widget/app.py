@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ipywidgets import HTML, HBox, Layout, VBox
+from ipywidgets import HTML, HBox, Layout, Tab, VBox
 
 from ..checklist import Checklist
 from ..learner import Learner
@@ -24,6 +24,7 @@ from .checklist_panel import ChecklistPanel
 from .lr_plot import LRPlot
 from .model import TrainerModel
 from .ratio_sliders import RatioSliders
+from .results_view import InterpretView, PredictView, StageProgress, png_bytes
 from .training_plot import TrainingPlot
 
 SESSION_ROOT = "nbtrainer-session"
@@ -61,11 +62,17 @@ class Trainer(VBox):
         self.lr_plot = LRPlot(on_pick=model.pick_lr)
         self.sliders = RatioSliders(checklist.learn.group_names, on_change=model.set_ratio, ratios=model.ratios)
         self.training = TrainingPlot(checklist.learn.group_names)
+        self.stage_progress = StageProgress()
+        self.interpretation = InterpretView(on_interpret=model.interpret)
+        self.predictor = PredictView(on_upload=model.predict_bytes)
+        self.tabs = Tab(children=[self.training, self.interpretation, self.predictor])
+        for i, name in enumerate(("Training", "Interpretation", "Predict")):
+            self.tabs.set_title(i, name)
         self._link()
         right = VBox([self.lr_plot, self.sliders], layout=Layout(width="46%"))
         top = HBox([VBox([self.panel], layout=Layout(width="54%")), right])
         title = HTML(f"<b>nbtrainer</b> &middot; {checklist.learn.config['arch']} &middot; {checklist.learn.data}")
-        super().__init__([title, top, self.training])
+        super().__init__([title, top, self.stage_progress, self.tabs])
         self.add_class("nbt-trainer")
 
     def _link(self) -> None:
@@ -77,8 +84,21 @@ class Trainer(VBox):
         m.observe(lambda c: self.lr_plot.show_pick(c["new"]), names="picked_lr")
         m.observe(lambda _: self.sliders.show(m.ratios, m.preview), names=["ratios", "preview"])
         m.observe(lambda c: self.training.update(c["new"]), names=["fit_update", "history"])
+        m.observe(lambda c: self.stage_progress.show(c["new"]), names="progress")
+        m.observe(lambda c: self.interpretation.show(c["new"], self._image_png), names="interpretation")
+        m.observe(lambda c: self.predictor.show(self._with_png(c["new"])), names="prediction")
         self.panel.render(m)
         self.sliders.show(m.ratios, m.preview)
+
+    def _image_png(self, index: int) -> bytes:
+        pixels = self.model.interp.image(index)
+        return png_bytes(pixels, scale=max(1, 96 // max(pixels.shape[:2])))
+
+    @staticmethod
+    def _with_png(prediction: dict) -> dict:
+        if "pixels" in prediction:
+            prediction = {**prediction, "png": png_bytes(prediction["pixels"])}
+        return prediction
 
     def export(self, path: str | Path | None = None) -> Path | None:
         """Write the steps run so far as a script (default ``<folder>/recipe.py``); returns its path."""

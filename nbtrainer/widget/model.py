@@ -16,15 +16,20 @@ Example::
 """
 from __future__ import annotations
 
+import dataclasses
+import io
 import itertools
 import logging
 from pathlib import Path
 
+import numpy as np
 from traitlets import Bool, Dict, Float, HasTraits, Int, List, Unicode
 
 from ..callbacks import Stopper
 from ..checklist import Checklist
+from ..interpret import Interpretation
 from ..live import LiveFeed, history_update
+from ..progress import Progress
 from .worker import Worker
 
 log = logging.getLogger(__name__)
@@ -51,12 +56,17 @@ class TrainerModel(HasTraits):
     history = Dict()                 # the whole training history (after going back): redraw from it
     lr_curve = Dict()                # the latest finished sweep (LRFinderResult.to_dict())
     revision = Int(0)                # +1 after every sync(): views observe this one trait to redraw once
+    progress = Dict()                # the running stage's ProgressInfo (as a dict), throttled
+    interpretation = Dict()          # Interpretation.to_dict() of the latest "Interpret"
+    prediction = Dict()              # the uploaded picture's label, top classes and pixels (or an error)
 
     def __init__(self, checklist: Checklist, rate: float = 4.0):
         super().__init__()
         self.checklist, self.learn = checklist, checklist.learn
         self.worker, self.stopper = Worker(), Stopper()
         self.feed = LiveFeed(self._on_feed, rate=rate)
+        self.progress_cb = Progress(self._on_progress, rate=rate)
+        self.interp: Interpretation | None = None
         self._seq = itertools.count()
         self.sync()
 
@@ -131,7 +141,7 @@ class TrainerModel(HasTraits):
         """The worker's job: the given steps, or (None) every step not done, until one is not done."""
         c = self.checklist
         try:
-            with self.learn.added_callbacks([self.stopper, self.feed]):
+            with self.learn.added_callbacks(self._callbacks()):
                 for index in (indices if indices is not None else self._pending_indices()):
                     if self.stopper.requested:
                         break
@@ -146,6 +156,43 @@ class TrainerModel(HasTraits):
         finally:
             self.running, self.busy = -1, False
             self.sync()
+
+    def _callbacks(self) -> list:
+        return [self.stopper, self.feed, self.progress_cb]
+
+    def _on_progress(self, info) -> None:  # throttled by the Progress callback, in the worker thread
+        self.progress = {**dataclasses.asdict(info), "seq": next(self._seq)}
+
+    def interpret(self, tta: bool = False) -> None:
+        """Compute the :class:`~nbtrainer.interpret.Interpretation` (plain or TTA) on the worker thread."""
+        self._start(self._interpret, tta)
+
+    def _interpret(self, tta: bool) -> None:
+        try:
+            with self.learn.added_callbacks(self._callbacks()):
+                self.interp = Interpretation.from_learner(self.learn, tta=tta)
+            self.interpretation = {**self.interp.to_dict(), "seq": next(self._seq)}
+        except Exception as e:
+            self.message = f"interpretation failed: {type(e).__name__}: {e}"
+        finally:
+            self.busy = False
+            self.sync()
+
+    def predict_bytes(self, content: bytes, top: int = 3) -> None:
+        """Predict an uploaded picture (its file's bytes); a file that is not an image shows an error."""
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(io.BytesIO(content)) as image:
+                image = image.convert("RGB")
+        except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as e:
+            self.prediction = {"error": f"the uploaded file is not an image this model can read: {e}"}
+            return
+        label, probs = self.learn.predict(image)
+        best = probs.argsort(descending=True)[:top].tolist()
+        classes = self.learn.data.classes
+        self.prediction = {"label": label, "top": [(classes[i], float(probs[i])) for i in best],
+                           "pixels": np.asarray(image), "seq": next(self._seq)}
 
     def _pending_indices(self):
         """Indices of the steps not done, looked up one at a time (a step may change what is pending)."""

@@ -1,6 +1,6 @@
 """Live training curves: smoothed training loss per batch, validation loss and accuracy per epoch, the LR
 of every layer group per iteration; epoch boundaries (dotted) and SGDR restarts (dashed) drawn as
-vertical rules; a progress bar for the running fit.
+vertical rules; the last epoch's numbers. (The progress bar of every stage is ``results_view.StageProgress``.)
 
 It draws :class:`~nbtrainer.live.LiveFeed` updates (a few per second) and redraws everything from a
 ``history`` update (after going back to an earlier step).
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from bqplot import Axis, Figure, LinearScale, Lines, LogScale, Scatter
-from ipywidgets import HTML, IntProgress, Layout, VBox
+from ipywidgets import HTML, Layout, VBox
 
 from .render import hold_all, log_domain
 from .ratio_sliders import COLORS
@@ -29,7 +29,7 @@ def _rules(xs: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
 
 
 class TrainingPlot(VBox):
-    """Loss/accuracy figure, LR figure, progress bar; :meth:`update` appends, a history update redraws."""
+    """Loss/accuracy figure, LR figure, last epoch line; :meth:`update` appends, a history update redraws."""
 
     def __init__(self, group_names: Sequence[str], **kwargs):
         self.group_names = list(group_names)
@@ -60,19 +60,16 @@ class TrainingPlot(VBox):
                                 layout=Layout(width="100%", height="220px"),
                                 fig_margin={"top": 40, "bottom": 45, "left": 60, "right": 15})
         self.lr_figure.add_class("nbt-lr-schedule-plot")
-        self.progress = IntProgress(value=0, min=0, max=1, description="idle", layout=Layout(width="95%"))
-        self.progress.add_class("nbt-progress")
         self.status = HTML()
         self.status.add_class("nbt-training-status")
         self._clear()
-        super().__init__([self.progress, self.status, self.loss_figure, self.lr_figure], **kwargs)
+        super().__init__([self.status, self.loss_figure, self.lr_figure], **kwargs)
         self.add_class("nbt-training")
 
     def _clear(self) -> None:
         self._b = {"iteration": [], "smooth": [], "lrs": []}
         self._epochs: list[dict] = []
         self._restarts: list[int] = []
-        self._fit_first, self._fit_total = 0, 1
 
     def update(self, update: dict) -> None:
         """Draw a :class:`~nbtrainer.live.LiveFeed` fit update, or redraw from a ``history`` update."""
@@ -81,9 +78,6 @@ class TrainingPlot(VBox):
         start = update.get("start")
         if start:
             self._restarts += start["restarts"]
-            if "iters_per_epoch" in start:
-                self._fit_first = start["iteration0"]
-                self._fit_total = max(1, start["iters_per_epoch"] * start["n_epochs"])
         for key in self._b:
             self._b[key] += update["batches"][key]
         self._epochs += update["epochs"]
@@ -92,7 +86,7 @@ class TrainingPlot(VBox):
     def _draw(self, update: dict) -> None:
         b, epochs = self._b, self._epochs
         marks = (self.train_loss, self.valid_loss, self.accuracy, self.epoch_rules, self.restart_rules, self.lr_lines)
-        with hold_all(*marks, self._lr_scale, self._lr_axis, self.progress, self.status):
+        with hold_all(*marks, self._lr_scale, self._lr_axis, self.status):
             self.train_loss.x, self.train_loss.y = np.array(b["iteration"], dtype=float), np.array(b["smooth"])
             ex = np.array([e["iteration"] for e in epochs], dtype=float)
             self.valid_loss.x, self.valid_loss.y = ex, np.array([e["valid_loss"] for e in epochs], dtype=float)
@@ -104,9 +98,6 @@ class TrainingPlot(VBox):
             if domain:
                 self.lr_lines.x, self.lr_lines.y = np.array(b["iteration"], dtype=float), lrs
                 self._lr_scale.min, self._lr_scale.max, self._lr_axis.tick_values = domain
-            done = (b["iteration"][-1] + 1 - self._fit_first) if b["iteration"] else 0
-            self.progress.max, self.progress.value = self._fit_total, min(done, self._fit_total)
-            self.progress.description = "done" if update.get("done") else "training"
             if epochs:
                 last = epochs[-1]
                 self.status.value = (f"epoch {len(epochs)}: valid loss {last['valid_loss']:.4f}, "

@@ -1,0 +1,124 @@
+"""After training: the progress bar of the running stage, the interpretation tab (confusion matrix as a
+bqplot heat map, the top losses as an image grid) and the predict tab (drop a picture, see the class).
+
+CSS classes: ``nbt-stage-progress``, ``nbt-interpret`` (button), ``nbt-confusion``, ``nbt-top-losses``,
+``nbt-upload``, ``nbt-prediction``.
+
+Example::
+
+    view = InterpretView(on_interpret=model.interpret)
+    view.show(model.interpretation, model.image_png)
+"""
+from __future__ import annotations
+
+import html
+import io
+from collections.abc import Callable
+
+import numpy as np
+from bqplot import Axis, ColorScale, Figure, GridHeatMap, OrdinalScale
+from ipywidgets import HTML, Button, Checkbox, FileUpload, GridBox, HBox, Image, IntProgress, Layout, VBox
+
+from ..progress import format_seconds
+
+
+def png_bytes(pixels: np.ndarray, scale: int = 1) -> bytes:
+    """An ``H x W x 3`` uint8 array as PNG bytes (enlarged ``scale`` times, nearest: small images stay sharp)."""
+    from PIL import Image as PILImage
+
+    image = PILImage.fromarray(pixels)
+    if scale > 1:
+        image = image.resize((image.width * scale, image.height * scale), PILImage.NEAREST)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+class StageProgress(HBox):
+    """The running stage: a bar and "fit 12/44 · epoch 1/2 · 0:03 elapsed · 0:08 left"."""
+
+    def __init__(self, **kwargs):
+        self.bar = IntProgress(value=0, min=0, max=1, layout=Layout(width="50%"))
+        self.label = HTML("idle")
+        super().__init__([self.bar, self.label], **kwargs)
+        self.add_class("nbt-stage-progress")
+
+    def show(self, info: dict) -> None:
+        if not info:
+            return
+        with self.bar.hold_sync():
+            self.bar.max, self.bar.value = max(1, info["total"]), info["done"]
+            self.bar.bar_style = "success" if info["finished"] and info["done"] >= info["total"] else (
+                "warning" if info["finished"] else "")
+        epoch = f" · epoch {info['epoch']}/{info['n_epochs']}" if info.get("epoch") else ""
+        left = "done" if info["finished"] else f"{format_seconds(info['eta'])} left"
+        self.label.value = (f"{info['stage']} {info['done']}/{info['total']}{epoch} · "
+                            f"{format_seconds(info['elapsed'])} elapsed · {left}")
+
+
+class InterpretView(VBox):
+    """Interpret button (with TTA or not), confusion-matrix heat map, per-class table, top-loss images."""
+
+    def __init__(self, on_interpret: Callable[[bool], None], **kwargs):
+        self.button = Button(description="Interpret", button_style="info", tooltip="what does the model get wrong?")
+        self.button.add_class("nbt-interpret")
+        self.tta = Checkbox(value=False, description="with TTA", indent=False)
+        self.button.on_click(lambda _: on_interpret(self.tta.value))
+        self._scales = {"row": OrdinalScale(reverse=True), "column": OrdinalScale(), "color": ColorScale(scheme="Blues")}
+        self.heat: GridHeatMap | None = None  # made at the first show(): bqplot needs the rows and columns
+        self.figure = Figure(marks=[], axes=[Axis(scale=self._scales["column"], label="predicted"),
+                                             Axis(scale=self._scales["row"], orientation="vertical", label="actual")],
+                             title="Confusion matrix", layout=Layout(width="420px", height="420px"),
+                             fig_margin={"top": 40, "bottom": 50, "left": 60, "right": 10})
+        self.figure.add_class("nbt-confusion")
+        self.summary = HTML()
+        self.grid = GridBox(layout=Layout(grid_template_columns="repeat(3, 150px)", grid_gap="6px"))
+        self.grid.add_class("nbt-top-losses")
+        super().__init__([HBox([self.button, self.tta]), self.summary, HBox([self.figure, self.grid])], **kwargs)
+
+    def show(self, result: dict, image_png: Callable[[int], bytes]) -> None:
+        """Render :meth:`Interpretation.to_dict` output; ``image_png(index)`` gives a validation image."""
+        if not result:
+            return
+        classes = result["classes"]
+        counts = np.array(result["confusion_matrix"], dtype=float)
+        if self.heat is None or list(self.heat.row) != classes:
+            self.heat = GridHeatMap(row=classes, column=classes, color=counts, scales=self._scales,
+                                    display_format=".0f", font_style={"font-size": "11px"})
+            self.figure.marks = [self.heat]
+        else:
+            self.heat.color = counts
+        pairs = ", ".join(f"{a}→{p} ({n})" for a, p, n in result["most_confused"][:5]) or "none"
+        self.summary.value = (f"accuracy {result['accuracy']:.2%}{' (TTA)' if result['tta'] else ''} · most "
+                              f"confused (actual→predicted): {html.escape(pairs)}")
+        cells = []
+        for row in result["top_losses"]:
+            caption = HTML(f"<small>{html.escape(row['predicted'])} / {html.escape(row['actual'])} / "
+                           f"{row['loss']:.2f} / {row['prob_actual']:.2f}</small>")
+            cells.append(VBox([Image(value=image_png(row["index"]), format="png", layout=Layout(width="140px")),
+                               caption]))
+        self.grid.children = cells
+
+
+class PredictView(VBox):
+    """Drop a picture: the predicted class and the top probabilities."""
+
+    def __init__(self, on_upload: Callable[[bytes], None], **kwargs):
+        self.upload = FileUpload(accept="image/*", multiple=False, description="Picture")
+        self.upload.add_class("nbt-upload")
+        self.upload.observe(lambda change: change["new"] and on_upload(bytes(change["new"][0]["content"])),
+                            names="value")
+        self.image = Image(format="png", layout=Layout(width="160px"))
+        self.result = HTML("Upload a picture to see what the model says.")
+        self.result.add_class("nbt-prediction")
+        super().__init__([self.upload, HBox([self.image, self.result])], **kwargs)
+
+    def show(self, prediction: dict) -> None:
+        if not prediction:
+            return
+        if prediction.get("error"):
+            self.result.value = f"<span style='color:#d62728'>{html.escape(prediction['error'])}</span>"
+            return
+        self.image.value = prediction["png"]
+        top = "<br>".join(f"{html.escape(name)}: {p:.1%}" for name, p in prediction["top"])
+        self.result.value = f"<b>{html.escape(prediction['label'])}</b><br>{top}"
