@@ -185,6 +185,13 @@ def test_a_student_clicks_through_the_recipe_in_jupyterlab(browser, lab):
     run_step(page, 7)                                     # it fits again after the stop
     run_step(page, 8)                                     # TTA
     shot(page, "lab-done.png")
+    page.locator(".lm-TabBar-tab", has_text="Interpretation").first.click()   # what does it get wrong?
+    page.click(".nbt-interpret")
+    page.wait_for_selector(".nbt-top-losses img", timeout=STEP_TIMEOUT)
+    page.wait_for_selector(".nbt-confusion .grid_heat_map, .nbt-confusion rect", timeout=30_000)
+    assert page.locator(".nbt-top-losses img").count() == 9
+    assert "most confused" in page.locator(".nbt-trainer").inner_text()
+    shot(page, "lab-interpretation.png")
 
     state = peek(page)
     assert "statuses: ['done', 'done', 'done', 'done', 'done', 'done', 'done', 'done', 'done']" in state
