@@ -8,9 +8,10 @@ The cache key is a BLAKE2 hash of the body weights (and input normalization), th
 the data (image bytes of in-memory sources; path, byte size and mtime of every file of folder
 sources; the train/valid split and labels) and the transform (image size, pipeline): change any
 of them and the activations are computed again. Activations up to ``memory_limit`` bytes stay in
-memory; larger ones go to ``folder`` (default ``$NBTRAINER_CACHE`` or ``~/.cache/nbtrainer/activations``)
-as ``<key>.pt`` written atomically (temporary file + ``os.replace``), read back memory-mapped; the
-oldest files are removed to keep the folder under ``disk_limit`` bytes.
+memory; larger ones are streamed batch by batch into memory-mapped files (``torch.from_file``), then go to
+``folder`` (default ``$NBTRAINER_CACHE`` or ``~/.cache/nbtrainer/activations``) as ``<key>.pt`` written
+atomically (temporary file + ``os.replace``), read back memory-mapped; the oldest files are removed to
+keep the folder under ``disk_limit`` bytes.
 
 Example::
 
@@ -22,7 +23,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,25 +98,38 @@ def cache_key(learn) -> str:
     return h.hexdigest()
 
 
+Store = Callable[[str, int, int], torch.Tensor]  # (name, rows, width) -> a float32 tensor to fill
+
+
+def _in_memory(name: str, rows: int, width: int) -> torch.Tensor:
+    return torch.empty(rows, width)
+
+
 @torch.inference_mode()
-def _features(learn, loader) -> tuple[torch.Tensor, torch.Tensor]:
-    xs, ys = [], []
+def _features(learn, loader, name: str, store: Store) -> tuple[torch.Tensor, torch.Tensor]:
+    """The pooled body outputs of ``loader``, written batch by batch into ``store(name, rows, width)``."""
+    out = store(name, len(loader.dataset), learn.model.head[0].num_features)
+    ys, row = [], 0
     for xb, yb in loader:
-        xs.append(learn.model.features(xb.to(learn.device, non_blocking=True)).float().cpu())
+        feats = learn.model.features(xb.to(learn.device, non_blocking=True)).float().cpu()
+        out[row:row + len(feats)] = feats
+        row += len(feats)
         ys.append(yb)
         learn.inference_batch_done()
-    return torch.cat(xs), torch.cat(ys)
+    return out, torch.cat(ys)
 
 
-def compute_activations(learn, key: str) -> Activations:
-    """One pass of the (frozen, eval-mode) body over train and valid images, without augmentation."""
+def compute_activations(learn, key: str, store: Store = _in_memory) -> Activations:
+    """One pass of the (frozen, eval-mode) body over train and valid images, without augmentation; the
+    features go into tensors made by ``store`` (memory by default; :class:`ActivationCache` gives
+    file-backed ones for large caches, so only one batch is in memory at a time)."""
     model, data = learn.model, learn.data
     was_training = [m.training for m in model.modules()]
     model.eval()
     train_dl, valid_dl = data.train_dl(shuffle=False, augment=False), data.valid_dl(augment=False)
     try:
         with learn.inference_pass("precompute", len(train_dl) + len(valid_dl)):
-            train, valid = _features(learn, train_dl), _features(learn, valid_dl)
+            train, valid = _features(learn, train_dl, "train_x", store), _features(learn, valid_dl, "valid_x", store)
     finally:
         for module, training in zip(model.modules(), was_training):
             module.training = training
@@ -152,12 +168,28 @@ class ActivationCache:
             return Activations(key, **torch.load(path, weights_only=True, mmap=True))
         if self._needs_disk(learn):
             self._check_writable()
+            return self._compute_to_disk(learn, key, path)
         acts = compute_activations(learn, key)
         if acts.nbytes <= self.memory_limit:
             self._memory = {key: acts}  # the latest only: older keys are stale for this learner
         else:
             self._write(path, acts)
         return acts
+
+    def _compute_to_disk(self, learn, key: str, path: Path) -> Activations:
+        """Stream the pass into file-backed (memory-mapped) tensors in a scratch folder, then write
+        ``<key>.pt`` atomically and read it back memory-mapped: a cache larger than memory never is in it."""
+        scratch = Path(tempfile.mkdtemp(dir=self.folder, prefix=f".{key[:16]}-"))
+
+        def file_backed(name: str, rows: int, width: int) -> torch.Tensor:
+            return torch.from_file(str(scratch / f"{name}.f32"), shared=True, size=rows * width,
+                                   dtype=torch.float32).view(rows, width)
+
+        try:
+            self._write(path, compute_activations(learn, key, file_backed))
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        return Activations(key, **torch.load(path, weights_only=True, mmap=True))
 
     def _needs_disk(self, learn) -> bool:
         """Estimate the size before computing, so a bad folder fails before the long pass."""

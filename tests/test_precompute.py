@@ -134,3 +134,29 @@ def test_precompute_needs_a_frozen_body_and_no_augmentation():
 def test_cache_limits_are_checked(name, value):
     with pytest.raises(ValueError, match=name):
         ActivationCache(**{name: value})
+
+
+def test_a_cache_larger_than_memory_streams_to_memory_mapped_files_and_trains(tmp_path):
+    folder = tmp_path / "acts"
+    learn = small_learner(n=300, cache=ActivationCache(folder, memory_limit=2**20))  # 1 MiB; the cache is ~3 MB
+    width = learn.model.head[0].num_features
+    assert 300 * width * 4 > learn.cache.memory_limit
+    seen = []
+
+    class LookAtScratch(nbt.Callback):
+        def after_inference_batch(self):  # during the pass: the features go straight into files
+            seen.extend((p.name, p.stat().st_size) for p in folder.glob(".*/*.f32"))
+
+    learn.add_callback(look := LookAtScratch())
+    learn.precompute = True
+    learn.remove_callback(look)
+    assert ("train_x.f32", len(learn.data.train) * width * 4) in seen
+    assert not list(folder.glob(".*-*")) and len(list(folder.glob("*.pt"))) == 1  # scratch removed
+    acts = learn.cache.get(learn)
+    assert learn.cache._memory == {} and acts.train_x.shape == (len(learn.data.train), width)  # read from disk
+    learn.fit(1e-2, n_cycle=2)
+
+    twin = small_learner(n=300)  # the same head trained on an in-memory cache
+    twin.precompute = True
+    twin.fit(1e-2, n_cycle=2)
+    assert [r["loss"] for r in learn.recorder.iterations] == [r["loss"] for r in twin.recorder.iterations]
