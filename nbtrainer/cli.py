@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "the embedded digits, where it was measured better, off for a folder)")
     run.add_argument("--cache-dir", help="folder for large precomputed-activation caches "
                                          "(default: $NBTRAINER_CACHE or ~/.cache/nbtrainer/activations)")
+    run.add_argument("--device", default="auto", help="auto (CUDA when present, else CPU), cpu, cuda, cuda:1...")
+    run.add_argument("--amp", choices=("bf16", "fp16"), help="mixed precision (default: float32)")
+    run.add_argument("--channels-last", action="store_true", help="channels_last memory format (faster convs on GPUs)")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--workers", type=int, help="DataLoader worker processes (default: by the machine)")
     run.add_argument("--out", default="nbtrainer-out", help="report folder (checkpoint, metrics, plots)")
@@ -90,7 +93,8 @@ def run_command(args: argparse.Namespace) -> int:
                                      num_workers=args.workers)
     print(f"data: {data}  classes: {', '.join(data.classes[:12])}{' ...' if data.c > 12 else ''}", flush=True)
     callbacks = [] if args.no_progress else [TqdmProgress()]
-    learn = Learner(data, arch=args.arch, opt=args.opt, seed=args.seed, callbacks=callbacks,
+    learn = Learner(data, arch=args.arch, opt=args.opt, seed=args.seed, callbacks=callbacks, device=args.device,
+                    amp=args.amp, channels_last=args.channels_last,
                     bn_freeze=demo if args.bn_freeze is None else args.bn_freeze, cache=ActivationCache(args.cache_dir))
     checklist = Checklist.recipe(learn, lr=args.lr, ratio=args.ratio, size=size, final_size=final or None,
                                  head_cycles=args.head_cycles, aug_cycles=args.aug_cycles,

@@ -34,6 +34,7 @@ from .guard import GoodState, check_loss
 from .lr_find import LRFinderResult, lr_find
 from .metrics import accuracy, nll
 from .models import build_model, set_frozen, set_train_mode
+from .precision import Precision
 from .precompute import ActivationCache, Activations
 from .schedule import cycle_starts, sgdr_epochs, sgdr_scheduler
 
@@ -68,15 +69,18 @@ class Learner:
                  n_groups: int = 3, opt: str = "sgd", momentum: float = 0.9, wd: float = 1e-4,
                  bn_freeze: bool = False, seed: int = 0, device: str | None = None,
                  callbacks: Sequence[Callback] = (), hidden: int = 512, ps: tuple[float, float] = (0.25, 0.5),
-                 cache: ActivationCache | None = None):
+                 cache: ActivationCache | None = None, amp: str | None = None, channels_last: bool = False):
         if opt not in OPTIMIZERS:
             raise ValueError(f"opt={opt!r}: expected one of {OPTIMIZERS}")
         self.config = {"arch": arch, "pretrained": pretrained, "n_groups": n_groups, "opt": opt,
                        "momentum": momentum, "wd": wd, "bn_freeze": bn_freeze, "seed": seed,
-                       "hidden": hidden, "ps": list(ps)}
+                       "hidden": hidden, "ps": list(ps), "amp": amp, "channels_last": channels_last}
         self.data, self.device = data, resolve_device(device)
+        self.precision = Precision(amp, self.device)
         torch.manual_seed(seed)
         self.model = build_model(arch, data.c, pretrained, hidden, tuple(ps)).to(self.device)
+        if channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
         self.layer_groups = self.model.layer_groups(n_groups)
         self.opt = self._make_optimizer()
         self.loss_fn = nn.CrossEntropyLoss()
@@ -233,7 +237,12 @@ class Learner:
         return self.data.train_dl()
 
     def _forward(self, xb: torch.Tensor) -> torch.Tensor:
-        return self.model.head(xb) if self.precompute else self.model(xb)
+        return self.model.head(xb) if self.precompute else self._on_images(xb)
+
+    def _on_images(self, xb: torch.Tensor) -> torch.Tensor:
+        if self.config["channels_last"]:
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        return self.model(xb)
 
     def _train_epoch(self, dl, scheduler) -> None:
         good = GoodState(self)  # a NaN/inf loss puts these weights back and raises DivergenceError
@@ -251,12 +260,12 @@ class Learner:
         s = self.state
         s.xb, s.yb = xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True)
         s.batch_lrs = [g["lr"] for g in self.opt.param_groups]
-        s.pred = self._forward(s.xb)
-        s.loss = self.loss_fn(s.pred, s.yb)
+        with self.precision.autocast():
+            s.pred = self._forward(s.xb)
+            s.loss = self.loss_fn(s.pred, s.yb)
         self.run_event("after_loss")
         self.opt.zero_grad(set_to_none=True)
-        s.loss.backward()
-        self.opt.step()
+        self.precision.backward_step(s.loss, self.opt)
 
     def run_event(self, name: str) -> None:
         """Announce ``name`` (one of :data:`EVENTS`) to every callback."""
@@ -329,8 +338,9 @@ class Learner:
         probs, targets = [], []
         with self.inference_pass("predict", self.valid_batches()):
             for xb, yb in batches:
-                pred = self.model.head(xb.to(self.device)) if use_cache else self.model(xb.to(self.device))
-                probs.append(pred.softmax(dim=1).cpu())
+                with self.precision.autocast():
+                    pred = self.model.head(xb.to(self.device)) if use_cache else self._on_images(xb.to(self.device))
+                probs.append(pred.float().softmax(dim=1).cpu())
                 targets.append(yb)
                 self.inference_batch_done()
         return torch.cat(probs), torch.cat(targets)

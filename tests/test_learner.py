@@ -166,3 +166,27 @@ def test_a_diverging_fit_stops_with_a_clear_error_and_the_last_good_weights():
     assert all(torch.isfinite(p).all() for p in learn.model.parameters())
     learn.fit(1e-2)  # and it trains again
     assert math.isfinite(learn.recorder.epochs[-1]["valid_loss"])
+
+
+@pytest.mark.parametrize("amp", ["bf16", "fp16"])
+def test_mixed_precision_trains_with_float32_weights(amp):
+    plain, mixed = small_learner(n=100), small_learner(n=100, amp=amp)
+    p32, p16 = plain.get_preds()[0], mixed.get_preds()[0]  # the same weights, eval mode
+    assert not torch.equal(p32, p16) and torch.allclose(p32, p16, atol=0.02)  # lower precision, really used
+    before = [p.detach().clone() for p in mixed.model.head.parameters()]
+    mixed.fit(1e-2, n_cycle=2)
+    assert all(p.dtype == torch.float32 for p in mixed.model.parameters())
+    assert (mixed.precision.scaler is not None) == (amp == "fp16")
+    assert all(math.isfinite(r["loss"]) for r in mixed.recorder.iterations)
+    assert not all(torch.equal(a, b) for a, b in zip(before, mixed.model.head.parameters()))
+    assert mixed.recorder.epochs[-1]["valid_loss"] < mixed.recorder.iterations[0]["loss"]  # it learns
+    with pytest.raises(ValueError, match=r"amp='fp8': expected one of \[None, 'bf16', 'fp16'\]"):
+        small_learner(n=60, amp="fp8")
+
+
+def test_channels_last_gives_the_same_predictions():
+    plain, cl = small_learner(n=100), small_learner(n=100, channels_last=True)
+    assert cl.model.body[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(plain.get_preds()[0], cl.get_preds()[0], atol=1e-5)
+    cl.fit(1e-2)
+    assert math.isfinite(cl.recorder.epochs[-1]["valid_loss"])
