@@ -30,9 +30,9 @@ from . import checkpoint
 from .callbacks import (Callback, CancelBatchException, CancelEpochException, CancelFitException, FitState,
                         InferencePass, Recorder, run_event)
 from .data import ImageData
+from .evaluation import Evaluation
 from .guard import GoodState, check_loss
 from .lr_find import LRFinderResult, lr_find
-from .metrics import accuracy, nll
 from .models import build_model, set_frozen, set_train_mode
 from .precision import Precision
 from .precompute import ActivationCache, Activations
@@ -49,7 +49,7 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     return torch.device(device)
 
 
-class Learner:
+class Learner(Evaluation):
     """Trains a pretrained-body classifier on :class:`ImageData` with the fast.ai course recipe.
 
     Args:
@@ -301,78 +301,6 @@ class Learner:
             self.state.cancelled = self.state.cancelled or cancel is CancelFitException
             self.run_event(f"after_cancel_{name}")
         self.run_event(f"after_{name}")
-
-    # ------------------------------------------------------------------ evaluation
-    @contextmanager
-    def inference_pass(self, name: str, total: int):
-        """Announce an inference pass of ``total`` batches (``before_inference``/``after_inference``; the
-        progress bars use it); a pass inside another one (TTA's predictions) announces nothing more."""
-        if self.inference is not None:
-            yield
-            return
-        self.inference = InferencePass(name, total)
-        self.run_event("before_inference")
-        try:
-            yield
-        finally:
-            self.run_event("after_inference")
-            self.inference = None
-
-    def inference_batch_done(self) -> None:
-        """Count one batch of the current inference pass and announce it (``after_inference_batch``)."""
-        if self.inference is not None:
-            self.inference.done += 1
-        self.run_event("after_inference_batch")
-
-    def valid_batches(self) -> int:
-        """Batches in one pass over the validation set."""
-        return math.ceil(len(self.data.valid) / (2 * self.data.bs))
-
-    @torch.inference_mode()
-    def get_preds(self, augment: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-        """Class probabilities and targets for the validation set (augmented images if ``augment``)."""
-        self.model.eval()
-        use_cache = self.precompute and not augment
-        batches = (self._current_activations().valid_batches(2 * self.data.bs) if use_cache
-                   else self.data.valid_dl(augment=augment))
-        probs, targets = [], []
-        with self.inference_pass("predict", self.valid_batches()):
-            for xb, yb in batches:
-                with self.precision.autocast():
-                    pred = self.model.head(xb.to(self.device)) if use_cache else self._on_images(xb.to(self.device))
-                probs.append(pred.float().softmax(dim=1).cpu())
-                targets.append(yb)
-                self.inference_batch_done()
-        return torch.cat(probs), torch.cat(targets)
-
-    def predict(self, item) -> tuple[str, torch.Tensor]:
-        """``(label, probabilities)`` for one image: a path, a PIL image or an ``H x W x C`` uint8 array,
-        through the plain (validation) pipeline. A file that is not an image raises an error naming it."""
-        from .predict import predict_one
-
-        return predict_one(self.model, self.data.size, self.data.classes, item, self.device)
-
-    def validate(self) -> tuple[float, float]:
-        """``(loss, accuracy)`` on the validation set, without augmentation."""
-        probs, targets = self.get_preds()
-        return nll(probs, targets), accuracy(probs, targets)
-
-    def tta(self, n: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
-        """Test-time augmentation: the mean of the plain and ``n`` augmented predictions of the validation set."""
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"n={n!r}: expected the number of augmented passes, an integer >= 1")
-        with self.inference_pass("tta", (n + 1) * self.valid_batches()):
-            probs, targets = self.get_preds()
-            for _ in range(n):
-                probs = probs + self.get_preds(augment=True)[0]
-        return probs / (n + 1), targets
-
-    def export(self, path):
-        """An inference-only ``torch.export`` file with the preprocessing and class names inside; it loads
-        and predicts without nbtrainer (see :mod:`nbtrainer.export`)."""
-        from .export import export
-
-        return export(self, path)
 
     # ------------------------------------------------------------------ checkpoints
     def save(self, path) -> None:
