@@ -8,7 +8,6 @@ Run: ``python benchmarks/bench_fit.py`` (fastai comes with ``pip install -e ".[b
 from __future__ import annotations
 
 import statistics
-import time
 
 import torch
 
@@ -16,19 +15,13 @@ from nbtrainer import ImageData, Learner
 from nbtrainer.snapshot import restore, take
 
 try:
-    from .common import print_table, row
+    from .common import print_table, row, seconds
     from .peers import fastai_learner, hand_written_epoch, quiet_fastai
 except ImportError:  # run as a script
-    from common import print_table, row
+    from common import print_table, row, seconds
     from peers import fastai_learner, hand_written_epoch, quiet_fastai
 
 LR = 1e-3
-
-
-def _timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
 
 
 def fit_epoch_rows(size: int = 64, repeats: int = 3) -> list[dict]:
@@ -58,7 +51,7 @@ def fit_epoch_rows(size: int = 64, repeats: int = 3) -> list[dict]:
     times: dict[str, list[float]] = {name: [] for name in sides}
     for _ in range(repeats):
         for name, fn in sides.items():
-            times[name].append(_timed(fn))
+            times[name].append(seconds(fn))
     med = {name: statistics.median(t) for name, t in times.items()}
     return [row(f"fit epoch, unfrozen ({size}px)", med["nbtrainer"], med["hand"], "hand-written PyTorch loop",
                 "<= 1.02x"),
@@ -77,7 +70,7 @@ def resize_rows(small: int = 32, large: int = 64, repeats: int = 3) -> list[dict
     def epoch(size: int) -> float:
         restore(learn, start)
         learn.set_size(size)
-        return _timed(lambda: learn.fit(LR))
+        return seconds(lambda: learn.fit(LR))
 
     epoch(small)
     for _ in range(repeats):

@@ -23,15 +23,9 @@ from nbtrainer.widget import Trainer, Worker
 from nbtrainer.widget.traffic import recording_comms
 
 try:
-    from .common import print_table, row
+    from .common import print_table, row, seconds
 except ImportError:  # run as a script
-    from common import print_table, row
-
-
-def _timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+    from common import print_table, row, seconds
 
 
 def _count_time(obj, name: str, total: dict) -> None:
@@ -77,10 +71,10 @@ def compare(learn: nbt.Learner, params: dict, repeats: int, log) -> dict:
     times: dict[str, list[float]] = {"main": [], "thread": [], "widget": []}
     windows = []
     for _ in range(repeats):  # interleaved, so drift of the machine hits every side
-        times["main"].append(_timed(headless))
-        times["thread"].append(_timed(headless_thread))
+        times["main"].append(seconds(headless))
+        times["thread"].append(seconds(headless_thread))
         begin = time.monotonic()
-        times["widget"].append(_timed(widget))
+        times["widget"].append(seconds(widget))
         windows.append((begin, time.monotonic()))
     result = {k: statistics.median(v) for k, v in times.items()}
     result["own"] = own["seconds"] / repeats  # per widget run

@@ -30,16 +30,14 @@ import time
 from collections.abc import Callable, Sequence
 
 from .callbacks import Callback
+from .metrics import SmoothedLoss
 
 
 def smooth(values: Sequence[float], beta: float = 0.98) -> list[float]:
     """Debiased exponential moving average, as fastai and :func:`nbtrainer.lr_find.lr_find` smooth losses:
     ``avg_i = beta * avg_{i-1} + (1 - beta) * x_i``, ``smooth_i = avg_i / (1 - beta**(i+1))``."""
-    out, avg = [], 0.0
-    for i, value in enumerate(values):
-        avg = beta * avg + (1 - beta) * value
-        out.append(avg / (1 - beta ** (i + 1)))
-    return out
+    ema = SmoothedLoss(beta)
+    return [ema.update(value) for value in values]
 
 
 class Throttle:
@@ -111,16 +109,14 @@ class LiveFeed(Callback):
         ipe = state.iters_per_epoch
         self._reset("fit", {"iteration0": first, "iters_per_epoch": ipe, "n_epochs": state.n_epochs,
                             "restarts": [first + e * ipe for e in state.cycle_starts]})
-        self._avg, self._count = 0.0, 0
+        self._ema = SmoothedLoss(self.beta)
 
     def after_batch(self) -> None:
         row = self.learner.recorder.iterations[-1]
-        self._avg = self.beta * self._avg + (1 - self.beta) * row["loss"]
-        self._count += 1
         b = self._batches
         b["iteration"].append(row["iteration"])
         b["loss"].append(row["loss"])
-        b["smooth"].append(self._avg / (1 - self.beta ** self._count))
+        b["smooth"].append(self._ema.update(row["loss"]))
         b["lrs"].append(row["lrs"])
         self._maybe_emit()
 

@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass, field
 from torch.optim.lr_scheduler import ExponentialLR
 
 from .callbacks import CancelFitException
+from .metrics import SmoothedLoss
 from .snapshot import restoring
 from .suggest import SUGGESTERS, suggest
 
@@ -114,7 +115,7 @@ def lr_find(learn, start_lr: float | Sequence[float] = 1e-7, end_lr: float = 10.
     with restoring(learn):
         learn.begin_lr_find(start, num_iter)
         scheduler = ExponentialLR(learn.opt, gamma)
-        avg, best = 0.0, math.inf
+        ema, best = SmoothedLoss(beta), math.inf
         try:
             for i, (xb, yb) in enumerate(_batches(learn, num_iter)):
                 learn.train_batch(xb, yb)
@@ -122,8 +123,7 @@ def lr_find(learn, start_lr: float | Sequence[float] = 1e-7, end_lr: float = 10.
                 if i == 0 and not math.isfinite(loss):
                     raise ValueError(f"lr_find: the loss is {loss} at the very first step (lr={start[-1]:g}); "
                                      "check the data, the model and start_lr")
-                avg = beta * avg + (1 - beta) * loss
-                smooth = avg / (1 - beta ** (i + 1))
+                smooth = ema.update(loss)
                 group_lrs.append(list(learn.state.batch_lrs))
                 lrs.append(group_lrs[-1][-1])
                 losses.append(loss)

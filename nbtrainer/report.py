@@ -16,6 +16,15 @@ from pathlib import Path
 from .checkpoint import versions
 
 
+def pyplot():
+    """matplotlib's pyplot on the Agg backend (files only), imported on first use."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def summary_rows(checklist) -> list[dict]:
     """One row per step: name, status, seconds, LRs, size, valid loss, accuracy."""
     rows = []
@@ -55,9 +64,7 @@ def format_table(rows: list[dict]) -> str:
 
 def plot_training(recorder, path: Path) -> Path:
     """Training loss per iteration (smoothed), validation loss and accuracy per epoch; stages marked."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     its = recorder.iterations
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
@@ -80,9 +87,7 @@ def plot_training(recorder, path: Path) -> Path:
 
 def plot_lr_schedule(recorder, group_names: list[str], path: Path) -> Path:
     """Each layer group's LR per iteration (log scale): SGDR cycles and differential LRs."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(11, 3.5))
     for g, name in enumerate(group_names):
@@ -97,9 +102,7 @@ def plot_lr_schedule(recorder, group_names: list[str], path: Path) -> Path:
 
 def plot_lr_finds(finds: list[tuple[str, dict]], path: Path) -> Path:
     """One panel per LR-finder sweep: raw and smoothed loss against the LR (log), the suggestion marked."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, len(finds), figsize=(5.5 * len(finds), 3.8), squeeze=False)
     for ax, (title, curve) in zip(axes[0], finds):
@@ -141,9 +144,7 @@ def _ema(values: list[float], beta: float = 0.98) -> list[float]:
 
 def plot_confusion(interp, path: Path) -> Path:
     """The confusion matrix as a heat map with the counts written in."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     cm = interp.confusion_matrix().numpy()
     n = len(interp.classes)
@@ -164,9 +165,7 @@ def plot_confusion(interp, path: Path) -> Path:
 
 def plot_top_losses(interp, path: Path, k: int = 9) -> Path:
     """The ``k`` validation images with the highest loss: predicted / actual / loss / probability of actual."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     rows = interp.top_losses(k)
     cols = 3

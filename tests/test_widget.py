@@ -45,12 +45,14 @@ def fit_lrs(learn, first_iteration: int) -> list[float]:
 
 
 class Gate(nbt.Callback):
-    """Holds the training thread at batch ``at`` until released, so a test can look at a running step."""
+    """Holds the training thread at the ``at``-th ``event`` (a batch by default) until released, so a test
+    can look at a running step."""
 
-    def __init__(self, at: int = 2):
+    def __init__(self, at: int = 2, event: str = "after_batch"):
         self.at, self.batches, self.reached, self.release = at, 0, threading.Event(), threading.Event()
+        setattr(self, event, self._hold)
 
-    def after_batch(self):
+    def _hold(self):
         self.batches += 1
         if self.batches == self.at:
             self.reached.set()
@@ -163,13 +165,7 @@ def test_stop_during_lr_find_restores_the_learner(tmp_path):
     trainer = Trainer(nbt.Checklist(learn, [nbt.Step("LR", "lr_find", {"num_iter": 200})]), folder=tmp_path)
     before = {k: v.clone() for k, v in learn.model.state_dict().items()}
 
-    class GateSweep(Gate):
-        after_batch = None
-
-        def after_lr_find_step(self):
-            Gate.after_batch(self)
-
-    gate = GateSweep(at=5)
+    gate = Gate(at=5, event="after_lr_find_step")
     learn.add_callback(gate)
     press(trainer.panel.rows[0].run)
     assert gate.reached.wait(60)
@@ -263,13 +259,7 @@ def test_stop_during_an_inference_pass_stops_the_step(tmp_path, action):
     trainer = Trainer(nbt.Checklist(learn, [nbt.Step(action, action, {"n": 3} if action == "tta" else {})]),
                       folder=tmp_path)
 
-    class GatePass(Gate):
-        after_batch = None
-
-        def after_inference_batch(self):
-            Gate.after_batch(self)
-
-    gate = GatePass(at=1)
+    gate = Gate(at=1, event="after_inference_batch")
     learn.add_callback(gate)
     press(trainer.panel.rows[0].run)
     assert gate.reached.wait(60)

@@ -25,7 +25,7 @@ from ipywidgets import HTML, Layout, VBox
 from traitlets import Float
 
 from ..live import LiveFeed
-from .render import hold_all, log_domain
+from .render import fit_log_axis, hold_all
 
 
 def _fmt(lr: float | None) -> str:
@@ -84,10 +84,8 @@ class LRPlot(VBox):
     def _draw(self) -> None:
         finite = [v for v in self._smooth if math.isfinite(v)]
         top = min(max(finite), 4 * min(finite)) if finite else None  # keep the blow-up off the scale
-        domain = log_domain(self._lrs)
         with hold_all(self.raw, self.smoothed, self.suggestion, self._x_scale, self._x_axis):
-            if domain:
-                self._x_scale.min, self._x_scale.max, self._x_axis.tick_values = domain
+            fit_log_axis(self._x_scale, self._x_axis, self._lrs)
             self.raw.x, self.raw.y = np.array(self._lrs), np.clip(self._losses, None, top)
             self.smoothed.x, self.smoothed.y = np.array(self._lrs), np.clip(self._smooth, None, top)
             s = self._suggested

@@ -14,12 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
-from bqplot import Axis, Figure, LinearScale, Lines, LogScale
 from ipywidgets import HTML, FloatSlider, Layout, VBox
 
-from .render import hold_all, log_domain
-
-COLORS = ["#2ca02c", "#9467bd", "#1f77b4", "#8c564b", "#e377c2", "#7f7f7f"]
+from .render import GroupLRFigure
 
 
 class RatioSliders(VBox):
@@ -41,17 +38,9 @@ class RatioSliders(VBox):
             self.sliders.append(slider)
         self.lrs_label = HTML()
         self.lrs_label.add_class("nbt-group-lrs")
-        # An explicit domain: bqplot fails to create a log axis whose marks start empty (seen in Chromium).
-        x, y = LinearScale(), LogScale(min=1e-6, max=1.0)
-        self._lr_scale = y
-        self.lines = Lines(x=[], y=[], scales={"x": x, "y": y}, colors=COLORS[:n], labels=self.group_names,
-                           display_legend=True)
-        self._lr_axis = Axis(scale=y, orientation="vertical", label="LR", tick_format=".1~e")
-        self.figure = Figure(marks=[self.lines], axes=[Axis(scale=x, label="iteration of the next fit"), self._lr_axis],
-                             title="Next fit: LR per layer group", legend_location="bottom-right",
-                             layout=Layout(width="100%", height="230px"),
-                             fig_margin={"top": 35, "bottom": 40, "left": 60, "right": 10})
-        self.figure.add_class("nbt-lr-preview")
+        self.lr_figure = GroupLRFigure(self.group_names, "iteration of the next fit", "Next fit: LR per layer group",
+                                       "230px", "nbt-lr-preview", {"top": 35, "bottom": 40, "left": 60, "right": 10})
+        self.lines, self.figure = self.lr_figure.lines, self.lr_figure.figure
         title = HTML("<b>Differential learning rates</b>: each group's LR is this many times the one before")
         super().__init__([title, *self.sliders, self.lrs_label, self.figure], **kwargs)
         self.add_class("nbt-ratios")
@@ -72,15 +61,9 @@ class RatioSliders(VBox):
             self._showing = False
         if not preview:
             self.lrs_label.value = "No fit step left to preview."
-            with hold_all(self.lines):
-                self.lines.x, self.lines.y = [], []
+            self.lr_figure.show([], [])
             return
         names = ", ".join(f"{name}: {lr:.2g}" for name, lr in zip(self.group_names, preview["lrs"]))
         self.lrs_label.value = f"Step {preview['step'] + 1} will use <b>{names}</b>"
         series = np.array(preview["series"])
-        domain = log_domain(series.ravel())
-        with hold_all(self.lines, self._lr_scale, self._lr_axis):
-            self.lines.x = np.arange(series.shape[1])
-            self.lines.y = series
-            if domain:
-                self._lr_scale.min, self._lr_scale.max, self._lr_axis.tick_values = domain
+        self.lr_figure.show(np.arange(series.shape[1]), series)

@@ -1,7 +1,15 @@
-"""Small drawing helpers shared by the views."""
+"""Small drawing helpers shared by the views: batched syncs, log axes that bqplot can draw, the figure of
+each layer group's LR per iteration (the ratio sliders' preview and the training plot both show one)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import ExitStack, contextmanager
+
+import numpy as np
+from bqplot import Axis, Figure, LinearScale, Lines, LogScale
+from ipywidgets import Layout
+
+COLORS = ["#2ca02c", "#9467bd", "#1f77b4", "#8c564b", "#e377c2", "#7f7f7f"]  # one per layer group
 
 
 @contextmanager
@@ -27,3 +35,37 @@ def log_domain(values) -> tuple[float, float, list[float]] | None:
     if len(inside) < 2:  # under a decade: the ends and the middle (geometric), rounded to 2 digits
         inside = [float(f"{v:.2g}") for v in (lo, math.sqrt(lo * hi), hi)]
     return lo, hi, inside
+
+
+def fit_log_axis(scale, axis, values) -> None:
+    """Set a log ``scale``'s domain and its ``axis``'s decade ticks to fit ``values`` (nothing if none is > 0)."""
+    domain = log_domain(values)
+    if domain:
+        scale.min, scale.max, axis.tick_values = domain
+
+
+class GroupLRFigure:
+    """A figure of each layer group's LR per iteration on a log axis; :meth:`show` draws a ``groups x
+    iterations`` array. The log scale gets an explicit domain from the start: bqplot fails to create a log
+    axis whose marks start empty (seen in Chromium)."""
+
+    def __init__(self, group_names: Sequence[str], x_label: str, title: str, height: str, css_class: str,
+                 margin: dict):
+        x, self.scale = LinearScale(), LogScale(min=1e-6, max=1.0)
+        self.lines = Lines(x=[], y=[], scales={"x": x, "y": self.scale}, colors=COLORS[:len(group_names)],
+                           labels=list(group_names), display_legend=True)
+        self.axis = Axis(scale=self.scale, orientation="vertical", label="LR", tick_format=".1~e")
+        self.figure = Figure(marks=[self.lines], axes=[Axis(scale=x, label=x_label), self.axis], title=title,
+                             legend_location="bottom-right", layout=Layout(width="100%", height=height),
+                             fig_margin=margin)
+        self.figure.add_class(css_class)
+
+    def show(self, x, series) -> None:
+        """Draw ``series`` (groups x iterations) against ``x``; an empty one clears the lines."""
+        series = np.asarray(series, dtype=float)
+        with hold_all(self.lines, self.scale, self.axis):
+            if series.size == 0:
+                self.lines.x, self.lines.y = [], []
+                return
+            self.lines.x, self.lines.y = np.asarray(x, dtype=float), series
+            fit_log_axis(self.scale, self.axis, series.ravel())

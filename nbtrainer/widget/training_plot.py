@@ -15,11 +15,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from bqplot import Axis, Figure, LinearScale, Lines, LogScale, Scatter
+from bqplot import Axis, Figure, LinearScale, Lines, Scatter
 from ipywidgets import HTML, Layout, VBox
 
-from .render import hold_all, log_domain
-from .ratio_sliders import COLORS
+from .render import GroupLRFigure, hold_all
 
 
 def _rules(xs: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
@@ -49,17 +48,9 @@ class TrainingPlot(VBox):
             title="Training", legend_location="top-right", layout=Layout(width="100%", height="300px"),
             fig_margin={"top": 40, "bottom": 45, "left": 55, "right": 55})
         self.loss_figure.add_class("nbt-training-plot")
-        # An explicit domain: bqplot fails to create a log axis whose marks start empty (seen in Chromium).
-        xl, yl = LinearScale(), LogScale(min=1e-6, max=1.0)
-        self._lr_scale = yl
-        self.lr_lines = Lines(x=[], y=[], scales={"x": xl, "y": yl}, colors=COLORS[:len(self.group_names)],
-                              labels=self.group_names, display_legend=True)
-        self._lr_axis = Axis(scale=yl, orientation="vertical", label="LR", tick_format=".1~e")
-        self.lr_figure = Figure(marks=[self.lr_lines], axes=[Axis(scale=xl, label="iteration"), self._lr_axis],
-                                title="Learning rate per layer group (SGDR)", legend_location="bottom-right",
-                                layout=Layout(width="100%", height="220px"),
-                                fig_margin={"top": 40, "bottom": 45, "left": 60, "right": 15})
-        self.lr_figure.add_class("nbt-lr-schedule-plot")
+        self.lr_plot = GroupLRFigure(self.group_names, "iteration", "Learning rate per layer group (SGDR)", "220px",
+                                     "nbt-lr-schedule-plot", {"top": 40, "bottom": 45, "left": 60, "right": 15})
+        self.lr_lines, self.lr_figure = self.lr_plot.lines, self.lr_plot.figure
         self.status = HTML()
         self.status.add_class("nbt-training-status")
         self._clear()
@@ -85,20 +76,16 @@ class TrainingPlot(VBox):
 
     def _draw(self, update: dict) -> None:
         b, epochs = self._b, self._epochs
-        marks = (self.train_loss, self.valid_loss, self.accuracy, self.epoch_rules, self.restart_rules, self.lr_lines)
-        with hold_all(*marks, self._lr_scale, self._lr_axis, self.status):
+        marks = (self.train_loss, self.valid_loss, self.accuracy, self.epoch_rules, self.restart_rules)
+        with hold_all(*marks, self.status):
             self.train_loss.x, self.train_loss.y = np.array(b["iteration"], dtype=float), np.array(b["smooth"])
             ex = np.array([e["iteration"] for e in epochs], dtype=float)
             self.valid_loss.x, self.valid_loss.y = ex, np.array([e["valid_loss"] for e in epochs], dtype=float)
             self.accuracy.x, self.accuracy.y = ex, np.array([e["accuracy"] for e in epochs], dtype=float)
             self.epoch_rules.x, self.epoch_rules.y = _rules(ex)
             self.restart_rules.x, self.restart_rules.y = _rules(self._restarts)
-            lrs = np.array(b["lrs"], dtype=float).T
-            domain = log_domain(lrs.ravel())
-            if domain:
-                self.lr_lines.x, self.lr_lines.y = np.array(b["iteration"], dtype=float), lrs
-                self._lr_scale.min, self._lr_scale.max, self._lr_axis.tick_values = domain
             if epochs:
                 last = epochs[-1]
                 self.status.value = (f"epoch {len(epochs)}: valid loss {last['valid_loss']:.4f}, "
                                      f"accuracy {last['accuracy']:.2%}")
+        self.lr_plot.show(b["iteration"], np.array(b["lrs"], dtype=float).T if b["lrs"] else [])
