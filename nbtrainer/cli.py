@@ -5,10 +5,12 @@ Example::
     nbtrainer run                                  # embedded digits, report in nbtrainer-out/
     nbtrainer run --data pets/ --size 128 --final-size 224 --lr 1e-2
     nbtrainer predict nbtrainer-out/checkpoint.pt cat.jpg dog.png
+    torchrun --standalone --nproc_per_node 2 -m nbtrainer run     # DistributedDataParallel, 2 processes
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -73,6 +75,17 @@ def predict_command(args: argparse.Namespace) -> int:
 
 
 def run_command(args: argparse.Namespace) -> int:
+    """The recipe; under torchrun every rank trains (see :mod:`nbtrainer.distributed`), rank 0 reports."""
+    from . import distributed
+
+    ranks = distributed.init_from_env(args.device)
+    try:
+        return train_and_report(args, ranks)
+    finally:
+        distributed.shutdown()
+
+
+def train_and_report(args: argparse.Namespace, ranks) -> int:
     from .baseline import svc_baseline
     from .progress import TqdmProgress
     from .checklist import Checklist
@@ -91,8 +104,12 @@ def run_command(args: argparse.Namespace) -> int:
     else:
         data = ImageData.from_folder(args.data, size=size, valid_pct=args.valid_pct, bs=args.bs, seed=args.seed,
                                      num_workers=args.workers)
-    print(f"data: {data}  classes: {', '.join(data.classes[:12])}{' ...' if data.c > 12 else ''}", flush=True)
-    callbacks = [] if args.no_progress else [TqdmProgress()]
+    say = print if ranks.is_main else (lambda *a, **k: None)  # one copy of the output, from rank 0
+    say(f"data: {data}  classes: {', '.join(data.classes[:12])}{' ...' if data.c > 12 else ''}", flush=True)
+    if ranks.enabled:
+        say(f"distributed: {ranks.world_size} processes, global batch {args.bs} "
+            f"({args.bs // ranks.world_size} a process)", flush=True)
+    callbacks = [] if args.no_progress or not ranks.is_main else [TqdmProgress()]
     learn = Learner(data, arch=args.arch, opt=args.opt, seed=args.seed, callbacks=callbacks, device=args.device,
                     amp=args.amp, channels_last=args.channels_last,
                     bn_freeze=demo if args.bn_freeze is None else args.bn_freeze, cache=ActivationCache(args.cache_dir))
@@ -102,16 +119,18 @@ def run_command(args: argparse.Namespace) -> int:
                                  tta_n=args.tta, lr_find_iters=args.lr_find_iters,
                                  unfrozen_lr_find_iters=args.unfrozen_lr_find_iters)
     for step in checklist.steps:
-        print(f"-> {step.name}: {step.why}", flush=True)
+        say(f"-> {step.name}: {step.why}", flush=True)
         checklist.run_step(step)
         if step.action == "lr_find":
-            print(f"   {detail(step.result)} ({step.result['stop_reason']})", flush=True)
+            say(f"   {detail(step.result)} ({step.result['stop_reason']})", flush=True)
     seconds = time.perf_counter() - start
+    interp = Interpretation.from_learner(learn)  # plain predictions: the same as the accuracy printed first
+    if not ranks.is_main:
+        return 0
     baseline = svc_baseline(data)
     tta = checklist.steps[-1].result
     extra = {"accuracy": tta["plain_accuracy"], "tta_accuracy": tta["accuracy"], "svc_baseline": baseline,
-             "seconds": seconds, "sizes": [size, final] if final else [size]}
-    interp = Interpretation.from_learner(learn)  # plain predictions: the same as the accuracy printed first
+             "seconds": seconds, "sizes": [size, final] if final else [size], "processes": ranks.world_size}
     paths = write_report(args.out, learn, checklist, extra, interp)
     print()
     print(format_table(summary_rows(checklist)))
@@ -129,7 +148,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return predict_command(args) if args.command == "predict" else run_command(args)
     except (ValueError, FileNotFoundError, NotADirectoryError) as e:
-        print(f"nbtrainer: error: {e}", file=sys.stderr)
+        from .distributed import launched_by_torchrun
+
+        where = f" (rank {os.environ.get('RANK')})" if launched_by_torchrun() else ""
+        print(f"nbtrainer: error{where}: {e}", file=sys.stderr)
         return 2
 
 

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from .distributed import ShardedBatchSampler
 from .sources import ArraySource, FolderSource, ImageSource, scan_folder, to_uint8_images
 from .transforms import Augment, make_transform
 
@@ -66,11 +67,18 @@ def split_indices(n: int, valid_pct: float, seed: int) -> tuple[list[int], list[
     return sorted(order[n_valid:]), sorted(order[:n_valid])
 
 
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask: a container's or a job scheduler's limit)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def default_num_workers(source: ImageSource) -> int:
-    """Loader processes: none for images in memory; for files, one per spare core (at most 8)."""
+    """Loader processes: none for images in memory; for files, the spare CPUs shared among this machine's
+    training processes (torchrun's ``LOCAL_WORLD_SIZE``), at most 8 each."""
     if isinstance(source, ArraySource):
         return 0
-    return max(0, min(8, (os.cpu_count() or 1) - 1))
+    processes = int(os.environ.get("LOCAL_WORLD_SIZE", 1))
+    return max(0, min(8, (usable_cpus() - processes) // processes))
 
 
 class ImageData:
@@ -187,20 +195,26 @@ class ImageData:
         return make_transform(self.size, self.augment if augment is None else augment, self.aug)
 
     def train_dl(self, shuffle: bool = True, augment: bool | None = None) -> DataLoader:
-        """Training batches; shuffled, and the last partial batch dropped (BatchNorm needs > 1 image)."""
-        drop_last = shuffle and len(self.train) > self.bs
-        return self._loader(self.train, self.transform(augment), shuffle, drop_last, self.bs,
-                            self.generator if shuffle else self.eval_generator)
+        """Training batches; shuffled, and the last partial batch dropped (BatchNorm needs > 1 image).
 
-    def valid_dl(self, augment: bool = False) -> DataLoader:
-        """Validation batches in order; augmented only when asked (test-time augmentation)."""
-        return self._loader(self.valid, self.transform(augment), False, False, 2 * self.bs, self.eval_generator)
+        Under torch.distributed, shuffled batches are this process's part of each global batch of ``bs``
+        (:class:`~nbtrainer.distributed.ShardedBatchSampler`); ``shuffle=False`` gives every image in order."""
+        dataset = _View(self.train, self.transform(augment))
+        if not shuffle:
+            return self._loader(dataset, self.eval_generator, batch_size=self.bs)
+        batches = ShardedBatchSampler(len(dataset), self.bs, self.generator, drop_last=len(self.train) > self.bs)
+        return self._loader(dataset, self.generator, batch_sampler=batches)
 
-    def _loader(self, split: Split, transform, shuffle: bool, drop_last: bool, bs: int,
-                generator: torch.Generator) -> DataLoader:
-        return DataLoader(_View(split, transform), batch_size=bs, shuffle=shuffle, drop_last=drop_last,
-                          num_workers=self.num_workers, generator=generator, pin_memory=torch.cuda.is_available(),
-                          persistent_workers=False)
+    def valid_dl(self, augment: bool = False, part: slice = slice(None)) -> DataLoader:
+        """Validation batches in order; augmented only when asked (test-time augmentation). ``part``: a
+        contiguous slice of the validation set (one process's share under torch.distributed)."""
+        split = Split(self.valid.source, self.valid.indices[part])
+        return self._loader(_View(split, self.transform(augment)), self.eval_generator, batch_size=2 * self.bs)
+
+    def _loader(self, dataset: Dataset, generator: torch.Generator, **batching) -> DataLoader:
+        """Pinned memory for fast (``non_blocking``) copies to a GPU."""
+        return DataLoader(dataset, num_workers=self.num_workers, generator=generator,
+                          pin_memory=torch.cuda.is_available(), **batching)
 
     def __repr__(self) -> str:
         return (f"ImageData(train={len(self.train)}, valid={len(self.valid)}, classes={self.c}, size={self.size}, "

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 
 import torch
 
+from . import distributed
 from .callbacks import InferencePass
 from .metrics import accuracy, nll
 
@@ -44,17 +45,20 @@ class Evaluation:
         self.run_event("after_inference_batch")
 
     def valid_batches(self) -> int:
-        """Batches in one pass over the validation set."""
-        return math.ceil(len(self.data.valid) / (2 * self.data.bs))
+        """Batches in one pass over the validation set (this rank's part of it under torch.distributed)."""
+        part = distributed.shard(len(self.data.valid))
+        return math.ceil((part.stop - part.start) / (2 * self.data.bs))
 
     @torch.inference_mode()
     def get_preds(self, augment: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-        """Class probabilities and targets for the validation set (augmented images if ``augment``)."""
+        """Class probabilities and targets for the validation set (augmented images if ``augment``), in order.
+        Under torch.distributed each rank predicts its part and every rank gets the whole set."""
         self.model.eval()
         use_cache = self.precompute and not augment
-        batches = (self._current_activations().valid_batches(2 * self.data.bs) if use_cache
-                   else self.data.valid_dl(augment=augment))
-        probs, targets = [], []
+        part = distributed.shard(len(self.data.valid))
+        batches = (self._current_activations().valid_batches(2 * self.data.bs, part) if use_cache
+                   else self.data.valid_dl(augment=augment, part=part))
+        probs, targets = [torch.empty(0, self.data.c)], [torch.empty(0, dtype=torch.long)]
         with self.inference_pass("predict", self.valid_batches()):
             for xb, yb in batches:
                 with self.precision.autocast():
@@ -62,7 +66,7 @@ class Evaluation:
                 probs.append(pred.float().softmax(dim=1).cpu())
                 targets.append(yb)
                 self.inference_batch_done()
-        return torch.cat(probs), torch.cat(targets)
+        return distributed.gather(torch.cat(probs)), distributed.gather(torch.cat(targets))
 
     def predict(self, item) -> tuple[str, torch.Tensor]:
         """``(label, probabilities)`` for one image: a path, a PIL image or an ``H x W x C`` uint8 array,
@@ -91,4 +95,4 @@ class Evaluation:
         and predicts without nbtrainer (see :mod:`nbtrainer.export`)."""
         from .export import export
 
-        return export(self, path)
+        return distributed.on_main(lambda: export(self, path), f"export to '{path}'")

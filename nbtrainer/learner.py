@@ -26,7 +26,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from . import checkpoint
+from . import checkpoint, distributed
 from .callbacks import (Callback, CancelBatchException, CancelEpochException, CancelFitException, FitState,
                         InferencePass, Recorder, run_event)
 from .data import ImageData
@@ -75,7 +75,7 @@ class Learner(Evaluation):
         self.config = {"arch": arch, "pretrained": pretrained, "n_groups": n_groups, "opt": opt,
                        "momentum": momentum, "wd": wd, "bn_freeze": bn_freeze, "seed": seed,
                        "hidden": hidden, "ps": list(ps), "amp": amp, "channels_last": channels_last}
-        self.data, self.device = data, resolve_device(device)
+        self.data, self.device = data, distributed.rank_device(resolve_device(device))
         self.precision = Precision(amp, self.device)
         torch.manual_seed(seed)
         self.model = build_model(arch, data.c, pretrained, hidden, tuple(ps)).to(self.device)
@@ -93,6 +93,7 @@ class Learner(Evaluation):
         self._activations: Activations | None = None
         self._pinned: Activations | None = None  # checked once at the start of a fit, kept for its epochs
         self.inference: InferencePass | None = None  # the inference pass under way (progress bars read it)
+        self._parallel: nn.Module | None = None  # DistributedDataParallel during a fit or sweep with several ranks
         self.n_frozen = 0
         self.freeze()
 
@@ -219,7 +220,7 @@ class Learner(Evaluation):
         self.state = FitState(n_epochs=n_epochs, iters_per_epoch=len(dl),
                               cycle_starts=cycle_starts(n_cycle, cycle_len, cycle_mult))
         try:
-            with self.added_callbacks(callbacks), self._events("fit", CancelFitException):
+            with self.added_callbacks(callbacks), self._data_parallel(), self._events("fit", CancelFitException):
                 for epoch in range(n_epochs):
                     self.state.epoch = epoch
                     with self._events("epoch", CancelEpochException):
@@ -237,12 +238,29 @@ class Learner(Evaluation):
         return self.data.train_dl()
 
     def _forward(self, xb: torch.Tensor) -> torch.Tensor:
-        return self.model.head(xb) if self.precompute else self._on_images(xb)
+        """The training forward pass (through DistributedDataParallel with several ranks)."""
+        module = self._parallel or (self.model.head if self.precompute else self.model)
+        return module(xb if self.precompute else self._memory_format(xb))
+
+    def _memory_format(self, xb: torch.Tensor) -> torch.Tensor:
+        return xb.contiguous(memory_format=torch.channels_last) if self.config["channels_last"] else xb
 
     def _on_images(self, xb: torch.Tensor) -> torch.Tensor:
-        if self.config["channels_last"]:
-            xb = xb.contiguous(memory_format=torch.channels_last)
-        return self.model(xb)
+        return self.model(self._memory_format(xb))
+
+    @contextmanager
+    def _data_parallel(self):
+        """Under torch.distributed, wrap what trains (the model, or the head on cached activations) in
+        ``DistributedDataParallel`` for one fit or sweep; built anew each time, as freezing changes which
+        parameters train. A no-op in a single process."""
+        if not distributed.current().enabled:
+            yield
+            return
+        self._parallel = distributed.wrap(self.model.head if self.precompute else self.model, self.device)
+        try:
+            yield
+        finally:
+            self._parallel = None
 
     def _train_epoch(self, dl, scheduler) -> None:
         good = GoodState(self)  # a NaN/inf loss puts these weights back and raises DivergenceError
@@ -266,6 +284,8 @@ class Learner(Evaluation):
         self.run_event("after_loss")
         self.opt.zero_grad(set_to_none=True)
         self.precision.backward_step(s.loss, self.opt)
+        if self._parallel is not None:  # every rank records, guards and stops on the same (mean) loss
+            s.loss = distributed.mean(s.loss)
 
     def run_event(self, name: str) -> None:
         """Announce ``name`` (one of :data:`EVENTS`) to every callback."""
@@ -277,7 +297,7 @@ class Learner(Evaluation):
         """The LR range test; the learner is restored exactly afterwards. See :func:`nbtrainer.lr_find.lr_find`.
 
         ``callbacks`` are added for this sweep only (e.g. a live plot's feed)."""
-        with self.added_callbacks(callbacks):
+        with self.added_callbacks(callbacks), self._data_parallel():
             return lr_find(self, start_lr, end_lr, num_iter, **kwargs)
 
     def begin_lr_find(self, start_lrs: list[float], num_iter: int) -> None:
@@ -304,8 +324,10 @@ class Learner(Evaluation):
 
     # ------------------------------------------------------------------ checkpoints
     def save(self, path) -> None:
-        """Write one checkpoint dict (atomically): model, optimizer, groups, history, config, classes."""
-        checkpoint.save(self, path)
+        """Write one checkpoint dict (atomically): model, optimizer, groups, history, config, classes.
+        Under torch.distributed only rank 0 writes (the ranks hold the same weights)."""
+        if distributed.current().is_main:
+            checkpoint.save(self, path)
 
     def load(self, path) -> None:
         """Load a checkpoint written by :meth:`save` for the same architecture and classes."""

@@ -30,9 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch.utils.data import BatchSampler, DataLoader, RandomSampler, TensorDataset
+from torch.utils.data import DataLoader, TensorDataset
 
+from . import distributed
 from .checkpoint import atomic_torch_save
+from .distributed import ShardedBatchSampler
 from .sources import ArraySource, FolderSource
 
 MiB = 2 ** 20
@@ -53,16 +55,19 @@ class Activations:
         return sum(t.numel() * t.element_size() for t in (self.train_x, self.train_y, self.valid_x, self.valid_y))
 
     def train_loader(self, bs: int, generator: torch.Generator) -> DataLoader:
-        """Shuffled like :meth:`ImageData.train_dl` (same sampler, generator and ``drop_last``)."""
+        """Shuffled like :meth:`ImageData.train_dl` (same batches, generator and ``drop_last``; this process's
+        part of each global batch under torch.distributed)."""
         dataset = TensorDataset(self.train_x, self.train_y)
         # Whole batches by one tensor index (TensorDataset takes a list of indices) instead of bs items
         # collated one by one: same sampler and generator draws as ``shuffle=True, batch_size=bs``.
-        batches = BatchSampler(RandomSampler(dataset, generator=generator), bs, drop_last=len(dataset) > bs)
+        batches = ShardedBatchSampler(len(dataset), bs, generator, drop_last=len(dataset) > bs)
         return DataLoader(dataset, sampler=batches, batch_size=None, generator=generator)
 
-    def valid_batches(self, bs: int):
-        for i in range(0, len(self.valid_y), bs):
-            yield self.valid_x[i:i + bs], self.valid_y[i:i + bs]
+    def valid_batches(self, bs: int, part: slice = slice(None)):
+        """Validation rows in order, ``bs`` at a time (``part``: a contiguous share of them)."""
+        x, y = self.valid_x[part], self.valid_y[part]
+        for i in range(0, len(y), bs):
+            yield x[i:i + bs], y[i:i + bs]
 
 
 def _hash_tensor(h, t: torch.Tensor) -> None:
@@ -164,6 +169,8 @@ class ActivationCache:
         if key in self._memory:
             return self._memory[key]
         path = self.folder / f"{key}.pt"
+        if distributed.current().enabled:
+            return self._shared(learn, key, path)
         if path.exists():
             return Activations(key, **torch.load(path, weights_only=True, mmap=True))
         if self._needs_disk(learn):
@@ -174,6 +181,19 @@ class ActivationCache:
             self._memory = {key: acts}  # the latest only: older keys are stale for this learner
         else:
             self._write(path, acts)
+        return acts
+
+    def _shared(self, learn, key: str, path: Path) -> Activations:
+        """Under torch.distributed: rank 0 computes the activations into ``<key>.pt`` (streamed as for a
+        large cache); every rank then reads that file memory-mapped (see :mod:`nbtrainer.distributed`)."""
+        def build() -> None:
+            if not path.exists():
+                self._check_writable()
+                self._compute_to_disk(learn, key, path)
+
+        distributed.on_main(build, f"precompute into '{path}'")
+        acts = Activations(key, **torch.load(path, weights_only=True, mmap=True))
+        self._memory = {key: acts}  # memory-mapped: the pages stay in the page cache, shared by the ranks
         return acts
 
     def _compute_to_disk(self, learn, key: str, path: Path) -> Activations:
