@@ -16,6 +16,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 
 import bench_accuracy  # noqa: E402
+import bench_distributed  # noqa: E402
 import bench_fit  # noqa: E402
 import bench_lr_find  # noqa: E402
 import bench_precompute  # noqa: E402
@@ -25,7 +26,8 @@ from common import print_table  # noqa: E402
 
 def main() -> None:
     start = time.perf_counter()
-    rows = bench_fit.run() + bench_lr_find.run() + bench_precompute.run() + bench_widget.run()
+    rows = (bench_fit.run() + bench_lr_find.run() + bench_precompute.run() + bench_widget.run()
+            + bench_distributed.run())
     accuracy = bench_accuracy.run()
     print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
           f"torch {torch.__version__}, cuda={torch.cuda.is_available()}")

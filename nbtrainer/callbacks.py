@@ -18,6 +18,8 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
@@ -91,6 +93,55 @@ def run_event(callbacks: list[Callback], event: str) -> None:
         raise ValueError(f"unknown event {event!r}; expected one of {EVENTS}")
     for cb in sorted(callbacks, key=lambda c: c.order):
         cb(event)
+
+
+class EventLoop:
+    """The event side of :class:`~nbtrainer.Learner` (fastai's event loop, without its magic): the callback
+    list, :meth:`run_event`, and :meth:`_events` around a block. Needs ``self.callbacks`` and ``self.state``.
+
+    Example::
+
+        with learn._events("fit", CancelFitException):   # before_fit ... after_fit
+            ...
+    """
+
+    callbacks: list[Callback]
+
+    def add_callback(self, cb: Callback) -> None:
+        cb.learner = self
+        self.callbacks.append(cb)
+
+    def remove_callback(self, cb: Callback) -> None:
+        self.callbacks.remove(cb)
+
+    @contextmanager
+    def added_callbacks(self, callbacks: Sequence[Callback]):
+        """Add ``callbacks`` for the ``with`` body only (``fit(callbacks=...)``, ``lr_find(callbacks=...)``)."""
+        extra = list(callbacks)
+        for cb in extra:
+            self.add_callback(cb)
+        try:
+            yield
+        finally:
+            for cb in extra:
+                self.remove_callback(cb)
+
+    def run_event(self, name: str) -> None:
+        """Announce ``name`` (one of :data:`EVENTS`) to every callback."""
+        run_event(self.callbacks, name)
+
+    @contextmanager
+    def _events(self, name: str, cancel: type[Exception] | None):
+        """``before_<name>``, the body, ``after_<name>``; a ``cancel`` exception runs ``after_cancel_<name>``."""
+        self.run_event(f"before_{name}")
+        try:
+            yield
+        except Exception as e:
+            if cancel is None or not isinstance(e, cancel):
+                raise
+            self.state.cancelled = self.state.cancelled or cancel is CancelFitException
+            self.run_event(f"after_cancel_{name}")
+        self.run_event(f"after_{name}")
 
 
 class Stopper(Callback):

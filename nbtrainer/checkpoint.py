@@ -1,6 +1,6 @@
 """One-dict checkpoints (nanoGPT style), written atomically, read with ``torch.load(weights_only=True)``.
 
-The dict: ``format``, ``model``, ``optimizer``, ``layer_groups`` (names), ``n_frozen``, ``size``,
+The dict: ``format``, ``model``, ``optimizer``, ``grad_scaler`` (fp16 only), ``layer_groups`` (names), ``n_frozen``, ``size``,
 ``classes``, ``history`` (the recorder), ``config`` (the Learner's arguments), ``versions``.
 
 Example::
@@ -33,6 +33,7 @@ def to_dict(learn) -> dict:
         "format": FORMAT,
         "model": learn.model.state_dict(),
         "optimizer": learn.opt.state_dict(),
+        "grad_scaler": learn.precision.state_dict(),
         "layer_groups": learn.group_names,
         "n_frozen": learn.n_frozen,
         "size": learn.data.size,
@@ -105,6 +106,7 @@ def apply(learn, ckpt: dict, path: str | os.PathLike = "<dict>") -> None:
     except (RuntimeError, ValueError, KeyError) as e:
         learn.model.load_state_dict(model_state)
         raise ValueError(f"checkpoint '{path}' does not fit this model: {e}") from e
+    learn.precision.load_state_dict(ckpt.get("grad_scaler", {}))
     learn.freeze_to(ckpt["n_frozen"])
     learn.data.set_size(ckpt["size"])
     learn.data.augment = ckpt.get("augment", False)

@@ -27,8 +27,8 @@ import torch
 from torch import nn
 
 from . import checkpoint, distributed
-from .callbacks import (Callback, CancelBatchException, CancelEpochException, CancelFitException, FitState,
-                        InferencePass, Recorder, run_event)
+from .callbacks import (Callback, CancelBatchException, CancelEpochException, CancelFitException, EventLoop,
+                        FitState, InferencePass, Recorder)
 from .data import ImageData
 from .evaluation import Evaluation
 from .guard import GoodState, check_loss
@@ -49,7 +49,7 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     return torch.device(device)
 
 
-class Learner(Evaluation):
+class Learner(Evaluation, EventLoop):
     """Trains a pretrained-body classifier on :class:`ImageData` with the fast.ai course recipe.
 
     Args:
@@ -104,25 +104,6 @@ class Learner(Evaluation):
         if c["opt"] == "sgd":
             return torch.optim.SGD(groups, lr=1e-3, momentum=c["momentum"], weight_decay=c["wd"])
         return torch.optim.AdamW(groups, lr=1e-3, weight_decay=c["wd"])
-
-    def add_callback(self, cb: Callback) -> None:
-        cb.learner = self
-        self.callbacks.append(cb)
-
-    def remove_callback(self, cb: Callback) -> None:
-        self.callbacks.remove(cb)
-
-    @contextmanager
-    def added_callbacks(self, callbacks: Sequence[Callback]):
-        """Add ``callbacks`` for the ``with`` body only (``fit(callbacks=...)``, ``lr_find(callbacks=...)``)."""
-        extra = list(callbacks)
-        for cb in extra:
-            self.add_callback(cb)
-        try:
-            yield
-        finally:
-            for cb in extra:
-                self.remove_callback(cb)
 
     @property
     def group_names(self) -> list[str]:
@@ -287,10 +268,6 @@ class Learner(Evaluation):
         if self._parallel is not None:  # every rank records, guards and stops on the same (mean) loss
             s.loss = distributed.mean(s.loss)
 
-    def run_event(self, name: str) -> None:
-        """Announce ``name`` (one of :data:`EVENTS`) to every callback."""
-        run_event(self.callbacks, name)
-
     # ------------------------------------------------------------------ LR range test
     def lr_find(self, start_lr: float | Sequence[float] = 1e-7, end_lr: float = 10.0, num_iter: int = 100,
                 callbacks: Sequence[Callback] = (), **kwargs) -> LRFinderResult:
@@ -308,19 +285,6 @@ class Learner(Evaluation):
         set_train_mode(self.model, self.layer_groups, self.n_frozen, self.config["bn_freeze"])
         self.state = FitState(n_epochs=0, iters_per_epoch=num_iter)
         self.run_event("before_lr_find")
-
-    @contextmanager
-    def _events(self, name: str, cancel: type[Exception] | None):
-        """``before_<name>``, the body, ``after_<name>``; a ``cancel`` exception runs ``after_cancel_<name>``."""
-        self.run_event(f"before_{name}")
-        try:
-            yield
-        except Exception as e:
-            if cancel is None or not isinstance(e, cancel):
-                raise
-            self.state.cancelled = self.state.cancelled or cancel is CancelFitException
-            self.run_event(f"after_cancel_{name}")
-        self.run_event(f"after_{name}")
 
     # ------------------------------------------------------------------ checkpoints
     def save(self, path) -> None:

@@ -40,3 +40,11 @@ class Precision:
         self.scaler.scale(loss).backward()
         self.scaler.step(opt)
         self.scaler.update()
+
+    def state_dict(self) -> dict:
+        """The gradient scaler's state (its scale and growth tracker; empty without one)."""
+        return self.scaler.state_dict() if self.scaler is not None else {}
+
+    def load_state_dict(self, state: dict) -> None:
+        if self.scaler is not None and state:
+            self.scaler.load_state_dict(state)

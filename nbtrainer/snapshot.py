@@ -2,7 +2,7 @@
 
 Used by :func:`nbtrainer.lr_find.lr_find` (and anything else that must leave no trace): it holds
 copies of every parameter, gradient and buffer (BatchNorm running statistics and
-``num_batches_tracked`` included), the optimizer state, the frozen groups, the train/eval mode of
+``num_batches_tracked`` included), the optimizer state, fp16's gradient-scaler state, the frozen groups, the train/eval mode of
 every module, the recorder, the data settings and shuffling generator, and the torch / CUDA / numpy /
 python random states. Nothing is written to disk (no temporary-file names to clash) and nothing
 extra is allocated on the accelerator: copies live in host memory.
@@ -41,6 +41,7 @@ class Snapshot:
     model: dict
     grads: dict
     optimizer: dict
+    grad_scaler: dict
     n_frozen: int
     modes: list[bool]
     recorder: dict
@@ -71,6 +72,7 @@ def take(learn) -> Snapshot:
         model=to_cpu(model.state_dict()),
         grads={name: to_cpu(p.grad) for name, p in model.named_parameters() if p.grad is not None},
         optimizer=to_cpu(learn.opt.state_dict()),
+        grad_scaler=learn.precision.state_dict(),
         n_frozen=learn.n_frozen,
         modes=[m.training for m in model.modules()],
         recorder=learn.recorder.state_dict(),
@@ -92,6 +94,7 @@ def restore(learn, snap: Snapshot) -> None:
         p.grad = None if saved is None else saved.to(p.device)
     # a fresh copy: load_state_dict keeps CPU tensors as they are, and later steps would mutate the snapshot
     learn.opt.load_state_dict(to_cpu(snap.optimizer))
+    learn.precision.load_state_dict(snap.grad_scaler)
     for module, training in zip(model.modules(), snap.modes):
         module.training = training
     learn.recorder.load_state_dict(snap.recorder)

@@ -190,3 +190,17 @@ def test_channels_last_gives_the_same_predictions():
     assert torch.allclose(plain.get_preds()[0], cl.get_preds()[0], atol=1e-5)
     cl.fit(1e-2)
     assert math.isfinite(cl.recorder.epochs[-1]["valid_loss"])
+
+
+def test_the_fp16_gradient_scaler_state_is_restored_by_lr_find_and_kept_in_checkpoints(tmp_path):
+    learn = small_learner(n=100, amp="fp16")
+    fresh = learn.precision.state_dict()
+    learn.fit(1e-2)
+    trained = learn.precision.state_dict()
+    assert trained["_growth_tracker"] == learn.state.iteration != fresh["_growth_tracker"]  # it moves each step
+    learn.lr_find(num_iter=12)
+    assert learn.precision.state_dict() == trained
+    learn.save(tmp_path / "fp16.pt")
+    other = small_learner(n=100, amp="fp16")
+    other.load(tmp_path / "fp16.pt")
+    assert other.precision.state_dict() == trained
