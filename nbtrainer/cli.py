@@ -86,6 +86,7 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def train_and_report(args: argparse.Namespace, ranks) -> int:
+    from . import distributed
     from .baseline import svc_baseline
     from .progress import TqdmProgress
     from .checklist import Checklist
@@ -104,6 +105,7 @@ def train_and_report(args: argparse.Namespace, ranks) -> int:
     else:
         data = ImageData.from_folder(args.data, size=size, valid_pct=args.valid_pct, bs=args.bs, seed=args.seed,
                                      num_workers=args.workers)
+    distributed.check_global_batch(args.bs, len(data.train), ranks)  # before any work
     say = print if ranks.is_main else (lambda *a, **k: None)  # one copy of the output, from rank 0
     say(f"data: {data}  classes: {', '.join(data.classes[:12])}{' ...' if data.c > 12 else ''}", flush=True)
     if ranks.enabled:

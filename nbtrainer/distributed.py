@@ -157,6 +157,17 @@ def on_main(fn, what: str):
     return result
 
 
+def check_global_batch(bs: int, n: int, ranks: Ranks | None = None) -> None:
+    """With several ranks, ``bs`` (the global batch) must divide among them and fit in the ``n`` images."""
+    world = (ranks or current()).world_size
+    if world > 1 and bs % world:
+        raise ValueError(f"bs={bs} is the global batch and must divide among the {world} processes "
+                         f"(torchrun --nproc_per_node {world}); expected a multiple of {world}")
+    if world > 1 and n < bs:
+        raise ValueError(f"{n} training images are fewer than one global batch (bs={bs}) for "
+                         f"{world} processes; expected bs <= {n}")
+
+
 class ShardedBatchSampler(Sampler[list[int]]):
     """Shuffled global batches of ``batch_size`` indices out of ``range(n)``; rank ``r`` of ``world_size``
     yields part ``r`` of each (``batch_size / world_size`` indices).
@@ -184,12 +195,7 @@ class ShardedBatchSampler(Sampler[list[int]]):
                  ranks: Ranks | None = None):
         self.ranks = ranks or current()
         world = self.ranks.world_size
-        if world > 1 and batch_size % world:
-            raise ValueError(f"bs={batch_size} is the global batch and must divide among the {world} processes "
-                             f"(torchrun --nproc_per_node {world}); expected a multiple of {world}")
-        if world > 1 and n < batch_size:
-            raise ValueError(f"{n} training images are fewer than one global batch (bs={batch_size}) for "
-                             f"{world} processes; expected bs <= {n}")
+        check_global_batch(batch_size, n, self.ranks)
         self.batches = BatchSampler(RandomSampler(range(n), generator=generator), batch_size,
                                     drop_last or world > 1)
         self.part = batch_size // world

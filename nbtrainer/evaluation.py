@@ -62,7 +62,8 @@ class Evaluation:
         with self.inference_pass("predict", self.valid_batches()):
             for xb, yb in batches:
                 with self.precision.autocast():
-                    pred = self.model.head(xb.to(self.device)) if use_cache else self._on_images(xb.to(self.device))
+                    xb = xb.to(self.device, non_blocking=True)
+                    pred = self.model.head(xb) if use_cache else self._on_images(xb)
                 probs.append(pred.float().softmax(dim=1).cpu())
                 targets.append(yb)
                 self.inference_batch_done()

@@ -18,7 +18,7 @@ import os
 
 import torch
 
-from . import checkpoint
+from . import checkpoint, distributed
 
 
 def _rng(learn) -> dict:
@@ -36,8 +36,11 @@ def _set_rng(learn, rng: dict) -> None:
 
 
 def save(checklist, index: int, path: str | os.PathLike) -> None:
-    """Write the learner and checklist state right after step ``index`` to ``path`` (atomically)."""
+    """Write the learner and checklist state right after step ``index`` to ``path`` (atomically; under
+    torch.distributed rank 0 writes for all)."""
     learn = checklist.learn
+    if not distributed.current().is_main:
+        return
     ckpt = checkpoint.to_dict(learn)
     ckpt.update({
         "step": {"index": index, "name": checklist.steps[index].name},

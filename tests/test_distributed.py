@@ -158,3 +158,14 @@ def test_torchrun_runs_the_cli_recipe_and_rank_0_alone_reports(tmp_path):
     assert np.sum(metrics["interpretation"]["confusion_matrix"]) == 40  # the whole validation set, gathered
     ckpt = torch.load(out / "checkpoint.pt", weights_only=True)
     assert ckpt["classes"] == [str(c) for c in range(10)]
+
+
+def test_torchrun_with_a_global_batch_that_does_not_divide_stops_before_any_work(tmp_path):
+    result = subprocess.run([*TORCHRUN, "-m", "nbtrainer", "run", "--limit", "100", "--size", "32", "--bs", "31",
+                             "--out", str(tmp_path / "o"), "--no-progress"],
+                            capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    assert result.returncode != 0
+    for rank in (0, 1):
+        assert (f"nbtrainer: error (rank {rank}): bs=31 is the global batch and must divide among the 2 processes"
+                in result.stderr)
+    assert "Precompute" not in result.stdout and not (tmp_path / "o").exists()
