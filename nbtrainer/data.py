@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from .distributed import ShardedBatchSampler
+from .distributed import ShardedBatchSampler, worker_init_fn
 from .sources import ArraySource, FolderSource, ImageSource, scan_folder, to_uint8_images
 from .transforms import Augment, make_transform
 
@@ -212,9 +212,9 @@ class ImageData:
         return self._loader(_View(split, self.transform(augment)), self.eval_generator, batch_size=2 * self.bs)
 
     def _loader(self, dataset: Dataset, generator: torch.Generator, **batching) -> DataLoader:
-        """Pinned memory for fast (``non_blocking``) copies to a GPU."""
+        """Pinned memory for fast (``non_blocking``) copies to a GPU; worker seeds of each rank's own."""
         return DataLoader(dataset, num_workers=self.num_workers, generator=generator,
-                          pin_memory=torch.cuda.is_available(), **batching)
+                          pin_memory=torch.cuda.is_available(), worker_init_fn=worker_init_fn(), **batching)
 
     def __repr__(self) -> str:
         return (f"ImageData(train={len(self.train)}, valid={len(self.valid)}, classes={self.c}, size={self.size}, "

@@ -25,6 +25,9 @@ What each part of the recipe does with ``N`` processes (ranks):
   machine; on several machines pass ``--cache-dir`` on a shared file system).
 - **Writing**: only rank 0 writes checkpoints (:meth:`Learner.save` returns at once elsewhere), the report,
   and prints progress.
+- **Randomness**: after the model is built, each rank's torch RNG and loader workers get seeds of their
+  own (:func:`seed_rank`, :func:`worker_init_fn`), so dropout masks and augmentations differ across ranks;
+  the shuffle comes from the data's generator, the same on every rank.
 - **BatchNorm**: each rank normalises with its own part of the batch (``bs / N`` images), as DDP and
   PyTorch Lightning do by default; ``SyncBatchNorm`` runs on GPUs only. With dropout, each rank draws its own
   masks. These are why ``N`` ranks match one process within a tolerance, not bit for bit.
@@ -35,6 +38,7 @@ Example::
 """
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 
@@ -94,6 +98,30 @@ def shutdown() -> None:
     """Leave the process group (no-op outside one)."""
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+
+
+RANK_SEED_STRIDE = 1_000_003  # apart from each other: seeds of neighbouring ranks never meet
+
+
+def seed_rank(seed: int) -> None:
+    """Give each rank its own stream of torch's global RNG (dropout masks, augmentation drawn in the main
+    process), once the model has been built alike on every rank. Nothing happens in a single process."""
+    ranks = current()
+    if ranks.enabled:
+        torch.manual_seed(seed + RANK_SEED_STRIDE * ranks.rank)
+
+
+def _seed_worker(rank: int, worker_id: int) -> None:
+    torch.manual_seed((torch.initial_seed() + RANK_SEED_STRIDE * rank) % 2 ** 63)
+
+
+def worker_init_fn():
+    """For ``DataLoader(worker_init_fn=...)``: torch seeds worker ``i`` with ``base_seed + i``, and the base
+    seed comes from the data's generator, which the ranks share (so that they agree on the shuffle); this
+    moves each rank's workers to seeds of their own, so the ranks draw different augmentations (as
+    Lightning's worker seeding does). None in a single process."""
+    ranks = current()
+    return functools.partial(_seed_worker, ranks.rank) if ranks.enabled else None
 
 
 def rank_device(device: torch.device) -> torch.device:

@@ -81,6 +81,7 @@ class Learner(Evaluation, EventLoop):
         self.model = build_model(arch, data.c, pretrained, hidden, tuple(ps)).to(self.device)
         if channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        distributed.seed_rank(seed)  # the same weights on every rank; from here on, draws of each rank's own
         self.layer_groups = self.model.layer_groups(n_groups)
         self.opt = self._make_optimizer()
         self.loss_fn = nn.CrossEntropyLoss()

@@ -13,6 +13,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 
 import nbtrainer as nbt
@@ -67,6 +68,17 @@ def bad_cache_error(learn: nbt.Learner, not_a_folder: Path) -> str:
     return ""
 
 
+def augmented_views(workers: int) -> list[float]:
+    """The first augmented view of one image, repeated to fill the set, drawn by ``workers`` loader processes
+    (0: this process): the ranks see the same image, so different views mean rank-specific random draws."""
+    images = np.full((70, 8, 8), 128, dtype=np.uint8)
+    images[:, 2:6, 3:5] = 255
+    data = nbt.ImageData.from_arrays(images, [0, 1] * 35, size=32, bs=32, augment=True)
+    data.num_workers = workers
+    xb, _ = next(iter(data.train_dl()))
+    return xb[0].flatten()[::97].tolist()
+
+
 def main(out: Path, cache: Path) -> None:
     ranks = distributed.init_from_env("cpu")
     out.mkdir(parents=True, exist_ok=True)
@@ -86,7 +98,7 @@ def main(out: Path, cache: Path) -> None:
     valid = learn.validate()
     learn.save(out / f"checkpoint-rank{ranks.rank}.pt")
     torch.save({"one_step": step, "weights": flat(learn.model)}, out / f"tensors-{ranks.rank}.pt")
-    seen = {"world_size": ranks.world_size, "error": error, "precompute_after_error": precompute_after_error,
+    seen = {"world_size": ranks.world_size, "error": error, "augmented": [augmented_views(0), augmented_views(1)], "precompute_after_error": precompute_after_error,
             "losses": [row["loss"] for row in learn.recorder.iterations],
             "head_valid": head_valid, "valid": valid, "sweep": sweep.smoothed, "suggestion": sweep.suggestion,
             "stop_reason": sweep.stop_reason}

@@ -78,6 +78,14 @@ def test_every_rank_holds_the_same_model_curve_and_metrics(recipe_runs):
         assert rank1[key] == rank0[key], key
 
 
+def test_ranks_draw_their_own_augmentations_in_process_and_in_loader_workers(recipe_runs):
+    _, ddp = recipe_runs
+    rank0, rank1 = seen(ddp, 0)["augmented"], seen(ddp, 1)["augmented"]
+    for workers in (0, 1):
+        assert len(rank0[workers]) == len(rank1[workers]) > 10
+        assert rank0[workers] != rank1[workers], f"the same augmentation on both ranks with {workers} workers"
+
+
 def test_only_rank_0_writes_and_its_metrics_cover_the_whole_validation_set(recipe_runs):
     _, ddp = recipe_runs
     assert (ddp / "checkpoint-rank0.pt").is_file() and not (ddp / "checkpoint-rank1.pt").exists()
