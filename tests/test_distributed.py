@@ -3,6 +3,7 @@ global batch (tests/ddp_recipe.py), the sharded batches, the CLI under torchrun.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -24,8 +25,17 @@ RECIPE = Path(__file__).with_name("ddp_recipe.py")
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
 
 
+# gloo on the loopback interface: the test needs no network, and a CI host name that does not resolve
+# cannot break it
+ENV = {**os.environ, "GLOO_SOCKET_IFNAME": os.environ.get("GLOO_SOCKET_IFNAME", "lo")}
+
+
+def launch(command: list[str], timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, env=ENV)
+
+
 def run(command: list[str], timeout: int = 300) -> subprocess.CompletedProcess:
-    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    result = launch(command, timeout)
     assert result.returncode == 0, result.stderr[-4000:]
     return result
 
@@ -169,9 +179,8 @@ def test_torchrun_runs_the_cli_recipe_and_rank_0_alone_reports(tmp_path):
 
 
 def test_torchrun_with_a_global_batch_that_does_not_divide_stops_before_any_work(tmp_path):
-    result = subprocess.run([*TORCHRUN, "-m", "nbtrainer", "run", "--limit", "100", "--size", "32", "--bs", "31",
-                             "--out", str(tmp_path / "o"), "--no-progress"],
-                            capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    result = launch([*TORCHRUN, "-m", "nbtrainer", "run", "--limit", "100", "--size", "32", "--bs", "31",
+                     "--out", str(tmp_path / "o"), "--no-progress"])
     assert result.returncode != 0
     for rank in (0, 1):
         assert (f"nbtrainer: error (rank {rank}): bs=31 is the global batch and must divide among the 2 processes"
