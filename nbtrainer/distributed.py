@@ -87,7 +87,7 @@ def init_from_env(device: str | None = "auto") -> Ranks:
     """
     if not launched_by_torchrun() or dist.is_initialized():
         return current()
-    use_cuda = torch.cuda.is_available() and str(device) != "cpu" and not str(device).startswith("cpu")
+    use_cuda = torch.cuda.is_available() and not str(device).startswith("cpu")
     if use_cuda:
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
     dist.init_process_group("nccl" if use_cuda else "gloo")
