@@ -53,11 +53,36 @@ def check_ratios(ratio: float | Sequence[float], n_groups: int) -> list[float]:
     return [float(v) for v in values]
 
 
-def _precompute(learn: Learner, checklist: "Checklist", params: dict) -> dict:
+def settings(action: str, params: dict) -> list[tuple[str, object]]:
+    """The learner settings a precompute or fit step makes before its work, in order, as ``(name, value)``
+    (``size`` means ``learn.set_size``); :func:`apply_settings` makes them, :mod:`nbtrainer.script` writes
+    them out. The order matters: precompute goes off before augmentation or size change, on after them."""
+    if action == "precompute":
+        return [*([("size", params["size"])] if params.get("size") else []), ("augment", False),
+                ("precompute", True)]
+    out: list[tuple[str, object]] = []
+    if "precompute" in params and not params["precompute"]:
+        out.append(("precompute", False))
+    if "augment" in params:
+        out.append(("augment", params["augment"]))
     if params.get("size"):
-        learn.set_size(params["size"])
-    learn.augment = False
-    learn.precompute = True
+        out.append(("size", params["size"]))
+    if params.get("precompute"):
+        out.append(("precompute", True))
+    return out
+
+
+def apply_settings(learn: Learner, action: str, params: dict) -> None:
+    """Make the settings of :func:`settings` on ``learn``."""
+    for name, value in settings(action, params):
+        if name == "size":
+            learn.set_size(value)
+        else:
+            setattr(learn, name, value)
+
+
+def _precompute(learn: Learner, checklist: "Checklist", params: dict) -> dict:
+    apply_settings(learn, "precompute", params)
     return {"size": learn.data.size, "features": int(learn.model.head[0].num_features)}
 
 
@@ -74,14 +99,7 @@ def _lr_find(learn: Learner, checklist: "Checklist", params: dict) -> dict:
 
 def _fit(learn: Learner, checklist: "Checklist", params: dict) -> dict:
     lrs = checklist.planned_lrs(params)
-    if "precompute" in params and not params["precompute"]:
-        learn.precompute = False
-    if "augment" in params:
-        learn.augment = params["augment"]
-    if params.get("size"):
-        learn.set_size(params["size"])
-    if params.get("precompute"):
-        learn.precompute = True
+    apply_settings(learn, "fit", params)
     start = len(learn.recorder.epochs)
     learn.fit(lrs, n_cycle=params.get("n_cycle", 1), cycle_len=params.get("cycle_len", 1),
               cycle_mult=params.get("cycle_mult", 1))

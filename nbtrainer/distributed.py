@@ -49,12 +49,10 @@ from torch.utils.data import BatchSampler, RandomSampler, Sampler
 
 @dataclass(frozen=True)
 class Ranks:
-    """This process's place: ``rank`` of ``world_size`` (``local_rank`` on its machine)."""
+    """This process's place: ``rank`` of ``world_size``."""
 
     rank: int = 0
     world_size: int = 1
-    local_rank: int = 0
-    local_world_size: int = 1
 
     @property
     def enabled(self) -> bool:
@@ -71,8 +69,7 @@ def current() -> Ranks:
     """The process group this process is in, or ``Ranks()`` (rank 0 of 1) outside torch.distributed."""
     if not (dist.is_available() and dist.is_initialized()):
         return Ranks()
-    return Ranks(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)),
-                 int(os.environ.get("LOCAL_WORLD_SIZE", 1)))
+    return Ranks(dist.get_rank(), dist.get_world_size())
 
 
 def launched_by_torchrun() -> bool:

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-EPS = 1e-12  # a probability of exactly 0 gives an infinite loss; this caps it near 27.6
+from .metrics import accuracy, target_losses
+
 
 
 @dataclass
@@ -43,7 +44,7 @@ class Interpretation:
     @property
     def losses(self) -> torch.Tensor:
         """Each image's cross-entropy: ``-log p(actual class)``."""
-        return -torch.log(self.probs[torch.arange(len(self.targets)), self.targets].clamp_min(EPS))
+        return target_losses(self.probs, self.targets)
 
     def confusion_matrix(self) -> torch.Tensor:
         """``C x C`` counts; row = actual class, column = predicted class."""
@@ -101,6 +102,6 @@ class Interpretation:
 
     def to_dict(self, k: int = 9) -> dict:
         """Everything above as plain JSON-ready values."""
-        return {"tta": self.tta, "classes": self.classes, "accuracy": float((self.preds == self.targets).double().mean()),
+        return {"tta": self.tta, "classes": self.classes, "accuracy": accuracy(self.probs, self.targets),
                 "confusion_matrix": self.confusion_matrix().tolist(), "per_class": self.per_class(),
                 "most_confused": [list(t) for t in self.most_confused()], "top_losses": self.top_losses(k)}

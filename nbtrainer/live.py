@@ -27,17 +27,10 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from .callbacks import Callback
-from .metrics import SmoothedLoss
-
-
-def smooth(values: Sequence[float], beta: float = 0.98) -> list[float]:
-    """Debiased exponential moving average, as fastai and :func:`nbtrainer.lr_find.lr_find` smooth losses:
-    ``avg_i = beta * avg_{i-1} + (1 - beta) * x_i``, ``smooth_i = avg_i / (1 - beta**(i+1))``."""
-    ema = SmoothedLoss(beta)
-    return [ema.update(value) for value in values]
+from .metrics import SmoothedLoss, smooth
 
 
 class Throttle:

@@ -7,6 +7,8 @@ Example::
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
 
@@ -15,10 +17,17 @@ def accuracy(probs: torch.Tensor, targets: torch.Tensor) -> float:
     return (probs.argmax(dim=1) == targets).float().mean().item()
 
 
+EPS = 1e-12  # a probability of exactly 0 gives an infinite loss; this caps it near 27.6
+
+
+def target_losses(probs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Each row's cross-entropy from probabilities: ``-log p(target)``."""
+    return -probs[torch.arange(len(targets)), targets].clamp_min(EPS).log()
+
+
 def nll(probs: torch.Tensor, targets: torch.Tensor) -> float:
     """Mean cross-entropy from probabilities."""
-    picked = probs[torch.arange(len(targets)), targets].clamp_min(1e-12)
-    return -picked.log().mean().item()
+    return target_losses(probs, targets).mean().item()
 
 
 class SmoothedLoss:
@@ -39,3 +48,9 @@ class SmoothedLoss:
         self.avg = self.beta * self.avg + (1 - self.beta) * value
         self.count += 1
         return self.avg / (1 - self.beta ** self.count)
+
+
+def smooth(values: Sequence[float], beta: float = 0.98) -> list[float]:
+    """:class:`SmoothedLoss` over a whole series (the recorder's losses in plots)."""
+    ema = SmoothedLoss(beta)
+    return [ema.update(value) for value in values]

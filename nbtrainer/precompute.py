@@ -171,11 +171,10 @@ class ActivationCache:
         path = self.folder / f"{key}.pt"
         if distributed.current().enabled:
             return self._shared(learn, key, path)
+        if not path.exists() and self._needs_disk(learn):
+            self._compute_to_disk(learn, key, path)
         if path.exists():
-            return Activations(key, **torch.load(path, weights_only=True, mmap=True))
-        if self._needs_disk(learn):
-            self._check_writable()
-            return self._compute_to_disk(learn, key, path)
+            return self._read(key, path)
         acts = compute_activations(learn, key)
         if acts.nbytes <= self.memory_limit:
             self._memory = {key: acts}  # the latest only: older keys are stale for this learner
@@ -186,19 +185,25 @@ class ActivationCache:
     def _shared(self, learn, key: str, path: Path) -> Activations:
         """Under torch.distributed: rank 0 computes the activations into ``<key>.pt`` (streamed as for a
         large cache); every rank then reads that file memory-mapped (see :mod:`nbtrainer.distributed`)."""
-        def build() -> None:
+        def build_once() -> None:
             if not path.exists():
-                self._check_writable()
                 self._compute_to_disk(learn, key, path)
 
-        distributed.on_main(build, f"precompute into '{path}'")
-        acts = Activations(key, **torch.load(path, weights_only=True, mmap=True))
+        distributed.on_main(build_once, f"precompute into '{path}'")
+        acts = self._read(key, path)
         self._memory = {key: acts}  # memory-mapped: the pages stay in the page cache, shared by the ranks
         return acts
 
-    def _compute_to_disk(self, learn, key: str, path: Path) -> Activations:
+    @staticmethod
+    def _read(key: str, path: Path) -> Activations:
+        """A cache file, memory-mapped (its pages are read when used)."""
+        return Activations(key, **torch.load(path, weights_only=True, mmap=True))
+
+    def _compute_to_disk(self, learn, key: str, path: Path) -> None:
         """Stream the pass into file-backed (memory-mapped) tensors in a scratch folder, then write
-        ``<key>.pt`` atomically and read it back memory-mapped: a cache larger than memory never is in it."""
+        ``<key>.pt`` atomically: a cache larger than memory never is in it. A folder that cannot be
+        written fails here, before the pass."""
+        self._check_writable()
         scratch = Path(tempfile.mkdtemp(dir=self.folder, prefix=f".{key[:16]}-"))
 
         def file_backed(name: str, rows: int, width: int) -> torch.Tensor:
@@ -209,7 +214,6 @@ class ActivationCache:
             self._write(path, compute_activations(learn, key, file_backed))
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-        return Activations(key, **torch.load(path, weights_only=True, mmap=True))
 
     def _needs_disk(self, learn) -> bool:
         """Estimate the size before computing, so a bad folder fails before the long pass."""

@@ -1,8 +1,9 @@
 """Predicting single images: ``learn.predict(image)``, a :class:`Predictor` from a checkpoint file (no
 training data needed), and the ``nbtrainer predict CHECKPOINT IMAGES...`` table.
 
-An image is a path, a PIL image, or an ``H x W x C`` / ``H x W`` uint8 array; it goes through the same
-plain (no augmentation) pipeline as the validation images.
+An image is a path, a file's bytes, a PIL image, or an ``H x W x C`` / ``H x W`` uint8 array; it is
+converted to RGB as training images are (:func:`nbtrainer.sources.to_rgb`) and goes through the same plain
+(no augmentation) pipeline as the validation images.
 
 Example::
 
@@ -12,6 +13,7 @@ Example::
 """
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
@@ -20,13 +22,13 @@ import torch
 from PIL import Image
 
 from . import checkpoint
-from .sources import BadImageError, image_problem, load_rgb
+from .sources import BadImageError, image_problem, load_rgb, to_rgb
 from .transforms import make_transform
 
 
 def as_image(item) -> Image.Image | torch.Tensor:
-    """A path, PIL image or uint8 array as something the pipeline takes; a bad file raises
-    :class:`BadImageError` naming it."""
+    """A path, a file's bytes, a PIL image or a uint8 array as something the pipeline takes; a bad file
+    raises :class:`BadImageError` naming it."""
     if isinstance(item, (str, os.PathLike)):
         path = str(item)
         if not Path(path).is_file():
@@ -35,8 +37,10 @@ def as_image(item) -> Image.Image | torch.Tensor:
         if problem:
             raise BadImageError(f"predict: '{path}' cannot be used as an image: {problem}")
         return load_rgb(path)
+    if isinstance(item, (bytes, bytearray)):
+        return load_rgb(io.BytesIO(item), "the uploaded file")
     if isinstance(item, Image.Image):
-        return item.convert("RGB")
+        return to_rgb(item)
     arr = np.asarray(item)
     if arr.dtype != np.uint8 or arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (1, 3, 4)):
         raise ValueError(f"predict: expected a path, a PIL image or an H x W (x 1, 3 or 4) uint8 array, got "

@@ -14,6 +14,7 @@ import math
 from pathlib import Path
 
 from .checkpoint import versions
+from .metrics import smooth
 
 
 def pyplot():
@@ -70,7 +71,7 @@ def plot_training(recorder, path: Path) -> Path:
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
     losses = [r["loss"] for r in its]
     ax_loss.plot(losses, alpha=0.3, label="train loss (batch)")
-    ax_loss.plot(_ema(losses), label="train loss (smoothed)")
+    ax_loss.plot(smooth(losses), label="train loss (smoothed)")
     ends = [sum(1 for r in its if r["epoch"] <= e["epoch"]) for e in recorder.epochs]
     ax_loss.plot(ends, [e["valid_loss"] for e in recorder.epochs], "o-", label="valid loss")
     ax_loss.set(xlabel="iteration", ylabel="loss", yscale="log", title="Loss")
@@ -132,14 +133,6 @@ def _mark_stages(ax, epochs: list[dict]) -> None:
             ax.annotate(e["stage"][:28], (e["epoch"] + 0.6, 0.02), xycoords=("data", "axes fraction"),
                         rotation=90, fontsize=7, va="bottom", color="grey")
             previous = e["stage"]
-
-
-def _ema(values: list[float], beta: float = 0.98) -> list[float]:
-    out, avg = [], 0.0
-    for i, v in enumerate(values, 1):
-        avg = beta * avg + (1 - beta) * v
-        out.append(avg / (1 - beta ** i))
-    return out
 
 
 def plot_confusion(interp, path: Path) -> Path:

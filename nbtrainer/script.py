@@ -15,10 +15,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from .actions import settings
+
+
+def _settings(action: str, params: dict) -> list[str]:
+    return [f"learn.set_size({value!r})" if name == "size" else f"learn.{name} = {value!r}"
+            for name, value in settings(action, params)]
+
 
 def _precompute(params: dict, result: dict) -> list[str]:
-    lines = [f"learn.set_size({result['size']!r})"] if params.get("size") else []
-    return lines + ["learn.augment = False", "learn.precompute = True"]
+    return _settings("precompute", params)
 
 
 def _lr_find(params: dict, result: dict) -> list[str]:
@@ -29,15 +35,7 @@ def _lr_find(params: dict, result: dict) -> list[str]:
 
 
 def _fit(params: dict, result: dict) -> list[str]:
-    lines = []
-    if "precompute" in params and not params["precompute"]:
-        lines.append("learn.precompute = False")
-    if "augment" in params:
-        lines.append(f"learn.augment = {params['augment']!r}")
-    if params.get("size"):
-        lines.append(f"learn.set_size({params['size']!r})")
-    if params.get("precompute"):
-        lines.append("learn.precompute = True")
+    lines = _settings("fit", params)
     lines.append(f"learn.fit({result['lrs']!r}, n_cycle={params.get('n_cycle', 1)!r}, "
                  f"cycle_len={params.get('cycle_len', 1)!r}, cycle_mult={params.get('cycle_mult', 1)!r})")
     lines.append("print('valid loss', learn.recorder.epochs[-1]['valid_loss'], "
@@ -65,10 +63,8 @@ EMITTERS: dict[str, Callable[[dict, dict], list[str]]] = {
 
 
 def _learner_code(learn) -> str:
-    c = learn.config
-    args = ", ".join(f"{k}={c[k]!r}" for k in ("arch", "pretrained", "n_groups", "opt", "momentum", "wd",
-                                               "bn_freeze", "seed", "hidden"))
-    return f"learn = nbt.Learner(data, {args}, ps={tuple(c['ps'])!r})"
+    args = ", ".join(f"{k}={tuple(v) if k == 'ps' else v!r}" for k, v in learn.config.items())
+    return f"learn = nbt.Learner(data, {args})"
 
 
 def checklist_script(checklist, data_code: str | None = None, save: str | None = None) -> str:

@@ -50,13 +50,14 @@ def to_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")
 
 
-def load_rgb(path: str) -> Image.Image:
-    """Open ``path`` as an RGB PIL image (see :func:`to_rgb`), or raise :class:`BadImageError` naming the file."""
+def load_rgb(path, name: str | None = None) -> Image.Image:
+    """Open ``path`` (a file name or a binary file object) as an RGB PIL image (see :func:`to_rgb`), or raise
+    :class:`BadImageError` naming the file (``name``, default ``path``)."""
     try:
         with Image.open(path) as im:
             return to_rgb(im)
     except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as e:
-        raise BadImageError(f"cannot read image '{path}': {e}") from e
+        raise BadImageError(f"cannot read image '{name or path}': {e}") from e
 
 
 def image_problem(path: str) -> str | None:

@@ -21,6 +21,10 @@ def digits():
     return np.round(d.images * (255 / 16)).astype(np.uint8), d.target
 
 
+# A recipe that runs in seconds (tests of the checklist and the widget)
+FAST_RECIPE = dict(head_cycles=1, aug_cycles=1, unfrozen_cycles=1, tta_n=1, lr_find_iters=30, unfrozen_lr_find_iters=20)
+
+
 def small_data(n: int = 120, size: int = 32, bs: int = 16, seed: int = 0) -> nbt.ImageData:
     """The first ``n`` real digits at ``size`` px: enough to train on in a second or two."""
     return nbt.ImageData.demo(size=size, bs=bs, seed=seed, n=n)
@@ -28,6 +32,15 @@ def small_data(n: int = 120, size: int = 32, bs: int = 16, seed: int = 0) -> nbt
 
 def small_learner(n: int = 120, size: int = 32, seed: int = 0, **kwargs) -> nbt.Learner:
     return nbt.Learner(small_data(n, size, seed=seed), seed=seed, **kwargs)
+
+
+def digit_png(learn: nbt.Learner, index: int, path) -> int:
+    """Write validation image ``index`` of ``learn``'s in-memory data as a PNG (a path or a binary file);
+    returns its class."""
+    split = learn.data.valid
+    pixels = split.source.images[split.indices[index]][0].numpy()
+    Image.fromarray(pixels).save(path, format="PNG")
+    return split.source.targets[split.indices[index]]
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import pytest
 import nbtrainer as nbt
 from nbtrainer.checklist import differential_lrs
 
-from .conftest import small_learner
+from .conftest import FAST_RECIPE, small_learner
 
 
 class StopAtFirstBatch(nbt.Callback):
@@ -15,8 +15,7 @@ class StopAtFirstBatch(nbt.Callback):
 
 
 def _recipe(learn, **kwargs):
-    return nbt.Checklist.recipe(learn, lr=1e-2, head_cycles=1, aug_cycles=1, unfrozen_cycles=1, tta_n=1,
-                                lr_find_iters=30, unfrozen_lr_find_iters=20, **kwargs)
+    return nbt.Checklist.recipe(learn, lr=1e-2, **FAST_RECIPE, **kwargs)
 
 
 def test_the_recipe_follows_the_course_checklist():

@@ -34,8 +34,7 @@ def test_run_on_a_folder_writes_the_report(make_folder, tmp_path, capsys):
     assert [f["step"] for f in finds] == ["Find the learning rate", "Find the learning rate again"]
     assert len(finds[0]["lrs"]) == len(finds[0]["smoothed"]) <= 20
     assert finds[1]["ratios"] == pytest.approx([1 / 9, 1 / 3, 1])
-    lr = next(f["suggestion"] for f in reversed(finds) if f["suggestion"]) if any(f["suggestion"] for f in finds) \
-        else 1e-2
+    lr = next((f["suggestion"] for f in reversed(finds) if f["suggestion"]), 1e-2)
     assert steps[7]["lrs"] == [lr / 9, lr / 3, lr]  # the latest suggestion drives the fits
     ckpt = torch.load(out / "checkpoint.pt", weights_only=True)
     assert ckpt["classes"] == ["one", "two", "zero"] and ckpt["size"] == 40

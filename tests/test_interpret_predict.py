@@ -14,7 +14,7 @@ from PIL import Image
 import nbtrainer as nbt
 from nbtrainer.cli import main
 
-from .conftest import small_learner
+from .conftest import digit_png, small_learner
 
 
 @pytest.fixture(scope="module")
@@ -63,13 +63,6 @@ def test_tta_interpretation_uses_tta_predictions(trained):
     assert interp.tta and torch.equal(interp.probs, probs)
 
 
-def digit_png(trained, index: int, path) -> int:
-    split = trained.data.valid
-    pixels = split.source.images[split.indices[index]][0].numpy()
-    Image.fromarray(pixels).save(path)
-    return split.source.targets[split.indices[index]]
-
-
 def test_predict_one_image_matches_the_validation_predictions(trained, tmp_path):
     probs, _ = trained.get_preds()
     for i in range(3):
@@ -78,6 +71,20 @@ def test_predict_one_image_matches_the_validation_predictions(trained, tmp_path)
         assert torch.allclose(p, probs[i], atol=1e-5) and label == trained.data.classes[int(probs[i].argmax())]
     label, p = trained.predict(np.asarray(Image.open(tmp_path / "0.png")))  # an array works too
     assert torch.allclose(p, probs[0], atol=1e-5)
+
+
+def test_a_transparent_picture_is_read_alike_from_a_file_its_bytes_and_pil(trained, tmp_path):
+    rgba = np.zeros((24, 24, 4), dtype=np.uint8)
+    rgba[6:18, 10:14] = (0, 0, 0, 255)  # a black stroke on a transparent background (composited on white)
+    path = tmp_path / "stroke.png"
+    Image.fromarray(rgba, "RGBA").save(path)
+    label, probs = trained.predict(path)
+    for item in (path.read_bytes(), Image.open(path)):
+        other_label, other_probs = trained.predict(item)
+        assert other_label == label and torch.equal(other_probs, probs)
+    assert not torch.equal(trained.predict(np.zeros((24, 24, 3), dtype=np.uint8))[1], probs)  # not black
+    with pytest.raises(nbt.BadImageError, match="cannot read image 'the uploaded file'"):
+        trained.predict(b"not an image")
 
 
 def test_predict_refuses_what_is_not_an_image_naming_it(trained, tmp_path):

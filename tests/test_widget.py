@@ -2,6 +2,7 @@
 bqplot's browser side sends), sliders moved, Stop pressed; the engine's state checked after each."""
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 import threading
@@ -15,9 +16,7 @@ import nbtrainer as nbt
 from nbtrainer.widget import LRPlot, Trainer
 from nbtrainer.widget.traffic import recording_comms
 
-from .conftest import small_learner
-
-FAST = dict(head_cycles=1, aug_cycles=1, unfrozen_cycles=1, tta_n=1, lr_find_iters=30, unfrozen_lr_find_iters=20)
+from .conftest import FAST_RECIPE as FAST, digit_png, small_learner
 
 
 def click_curve(plot: LRPlot, lr: float, loss: float = 1.0) -> None:
@@ -50,13 +49,32 @@ class Gate(nbt.Callback):
 
     def __init__(self, at: int = 2, event: str = "after_batch"):
         self.at, self.batches, self.reached, self.release = at, 0, threading.Event(), threading.Event()
+        self.thread: threading.Thread | None = None  # the thread the step ran on
         setattr(self, event, self._hold)
 
     def _hold(self):
         self.batches += 1
         if self.batches == self.at:
+            self.thread = threading.current_thread()
             self.reached.set()
             assert self.release.wait(60)
+
+
+def stop_while_held(trainer: Trainer, learn, at: int, event: str = "after_batch", while_held=None) -> None:
+    """Run the only step, hold it at its ``at``-th ``event``, call ``while_held()``, press Stop, let it go,
+    wait for the end."""
+    gate = Gate(at, event)
+    learn.add_callback(gate)
+    press(trainer.panel.rows[0].run)
+    try:
+        assert gate.reached.wait(60)
+        if while_held is not None:
+            while_held()
+        press(trainer.panel.buttons["stop"])
+    finally:
+        gate.release.set()  # a failed check does not leave the worker held
+    assert trainer.model.worker.join(60)
+    learn.remove_callback(gate)
 
 
 def test_run_buttons_run_steps_off_the_main_thread_and_show_statuses(tmp_path):
@@ -72,7 +90,7 @@ def test_run_buttons_run_steps_off_the_main_thread_and_show_statuses(tmp_path):
     assert gate.reached.wait(60)
     assert trainer.model.statuses[2] == "running" and "nbt-status-running" in trainer.panel.rows[2]._dom_classes
     assert all(row.run.disabled for row in trainer.panel.rows) and not trainer.panel.buttons["stop"].disabled
-    assert threading.current_thread() is not trainer.model.worker.thread
+    assert gate.thread is trainer.model.worker.thread is not threading.current_thread()
     gate.release.set()
     assert trainer.model.worker.join(60)
     assert trainer.model.statuses[2] == "done" and not any(row.run.disabled for row in trainer.panel.rows)
@@ -94,7 +112,7 @@ def test_a_click_on_the_lr_curve_sets_the_lr_of_the_next_fit(tmp_path):
     run_and_wait(trainer, 0)
     run_and_wait(trainer, 1)  # lr_find: the curve is drawn, the suggestion marked
     suggestion = trainer.model.suggested_lr
-    assert suggestion and len(trainer.lr_plot.smoothed.x) == len(learn_finds(trainer)[-1].lrs)
+    assert suggestion and len(trainer.lr_plot.smoothed.x) == len(trainer.model.checklist.lr_finds[-1].lrs)
     assert list(trainer.lr_plot.suggestion.x) == [suggestion]
 
     click_curve(trainer.lr_plot, 2.5e-3)
@@ -109,10 +127,6 @@ def test_a_click_on_the_lr_curve_sets_the_lr_of_the_next_fit(tmp_path):
     run_and_wait(trainer, 2)
     assert fit_lrs(learn, first) == pytest.approx([4e-3] * 3)
     assert list(trainer.lr_plot.picker.x) == pytest.approx([4e-3])
-
-
-def learn_finds(trainer):
-    return trainer.model.checklist.lr_finds
 
 
 def test_ratio_sliders_set_the_group_lrs_of_the_next_fit_and_its_preview(tmp_path):
@@ -142,19 +156,16 @@ def test_ratio_sliders_set_the_group_lrs_of_the_next_fit_and_its_preview(tmp_pat
 def test_stop_mid_fit_leaves_a_consistent_learner_that_fits_again(tmp_path):
     learn = small_learner(n=100)
     trainer = Trainer(nbt.Checklist(learn, [nbt.Step("Long fit", "fit", {"n_cycle": 30})]), folder=tmp_path)
-    gate = Gate(at=3)
-    learn.add_callback(gate)
-    press(trainer.panel.rows[0].run)
-    assert gate.reached.wait(60)
-    press(trainer.panel.buttons["stop"])
-    gate.release.set()
-    assert trainer.model.worker.join(60)
-    total = 30 * learn.data.train_batches
+
+    def upload_while_training():  # predicting would put the model in eval mode mid-fit: refused
+        trainer.model.predict_bytes(b"any bytes")
+        assert "wait for the running step" in trainer.model.prediction["error"] and learn.model.training
+
+    stop_while_held(trainer, learn, at=3, while_held=upload_while_training)
     assert trainer.model.statuses == ["stopped"] and "nbt-status-stopped" in trainer.panel.rows[0]._dom_classes
-    assert len(learn.recorder.iterations) == 3 < total  # stopped at the next batch boundary
+    assert len(learn.recorder.iterations) == 3  # stopped at the next batch boundary
     assert not learn.model.training and learn.state.cancelled
     assert all(torch.isfinite(p).all() for p in learn.model.parameters())
-    learn.remove_callback(gate)
     trainer.model.checklist.set_param(0, "n_cycle", 1)
     run_and_wait(trainer, 0)  # the learner can fit again
     assert trainer.model.statuses == ["done"] and len(learn.recorder.iterations) == 3 + learn.data.train_batches
@@ -164,14 +175,7 @@ def test_stop_during_lr_find_restores_the_learner(tmp_path):
     learn = small_learner(n=100)
     trainer = Trainer(nbt.Checklist(learn, [nbt.Step("LR", "lr_find", {"num_iter": 200})]), folder=tmp_path)
     before = {k: v.clone() for k, v in learn.model.state_dict().items()}
-
-    gate = Gate(at=5, event="after_lr_find_step")
-    learn.add_callback(gate)
-    press(trainer.panel.rows[0].run)
-    assert gate.reached.wait(60)
-    trainer.model.stop()
-    gate.release.set()
-    assert trainer.model.worker.join(60)
+    stop_while_held(trainer, learn, at=5, event="after_lr_find_step")
     assert trainer.model.statuses == ["stopped"] and trainer.model.suggested_lr is None
     assert all(torch.equal(before[k], v) for k, v in learn.model.state_dict().items())
 
@@ -258,16 +262,8 @@ def test_stop_during_an_inference_pass_stops_the_step(tmp_path, action):
     learn = small_learner(n=100)
     trainer = Trainer(nbt.Checklist(learn, [nbt.Step(action, action, {"n": 3} if action == "tta" else {})]),
                       folder=tmp_path)
-
-    gate = Gate(at=1, event="after_inference_batch")
-    learn.add_callback(gate)
-    press(trainer.panel.rows[0].run)
-    assert gate.reached.wait(60)
-    press(trainer.panel.buttons["stop"])
-    gate.release.set()
-    assert trainer.model.worker.join(60)
+    stop_while_held(trainer, learn, at=1, event="after_inference_batch")
     assert trainer.model.statuses == ["stopped"] and not learn.precompute
-    learn.remove_callback(gate)
     run_and_wait(trainer, 0)  # and it runs to the end when asked again
     assert trainer.model.statuses == ["done"]
 
@@ -288,14 +284,10 @@ def test_progress_interpretation_and_upload_tabs(tmp_path):
     assert len(trainer.interpretation.grid.children) == min(9, len(learn.data.valid))
     assert f"accuracy {float((interp.preds == interp.targets).double().mean()):.2%}" in trainer.interpretation.summary.value
 
-    import io
-
-    from PIL import Image
-    split = learn.data.valid
     buffer = io.BytesIO()
-    Image.fromarray(split.source.images[split.indices[0]][0].numpy()).save(buffer, format="PNG")
+    digit_png(learn, 0, buffer)
     trainer.model.predict_bytes(buffer.getvalue())  # what the FileUpload hands over
-    label, probs = learn.predict(Image.open(io.BytesIO(buffer.getvalue())))
+    label, probs = learn.predict(buffer.getvalue())
     assert trainer.predictor.result.value.startswith(f"<b>{label}</b>") and trainer.predictor.image.value
     trainer.model.predict_bytes(b"not an image")
     assert "not an image this model can read" in trainer.predictor.result.value

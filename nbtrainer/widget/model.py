@@ -17,7 +17,6 @@ Example::
 from __future__ import annotations
 
 import dataclasses
-import io
 import itertools
 import logging
 from pathlib import Path
@@ -29,6 +28,8 @@ from ..callbacks import Stopper
 from ..checklist import Checklist
 from ..interpret import Interpretation
 from ..live import LiveFeed, history_update
+from ..predict import as_image
+from ..sources import BadImageError
 from ..progress import Progress
 from .worker import Worker
 
@@ -179,13 +180,14 @@ class TrainerModel(HasTraits):
             self.sync()
 
     def predict_bytes(self, content: bytes, top: int = 3) -> None:
-        """Predict an uploaded picture (its file's bytes); a file that is not an image shows an error."""
-        from PIL import Image, UnidentifiedImageError
-
+        """Predict an uploaded picture (its file's bytes), converted as training images are; a file that is
+        not an image shows an error. Refused while a step runs (predicting puts the model in eval mode)."""
+        if self.worker.busy:
+            self.prediction = {"error": "wait for the running step to finish (or press Stop) before predicting"}
+            return
         try:
-            with Image.open(io.BytesIO(content)) as image:
-                image = image.convert("RGB")
-        except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as e:
+            image = as_image(content)
+        except BadImageError as e:
             self.prediction = {"error": f"the uploaded file is not an image this model can read: {e}"}
             return
         label, probs = self.learn.predict(image)
