@@ -17,7 +17,6 @@ from __future__ import annotations
 import statistics
 import time
 
-import torch
 
 from nbtrainer import Checklist, ImageData, Learner
 from nbtrainer.models import set_train_mode
@@ -31,7 +30,6 @@ SIZE, SEEDS = 64, (0, 1, 2)
 
 
 def _learner(seed: int, augment: bool, bn_freeze: bool = False) -> Learner:
-    torch.manual_seed(seed)
     return Learner(ImageData.demo(size=SIZE, bs=64, seed=seed, augment=augment), seed=seed, bn_freeze=bn_freeze)
 
 

@@ -9,16 +9,16 @@ Run: ``python benchmarks/bench_distributed.py``
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
+from nbtrainer.data import usable_cpus
+
 try:
-    from .common import print_table, row
+    from .common import last_json_line, print_table, row
 except ImportError:  # run as a script
-    from common import print_table, row
+    from common import last_json_line, print_table, row
 
 EPOCHS = 3  # timed after one warm-up epoch
 
@@ -44,17 +44,12 @@ def worker() -> None:
     distributed.shutdown()
 
 
-def measure(command: list[str]) -> dict:
-    result = subprocess.run(command, capture_output=True, text=True, check=True, stdin=subprocess.DEVNULL)
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
 def run() -> list[dict]:
     me = str(Path(__file__).resolve())
-    single = measure([sys.executable, me, "--worker"])
-    ddp = measure([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+    single = last_json_line([sys.executable, me, "--worker"])
+    ddp = last_json_line([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                    me, "--worker"])
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = usable_cpus()
     print(f"on {cores} CPUs: 1 process x {single['threads']} threads: {single['images_per_second']:.1f} images/s "
           f"(accuracy {single['valid_accuracy']:.2%}); 2 DDP processes x {ddp['threads']} thread(s): "
           f"{ddp['images_per_second']:.1f} images/s (accuracy {ddp['valid_accuracy']:.2%})")

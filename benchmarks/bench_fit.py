@@ -9,23 +9,20 @@ from __future__ import annotations
 
 import statistics
 
-import torch
-
 from nbtrainer import ImageData, Learner
 from nbtrainer.snapshot import restore, take
 
 try:
-    from .common import print_table, row, seconds
+    from .common import interleaved, print_table, row, seconds
     from .peers import fastai_learner, hand_written_epoch, quiet_fastai
 except ImportError:  # run as a script
-    from common import print_table, row, seconds
+    from common import interleaved, print_table, row, seconds
     from peers import fastai_learner, hand_written_epoch, quiet_fastai
 
 LR = 1e-3
 
 
 def fit_epoch_rows(size: int = 64, repeats: int = 3) -> list[dict]:
-    torch.manual_seed(0)
     learn = Learner(ImageData.demo(size=size, bs=64), seed=0)
     learn.unfreeze()
     flearn = fastai_learner(learn)
@@ -45,14 +42,7 @@ def fit_epoch_rows(size: int = 64, repeats: int = 3) -> list[dict]:
         with quiet_fastai(flearn):
             flearn.fit(1, LR)
 
-    sides = {"nbtrainer": ours, "hand": hand, "fastai": fastai}
-    for fn in sides.values():  # warm-up
-        fn()
-    times: dict[str, list[float]] = {name: [] for name in sides}
-    for _ in range(repeats):
-        for name, fn in sides.items():
-            times[name].append(seconds(fn))
-    med = {name: statistics.median(t) for name, t in times.items()}
+    med, _ = interleaved({"nbtrainer": ours, "hand": hand, "fastai": fastai}, repeats, warm_up=True)
     return [row(f"fit epoch, unfrozen ({size}px)", med["nbtrainer"], med["hand"], "hand-written PyTorch loop",
                 "<= 1.02x"),
             row(f"fit epoch, unfrozen ({size}px)", med["nbtrainer"], med["fastai"], "fastai 2.8 Learner.fit",
@@ -61,7 +51,6 @@ def fit_epoch_rows(size: int = 64, repeats: int = 3) -> list[dict]:
 
 def resize_rows(small: int = 32, large: int = 64, repeats: int = 3) -> list[dict]:
     """Epoch time at ``small`` px vs ``large`` px (same learner, set_size), next to the pixel ratio."""
-    torch.manual_seed(0)
     learn = Learner(ImageData.demo(size=large, bs=64), seed=0)
     learn.unfreeze()
     start = take(learn)

@@ -14,21 +14,20 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import json
 import os
-import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import torch
 
 from nbtrainer import ImageData, Learner
 
 try:
-    from .common import print_table, row
+    from .common import interleaved, last_json_line, print_table, row
 except ImportError:  # run as a script
-    from common import print_table, row
+    from common import interleaved, last_json_line, print_table, row
 
 START_LR, END_LR, NUM_ITER = 1e-6, 1e-2, 100
 
@@ -60,10 +59,9 @@ SIDES = {"nbtrainer": ours, "torch-lr-finder": peer}
 
 def peak_growth(side: str, size: int) -> float:
     """MiB the peak memory grew during one sweep, measured in a fresh process."""
-    code = (f"import json, sys; sys.path.insert(0, {str(__file__.rsplit('/', 1)[0])!r}); import bench_lr_find as b; "
+    code = (f"import json, sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import bench_lr_find as b; "
             f"print(json.dumps(b.measure_peak({side!r}, {size})))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    return last_json_line([sys.executable, "-c", code])
 
 
 def _rss_bytes() -> int:
@@ -98,15 +96,8 @@ def measure_peak(side: str, size: int) -> float:
 
 def run(size: int = 32, repeats: int = 3) -> list[dict]:
     learn = make_learner(size)
-    times = {name: [] for name in SIDES}
-    counts = {}
-    for _ in range(repeats):
-        for name, sweep in SIDES.items():
-            start = time.perf_counter()
-            counts[name] = sweep(learn)
-            times[name].append(time.perf_counter() - start)
+    median, counts = interleaved({name: lambda sweep=sweep: sweep(learn) for name, sweep in SIDES.items()}, repeats)
     assert counts["nbtrainer"] == counts["torch-lr-finder"] == NUM_ITER, counts
-    median = {name: sorted(t)[repeats // 2] for name, t in times.items()}
     memory = {name: peak_growth(name, size) for name in SIDES}
     return [
         row(f"lr_find {NUM_ITER} it, unfrozen ({size}px): time", median["nbtrainer"], median["torch-lr-finder"],

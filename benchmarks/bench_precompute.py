@@ -5,6 +5,8 @@ Run: ``python benchmarks/bench_precompute.py``
 """
 from __future__ import annotations
 
+import statistics
+
 import torch
 
 from nbtrainer import ImageData, Learner
@@ -32,15 +34,14 @@ def head_epoch_seconds(learn: Learner, precompute: bool) -> float:
 
 
 def run(size: int = 64, repeats: int = 3) -> list[dict]:
-    torch.manual_seed(0)
     learn = Learner(ImageData.demo(size=size, bs=64))
     key = cache_key(learn)
     inference_pass(learn)  # warm-up
     build = median_seconds(lambda: compute_activations(learn, key), repeats)
     infer = median_seconds(lambda: inference_pass(learn), repeats)
-    on_body = sorted(head_epoch_seconds(learn, False) for _ in range(repeats))[repeats // 2]
+    on_body = statistics.median(head_epoch_seconds(learn, False) for _ in range(repeats))
     head_epoch_seconds(learn, True)  # builds the cache once
-    on_cache = sorted(head_epoch_seconds(learn, True) for _ in range(repeats))[repeats // 2]
+    on_cache = statistics.median(head_epoch_seconds(learn, True) for _ in range(repeats))
     return [
         row(f"head epoch on cache vs frozen body ({size}px)", on_cache, on_body, "frozen body each batch",
             ">= 100x faster (ratio <= 0.01)"),
@@ -50,5 +51,4 @@ def run(size: int = 64, repeats: int = 3) -> list[dict]:
 
 
 if __name__ == "__main__":
-    torch.set_num_threads(torch.get_num_threads())
     print_table(run())

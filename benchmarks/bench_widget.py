@@ -15,7 +15,6 @@ import statistics
 import tempfile
 import time
 
-import torch
 
 import nbtrainer as nbt
 from nbtrainer.snapshot import restore, take
@@ -84,7 +83,6 @@ def compare(learn: nbt.Learner, params: dict, repeats: int, log) -> dict:
 
 
 def run(size: int = 64, repeats: int = 3) -> list[dict]:
-    torch.manual_seed(0)
     rows = []
     with recording_comms() as log:
         learn = nbt.Learner(nbt.ImageData.demo(size=size, bs=64))

@@ -82,6 +82,11 @@ class Checklist:
         """The LR the next fit step uses (last group): picked, else the latest suggestion, else ``lr``."""
         return self.picked_lr or self.suggested_lr or self.start_lr
 
+    @property
+    def lr_source(self) -> str:
+        """Where :attr:`lr` comes from: ``"picked"``, ``"suggested"`` or ``"start"``."""
+        return "picked" if self.picked_lr else "suggested" if self.suggested_lr else "start"
+
     def pick_lr(self, lr: float) -> None:
         """Use ``lr`` for the following fit steps (until the next lr_find)."""
         self.picked_lr = self.learn.group_lrs(lr)[-1]

@@ -48,8 +48,7 @@ class Progress(Callback):
 
     def __init__(self, on_progress: Callable[[ProgressInfo], None] | None = None, rate: float = 4.0):
         self.on_progress, self.throttle = on_progress, Throttle(rate)
-        self.stage: str | None = None
-        self.in_fit = False
+        self.stage: str | None = None  # a fit's stage lasts until after_fit: inference passes inside it are not stages
 
     def report(self, info: ProgressInfo) -> None:
         """Called with every report; subclasses draw it."""
@@ -84,7 +83,6 @@ class Progress(Callback):
     # a fit
     def before_fit(self) -> None:
         state = self.learner.state
-        self.in_fit = True
         self._start("fit", state.n_epochs * state.iters_per_epoch, state.n_epochs)
 
     def after_batch(self) -> None:
@@ -92,7 +90,6 @@ class Progress(Callback):
             self._tick()
 
     def after_fit(self) -> None:
-        self.in_fit = False
         self._finish()
 
     # an LR sweep
@@ -107,23 +104,23 @@ class Progress(Callback):
 
     # an inference pass (not the validation inside a fit)
     def before_inference(self) -> None:
-        if not self.in_fit and self.stage is None:
+        if self.stage is None:
             self._start(self.learner.inference.name, self.learner.inference.total)
 
     def after_inference_batch(self) -> None:
-        if not self.in_fit and self.stage not in (None, "fit", "lr_find"):
+        if self.stage not in (None, "fit", "lr_find"):
             self._tick()
 
     def after_inference(self) -> None:
-        if not self.in_fit and self.stage not in (None, "fit", "lr_find"):
+        if self.stage not in (None, "fit", "lr_find"):
             self._finish()
 
 
 def format_seconds(seconds: float | None) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return "?"
-    minutes, secs = divmod(int(round(seconds)), 60)
-    return f"{minutes}:{secs:02d}"
+    """``mm:ss`` (tqdm's format), or ``?`` when not known yet."""
+    from tqdm import tqdm
+
+    return "?" if seconds is None or not math.isfinite(seconds) else tqdm.format_interval(seconds)
 
 
 class TqdmProgress(Progress):

@@ -37,10 +37,19 @@ def summary_rows(checklist) -> list[dict]:
     return rows
 
 
+def lrs_text(lrs) -> str:
+    """Group LRs, short: ``0.0011, 0.0033, 0.01``."""
+    return ", ".join(f"{x:.2g}" for x in lrs)
+
+
+def suggestion_text(suggestion: float | None) -> str:
+    return "no suggestion" if suggestion is None else f"suggests {suggestion:.2g}"
+
+
 def detail(result: dict) -> str:
+    """One line about a step's result for the summary table (an LR sweep's suggestion, ratios)."""
     if "suggestion" in result:
-        found = "no suggestion" if result["suggestion"] is None else f"suggests {result['suggestion']:.2g}"
-        return f"{found}; next LR {result['lr']:.2g}"
+        return f"{suggestion_text(result['suggestion'])}; next LR {result['lr']:.2g}"
     if "ratio" in result:
         return "ratios " + ":".join(f"{r:g}" for r in result["ratio"])
     return ""
@@ -56,7 +65,7 @@ def format_table(rows: list[dict]) -> str:
     header = f"{'step':<44} {'status':<8} {'time':>7} {'size':>5} {'ep':>3} {'valid loss':>10} {'accuracy':>8}  lrs"
     lines = [header, "-" * len(header)]
     for r in rows:
-        lrs = r.get("detail") or "-" if not r["lrs"] else "[" + ", ".join(f"{x:.2g}" for x in r["lrs"]) + "]"
+        lrs = r.get("detail") or "-" if not r["lrs"] else "[" + lrs_text(r["lrs"]) + "]"
         lines.append(f"{r['step'][:44]:<44} {r['status']:<8} {_fmt(r['seconds'], '.1f', 6)}s {_fmt(r['size'], 'd', 5)} "
                      f"{_fmt(r['epochs'], 'd', 3)} {_fmt(r['valid_loss'], '.4f', 10)} {_fmt(r['accuracy'], '.2%', 8)}  "
                      f"{lrs}")

@@ -25,15 +25,16 @@ from ..actions import editable_params
 
 ICONS = {"pending": "○", "running": "◔", "done": "●", "failed": "✖", "stopped": "■"}
 COLORS = {"pending": "#888", "running": "#1f77b4", "done": "#2ca02c", "failed": "#d62728", "stopped": "#ff7f0e"}
+LR_SOURCES = {"picked": "clicked on the curve", "suggested": "lr_find suggestion", "start": "start"}
 LABELS = {"n_cycle": "cycles", "cycle_len": "cycle_len", "cycle_mult": "cycle_mult", "augment": "augment",
           "num_iter": "iterations", "n": "passes"}
 
 
 def _param_input(name: str, value, on_edit: Callable[[str, object], None]):
     if isinstance(value, bool):
-        box = Checkbox(value=value, description=LABELS[name], indent=False, layout=Layout(width="90px"))
+        box = Checkbox(value=value, description=LABELS.get(name, name), indent=False, layout=Layout(width="90px"))
     else:
-        box = IntText(value=value, description=LABELS[name], layout=Layout(width="140px"),
+        box = IntText(value=value, description=LABELS.get(name, name), layout=Layout(width="140px"),
                       style={"description_width": "initial"})
     box.add_class(f"nbt-param-{name}")
     box.observe(lambda change: on_edit(name, change["new"]), names="value")
@@ -72,9 +73,11 @@ class StepRow(VBox):
         self.add_class(f"nbt-step-{index}")
 
     def render(self, status: str, error: str, detail: str, busy: bool, can_go_back: bool, step) -> None:
-        classes = tuple(c for c in self._dom_classes if not c.startswith("nbt-status-")) + (f"nbt-status-{status}",)
-        if classes != tuple(self._dom_classes):
-            self._dom_classes = classes  # one message, not a remove and an add
+        if f"nbt-status-{status}" not in self._dom_classes:
+            with self.hold_sync():  # one message, not a remove and an add
+                for old in [c for c in self._dom_classes if c.startswith("nbt-status-")]:
+                    self.remove_class(old)
+                self.add_class(f"nbt-status-{status}")
         self.status.value = (f"<span title='{status}' style='color:{COLORS[status]};font-size:1.2em'>"
                              f"{ICONS[status]}</span> <span class='nbt-status-text'>{status}</span>")
         self.error.value = f"<pre style='color:#d62728;white-space:pre-wrap'>{html.escape(error)}</pre>" if error else ""
@@ -122,6 +125,6 @@ class ChecklistPanel(VBox):
         self.buttons["run_next"].disabled = self.buttons["run_all"].disabled = model.busy
         self.buttons["export"].disabled = model.busy
         self.buttons["stop"].disabled = not model.busy
-        source = "clicked on the curve" if model.picked_lr else "lr_find suggestion" if model.suggested_lr else "start"
+        source = LR_SOURCES[model.lr_source]
         self.next_lr.value = f"Next fit LR (last group): <b class='nbt-lr-value'>{model.lr:.3g}</b> ({source})"
         self.message.value = html.escape(model.message)

@@ -29,6 +29,7 @@ from ..checklist import Checklist
 from ..interpret import Interpretation
 from ..live import LiveFeed, history_update
 from ..predict import as_image
+from ..report import lrs_text, suggestion_text
 from ..sources import BadImageError
 from ..progress import Progress
 from .worker import Worker
@@ -48,6 +49,7 @@ class TrainerModel(HasTraits):
     lr = Float(1e-2)                 # the LR (last group) of the next fit
     picked_lr = Float(None, allow_none=True)
     suggested_lr = Float(None, allow_none=True)
+    lr_source = Unicode("start")      # where lr comes from: picked, suggested or start (Checklist.lr_source)
     ratios = List(Float())
     group_lrs = List(Float())        # the LRs of the next fit step, per group
     preview = Dict()                 # Checklist.preview(): the next fit's LR per group per iteration
@@ -81,7 +83,7 @@ class TrainerModel(HasTraits):
             self.errors = [s.error for s in c.steps]
             self.details = [self._detail(i) for i in range(len(c.steps))]
             self.can_go_back = [c.can_go_back(i) for i in range(len(c.steps))]
-            self.lr, self.picked_lr, self.suggested_lr = c.lr, c.picked_lr, c.suggested_lr
+            self.lr, self.picked_lr, self.suggested_lr, self.lr_source = c.lr, c.picked_lr, c.suggested_lr, c.lr_source
             self.ratios = list(c.ratios)
             self.group_lrs = preview.get("lrs", [])
             self.preview = preview
@@ -93,22 +95,26 @@ class TrainerModel(HasTraits):
         step = self.checklist.steps[index]
         lrs = step.result.get("lrs") if step.status in ("done", "stopped") else (
             self.checklist.planned_lrs(step.params) if step.action == "fit" else None)
-        text = "lrs " + ", ".join(f"{x:.2g}" for x in lrs) if lrs else ""
+        text = "lrs " + lrs_text(lrs) if lrs else ""
         r = step.result
         if r.get("accuracy") is not None:
             text += f"{'; ' if text else ''}accuracy {r['accuracy']:.2%}"
         if step.action == "lr_find" and "suggestion" in r:
-            text = "no suggestion" if r["suggestion"] is None else f"suggests {r['suggestion']:.2g}"
+            text = suggestion_text(r["suggestion"])
         return text
 
     def _on_feed(self, update: dict) -> None:  # called by the LiveFeed, throttled, in the worker thread
-        update["seq"] = next(self._seq)
+        self._publish("lr_update" if update["kind"] == "lr_find" else "fit_update", update)
+
+    def _on_progress(self, info) -> None:  # throttled by the Progress callback, in the worker thread
+        self._publish("progress", dataclasses.asdict(info))
+
+    def _publish(self, trait: str, value: dict) -> None:
+        """Set a trait the views draw from the worker thread; a drawing error must not stop the training:
+        it shows in :attr:`message` and the step goes on."""
         try:
-            if update["kind"] == "lr_find":
-                self.lr_update = update
-            else:
-                self.fit_update = update
-        except Exception as e:  # a drawing error must not stop the training: show it, keep going
+            setattr(self, trait, {**value, "seq": next(self._seq)})
+        except Exception as e:
             log.exception("live view update failed")
             self.message = f"live view update failed ({type(e).__name__}: {e}); training goes on"
 
@@ -160,9 +166,6 @@ class TrainerModel(HasTraits):
 
     def _callbacks(self) -> list:
         return [self.stopper, self.feed, self.progress_cb]
-
-    def _on_progress(self, info) -> None:  # throttled by the Progress callback, in the worker thread
-        self.progress = {**dataclasses.asdict(info), "seq": next(self._seq)}
 
     def interpret(self, tta: bool = False) -> None:
         """Compute the :class:`~nbtrainer.interpret.Interpretation` (plain or TTA) on the worker thread."""
