@@ -97,6 +97,20 @@ def test_run_buttons_run_steps_off_the_main_thread_and_show_statuses(tmp_path):
     assert trainer.panel.buttons["stop"].disabled
 
 
+@pytest.mark.parametrize("trait", ["progress", "fit_update"])
+def test_a_view_that_fails_to_draw_does_not_stop_the_step(tmp_path, trait):
+    learn = small_learner(n=100)
+    trainer = Trainer(nbt.Checklist(learn, [nbt.Step("Fit", "fit", {"n_cycle": 1})]), folder=tmp_path)
+
+    def broken_view(change):
+        raise RuntimeError("cannot draw")
+
+    trainer.model.observe(broken_view, names=trait)
+    run_and_wait(trainer, 0)
+    assert trainer.model.statuses == ["done"] and len(learn.recorder.epochs) == 1
+    assert "live view update failed (RuntimeError: cannot draw); training goes on" in trainer.model.message
+
+
 def test_a_failed_step_shows_its_error_in_its_row(tmp_path):
     learn = small_learner(n=60)
     checklist = nbt.Checklist(learn, [nbt.Step("too small", "fit", {"size": 8})])
