@@ -11,11 +11,14 @@ Example::
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from .cycles import CycleEnd
 from .learner import Learner
 from .metrics import accuracy
+from .snapshot import to_cpu
 
 if TYPE_CHECKING:
     from .checklist import Checklist
@@ -97,17 +100,54 @@ def _lr_find(learn: Learner, checklist: "Checklist", params: dict) -> dict:
             "curve": result.to_dict(), "start_lr": start, "cancelled": cancelled}
 
 
+# fit's keyword arguments a step may set, with fit's defaults: the action passes them, the script writes them
+FIT_OPTIONS = {"n_cycle": 1, "cycle_len": 1, "cycle_mult": 1, "keep_best": False, "patience": None,
+               "snapshots": False, "warmup": 0.0}
+
+
+def fit_kwargs(params: dict) -> dict:
+    """The keyword arguments of ``learn.fit`` that a fit step with ``params`` uses."""
+    return {name: params.get(name, default) for name, default in FIT_OPTIONS.items()}
+
+
 def _fit(learn: Learner, checklist: "Checklist", params: dict) -> dict:
     lrs = checklist.planned_lrs(params)
+    before = _resize_start(learn, params)
     apply_settings(learn, "fit", params)
     start = len(learn.recorder.epochs)
-    learn.fit(lrs, n_cycle=params.get("n_cycle", 1), cycle_len=params.get("cycle_len", 1),
-              cycle_mult=params.get("cycle_mult", 1))
+    outcome = learn.fit(lrs, **fit_kwargs(params))
+    kept = _keep_resize_start(learn, outcome, before) if before else outcome.kept_text()
     epochs = learn.recorder.epochs[start:]
     last = epochs[-1] if epochs else {}
+    valid_loss, acc = ((learn.state.valid_loss, learn.state.accuracy) if outcome.kept or before
+                       else (last.get("valid_loss"), last.get("accuracy")))
     return {"lrs": learn.group_lrs(lrs), "epochs": len(epochs), "size": learn.data.size,
-            "augment": learn.augment, "precompute": learn.precompute, "valid_loss": last.get("valid_loss"),
-            "accuracy": last.get("accuracy"), "cancelled": learn.state.cancelled}
+            "augment": learn.augment, "precompute": learn.precompute, "valid_loss": valid_loss,
+            "accuracy": acc, "cancelled": learn.state.cancelled, "kept": kept,
+            "cycle_ends": [dataclasses.asdict(p) for p in outcome.cycle_ends],
+            "stop_reason": outcome.stop_reason}
+
+
+def _resize_start(learn: Learner, params: dict) -> dict | None:
+    """Before a keep-best fit at a new size: the weights, size and validation at the old size (the fit's own
+    start is validated at the new size), so the step can go back to them."""
+    if not params.get("keep_best") or not params.get("size") or params["size"] == learn.data.size:
+        return None
+    loss, acc = learn.validate()
+    return {"point": CycleEnd(0, 0, loss, acc), "size": learn.data.size,
+            "model": to_cpu(learn.model.state_dict()), "opt": to_cpu(learn.opt.state_dict())}
+
+
+def _keep_resize_start(learn: Learner, outcome, before: dict) -> str:
+    """Keep the old size and weights when no point of the fit at the new size beat them."""
+    if outcome.kept is not None and outcome.kept.better_than(before["point"]):
+        return outcome.kept_text()
+    tried = learn.data.size
+    learn.model.load_state_dict(before["model"])
+    learn.opt.load_state_dict(before["opt"])
+    learn.set_size(before["size"])
+    learn.state.valid_loss, learn.state.accuracy = before["point"].valid_loss, before["point"].accuracy
+    return f"the start at {before['size']}px: training at {tried}px did not improve on it"
 
 
 def _unfreeze(learn: Learner, checklist: "Checklist", params: dict) -> dict:
@@ -123,8 +163,10 @@ def _differential(learn: Learner, checklist: "Checklist", params: dict) -> dict:
 
 def _tta(learn: Learner, checklist: "Checklist", params: dict) -> dict:
     plain = accuracy(*learn.get_preds())
-    probs, targets = learn.tta(params.get("n", 4))
-    return {"accuracy": accuracy(probs, targets), "plain_accuracy": plain, "size": learn.data.size}
+    # 1 (or 0) means the learner's own, kept weights; fewer cycle ends than asked: all of them
+    k = min(params.get("snapshots", 0), len(learn.snapshots)) if params.get("snapshots", 0) > 1 else 0
+    probs, targets = learn.tta(params.get("n", 4), snapshots=k)
+    return {"accuracy": accuracy(probs, targets), "plain_accuracy": plain, "size": learn.data.size, "snapshots": k}
 
 
 ACTIONS: dict[str, Callable[[Learner, "Checklist", dict], dict]] = {

@@ -52,6 +52,7 @@ class FitState:
     valid_loss: float = math.nan
     accuracy: float = math.nan
     cancelled: bool = False  # the fit was stopped by a CancelFitException
+    stop: bool = False  # a callback ends the fit, as planned, after this epoch (until over-fitting)
 
 
 @dataclass

@@ -22,29 +22,17 @@ import os
 import time
 import traceback
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import step_snapshots as snapshots
 from .actions import ACTIONS, EDITABLE, check_ratios, differential_lrs, editable_params
 from .callbacks import CancelFitException
 from .learner import Learner
+from .recipe import RecipeSettings, Step, plan_text, recipe_steps
 from .schedule import cycle_starts, preview_lrs
+from .sizes import plan_sizes
 
 __all__ = ["Checklist", "Step", "differential_lrs"]
-
-
-@dataclass
-class Step:
-    """One step of the recipe: what to do (``action`` with ``params``), why, and what happened."""
-
-    name: str
-    action: str
-    params: dict = field(default_factory=dict)
-    why: str = ""
-    status: str = "pending"
-    result: dict = field(default_factory=dict)
-    error: str = ""
 
 
 class Checklist:
@@ -76,6 +64,7 @@ class Checklist:
         self.lr_finds: list = []                # every LRFinderResult, in order
         self.history: list[dict] = []           # {"index", "action", "params", "result"} of each step run
         self.snapshot_dir = None if snapshot_dir is None else Path(snapshot_dir)
+        self.plan = ""                          # why these sizes and epochs (Checklist.recipe's plan)
 
     @property
     def lr(self) -> float:
@@ -86,6 +75,11 @@ class Checklist:
     def lr_source(self) -> str:
         """Where :attr:`lr` comes from: ``"picked"``, ``"suggested"`` or ``"start"``."""
         return "picked" if self.picked_lr else "suggested" if self.suggested_lr else "start"
+
+    @property
+    def sizes(self) -> list[int]:
+        """The image sizes the steps train at, in order (e.g. ``[128, 224]`` with progressive resizing)."""
+        return [s.params["size"] for s in self.steps if s.params.get("size")]
 
     def pick_lr(self, lr: float) -> None:
         """Use ``lr`` for the following fit steps (until the next lr_find)."""
@@ -121,7 +115,7 @@ class Checklist:
         cycles = (p.get("n_cycle", 1), p.get("cycle_len", 1), p.get("cycle_mult", 1))
         return {"step": self.steps.index(step), "lrs": lrs, "iters_per_epoch": self.learn.data.train_batches,
                 "restarts": [e * self.learn.data.train_batches for e in cycle_starts(*cycles)],
-                "series": preview_lrs(lrs, self.learn.data.train_batches, *cycles)}
+                "series": preview_lrs(lrs, self.learn.data.train_batches, *cycles, warmup=p.get("warmup", 0.0))}
 
     def set_param(self, step: Step | int, name: str, value) -> None:
         """Change one parameter of a step (e.g. from the widget), checked like the learner checks it."""
@@ -140,44 +134,33 @@ class Checklist:
             self.suggested_lr, self.picked_lr = result.suggestion, None
 
     @classmethod
-    def recipe(cls, learn: Learner, lr: float = 1e-2, ratio: float = 3.0, size: int | None = None,
-               final_size: int | None = None, head_cycles: int = 2, aug_cycles: int = 2,
-               unfrozen_cycles: int = 3, final_cycles: int = 1, tta_n: int = 4, lr_find_iters: int = 100,
-               unfrozen_lr_find_iters: int = 60, snapshot_dir: str | os.PathLike | None = None) -> "Checklist":
-        """The course checklist (``course-notes.txt``), in order:
+    def recipe(cls, learn: Learner, size: int | str | None = None, final_size: int | None = None,
+               snapshot_dir: str | os.PathLike | None = None, **settings) -> "Checklist":
+        """The course checklist (``course-notes.txt``), in order (see :func:`nbtrainer.recipe.recipe_steps`):
 
         precompute; lr_find; train the head on the cache (``head_cycles`` epochs); train the head with
         augmentation (``aug_cycles`` cycles of 1 epoch); unfreeze; differential LRs (``ratio``); lr_find
-        again; train everything with cycle_mult=2 (``unfrozen_cycles``: 1+2+4... epochs); progressive
-        resize to ``final_size`` (skipped if None); test-time augmentation. ``snapshot_dir``: see :class:`Checklist`.
+        again; train everything with cycle_mult=2 until over-fitting (at most ``unfrozen_cycles``: 1+2+4...
+        epochs); progressive resize to ``final_size`` (skipped if None); test-time augmentation.
+        ``size``: pixels, None (the data's size) or ``"auto"``: the sizes from the images themselves
+        (:func:`nbtrainer.sizes.plan_sizes`; ``final_size`` then too, unless given: 0 for none).
+        ``settings``: fields of :class:`~nbtrainer.recipe.RecipeSettings` (their defaults are
+        ``nbtrainer run``'s). ``snapshot_dir``: see :class:`Checklist`. :attr:`plan` says what it will do.
         """
+        unknown = sorted(set(settings) - set(RecipeSettings.names()))
+        if unknown:
+            raise ValueError(f"Checklist.recipe: unknown setting(s) {unknown}; expected some of "
+                             f"{RecipeSettings.names()}")
+        s = RecipeSettings(**settings)
+        why = "the size set on the data" if size is None else "as given"
+        if size == "auto":
+            auto = plan_sizes(learn.data)
+            size, why = auto.size, auto.why
+            final_size = auto.final_size if final_size is None else final_size
         size = size or learn.data.size
-        diff = {"differential": True, "augment": True, "cycle_len": 1, "cycle_mult": 2}
-        steps = [
-            Step("Precompute activations", "precompute", {"size": size},
-                 "Run the frozen pretrained body once and keep its outputs: the head then trains in milliseconds."),
-            Step("Find the learning rate", "lr_find", {"num_iter": lr_find_iters},
-                 "Raise the LR each batch; pick the highest LR where the loss is still clearly falling."),
-            Step("Train the head on precomputed activations", "fit", {"precompute": True, "n_cycle": head_cycles},
-                 "Only the new head starts from scratch; the body already sees edges and shapes."),
-            Step("Train the head with augmentation", "fit",
-                 {"precompute": False, "augment": True, "n_cycle": aug_cycles, "cycle_len": 1},
-                 "Augmented images are new views of the same examples: less over-fitting."),
-            Step("Unfreeze all layers", "unfreeze", {}, "Now the body can adapt to these images too."),
-            Step("Set differential learning rates", "differential", {"ratio": ratio},
-                 f"Each layer group gets a {ratio:g}x lower LR than the next: early layers hold general features."),
-            Step("Find the learning rate again", "lr_find", {"differential": True, "num_iter": unfrozen_lr_find_iters},
-                 "The whole network trains now, so the best LR has changed; the sweep keeps the ratios."),
-            Step("Train everything with cycle_mult=2", "fit", {**diff, "n_cycle": unfrozen_cycles},
-                 "SGDR: each restart jumps out of a narrow minimum; cycles double in length."),
-        ]
-        if final_size:
-            steps.append(Step(f"Progressive resize to {final_size}px", "fit",
-                              {**diff, "size": final_size, "n_cycle": final_cycles},
-                              "Small images trained fast; larger ones now add detail (and act as augmentation)."))
-        steps.append(Step("Test-time augmentation", "tta", {"n": tta_n},
-                          "Average the predictions of several augmented views of each image."))
-        return cls(learn, steps, lr, ratio, snapshot_dir)
+        checklist = cls(learn, recipe_steps(s, size, final_size or None), s.lr, s.ratio, snapshot_dir)
+        checklist.plan = plan_text(s, size, final_size or None, why)
+        return checklist
 
     def pending(self) -> list[Step]:
         return [s for s in self.steps if s.status != "done"]

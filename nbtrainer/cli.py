@@ -14,8 +14,9 @@ import os
 import sys
 import time
 
-DEMO_SIZE, DEMO_FINAL_SIZE = 64, 0  # measured: resizing 64->96 or 32->64 lost accuracy on the digits (README)
-FOLDER_SIZE, FOLDER_FINAL_SIZE = 128, 224
+from .recipe import RecipeSettings
+
+DEFAULTS = RecipeSettings()  # one set of defaults for the CLI and Checklist.recipe
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,24 +28,33 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--valid-pct", type=float, default=0.2, help="held-out fraction when there is no valid folder")
     run.add_argument("--limit", type=int, help="use only the first N images of the embedded data (quick runs)")
     run.add_argument("--arch", default="efficientnet_lite0", help="efficientnet_lite0 (offline) or a torchvision name")
-    run.add_argument("--size", type=int, help=f"image size of the first stages (default {DEMO_SIZE} for the digits, "
-                                               f"{FOLDER_SIZE} for a folder)")
+    run.add_argument("--size", type=int, help="image size of the first stages (default: from the images' own size, "
+                                               "see nbtrainer.sizes; the plan is printed before training)")
     run.add_argument("--final-size", type=int, help="progressive resizing: size of the last stage (0: none; "
-                                                     f"default {DEMO_FINAL_SIZE} / {FOLDER_FINAL_SIZE})")
+                                                     "default: from the images' own size)")
     run.add_argument("--bs", type=int, default=64, help="batch size")
-    run.add_argument("--lr", type=float, default=1e-2, help="peak LR of the last layer group until lr_find "
-                                                             "suggests one")
-    run.add_argument("--lr-find-iters", type=int, default=100, help="iterations of the first LR range test")
-    run.add_argument("--unfrozen-lr-find-iters", type=int, default=60,
+    d = DEFAULTS
+    run.add_argument("--lr", type=float, default=d.lr, help="peak LR of the last layer group until lr_find "
+                                                            "suggests one")
+    run.add_argument("--lr-find-iters", type=int, default=d.lr_find_iters, help="iterations of the first LR range test")
+    run.add_argument("--unfrozen-lr-find-iters", type=int, default=d.unfrozen_lr_find_iters,
                      help="iterations of the second LR range test (whole network: each costs a full step)")
-    run.add_argument("--ratio", type=float, default=3.0, help="each layer group's LR is this many times lower "
-                                                              "than the next one's (3-10 in the course)")
-    run.add_argument("--head-cycles", type=int, default=2, help="epochs training the head on precomputed "
-                                                                 "activations")
-    run.add_argument("--aug-cycles", type=int, default=2, help="cycles training the head with augmentation")
-    run.add_argument("--unfrozen-cycles", type=int, default=3, help="cycles of the whole network, cycle_mult=2")
-    run.add_argument("--final-cycles", type=int, default=2, help="cycles at the final size, cycle_mult=2")
-    run.add_argument("--tta", type=int, default=4, help="augmented passes in test-time augmentation")
+    run.add_argument("--ratio", type=float, default=d.ratio, help="each layer group's LR is this many times lower "
+                                                                  "than the next one's (3-10 in the course)")
+    run.add_argument("--head-cycles", type=int, default=d.head_cycles, help="epochs training the head on "
+                                                                             "precomputed activations")
+    run.add_argument("--aug-cycles", type=int, default=d.aug_cycles, help="cycles training the head with augmentation")
+    run.add_argument("--unfrozen-cycles", type=int, default=d.unfrozen_cycles,
+                     help="at most this many cycles of the whole network (1, 2, 4... epochs), until over-fitting")
+    run.add_argument("--final-cycles", type=int, default=d.final_cycles,
+                     help="at most this many cycles at the final size (cycle_mult=2), until over-fitting")
+    run.add_argument("--patience", type=int, default=d.patience,
+                     help="an unfrozen step stops after this many cycle ends without a lower validation loss")
+    run.add_argument("--warmup", type=float, default=d.warmup,
+                     help="fraction of an unfrozen step's first cycle held at lr/100 (0: none)")
+    run.add_argument("--snapshots", type=int, default=d.snapshots,
+                     help="the last step averages this many cycle ends' weights (snapshot ensemble; 1: the kept weights)")
+    run.add_argument("--tta", type=int, default=d.tta_n, help="augmented passes in test-time augmentation")
     run.add_argument("--opt", default="sgd", choices=("sgd", "adamw"))
     run.add_argument("--bn-freeze", action=argparse.BooleanOptionalAction,
                      help="keep the body's BatchNorm statistics as pretrained after unfreezing (default: on for "
@@ -98,13 +108,12 @@ def train_and_report(args: argparse.Namespace, ranks) -> int:
 
     start = time.perf_counter()
     demo = args.data is None
-    size = args.size or (DEMO_SIZE if demo else FOLDER_SIZE)
-    final = args.final_size if args.final_size is not None else (DEMO_FINAL_SIZE if demo else FOLDER_FINAL_SIZE)
     if demo:
-        data = ImageData.demo(size=size, bs=args.bs, seed=args.seed, valid_pct=args.valid_pct, n=args.limit)
+        data = ImageData.demo(size=args.size or 64, bs=args.bs, seed=args.seed, valid_pct=args.valid_pct,
+                              n=args.limit)
     else:
-        data = ImageData.from_folder(args.data, size=size, valid_pct=args.valid_pct, bs=args.bs, seed=args.seed,
-                                     num_workers=args.workers)
+        data = ImageData.from_folder(args.data, size=args.size or 64, valid_pct=args.valid_pct, bs=args.bs,
+                                     seed=args.seed, num_workers=args.workers)
     distributed.check_global_batch(args.bs, len(data.train), ranks)  # before any work
     say = print if ranks.is_main else (lambda *a, **k: None)  # one copy of the output, from rank 0
     say(f"data: {data}  classes: {', '.join(data.classes[:12])}{' ...' if data.c > 12 else ''}", flush=True)
@@ -115,16 +124,17 @@ def train_and_report(args: argparse.Namespace, ranks) -> int:
     learn = Learner(data, arch=args.arch, opt=args.opt, seed=args.seed, callbacks=callbacks, device=args.device,
                     amp=args.amp, channels_last=args.channels_last,
                     bn_freeze=demo if args.bn_freeze is None else args.bn_freeze, cache=ActivationCache(args.cache_dir))
-    checklist = Checklist.recipe(learn, lr=args.lr, ratio=args.ratio, size=size, final_size=final or None,
-                                 head_cycles=args.head_cycles, aug_cycles=args.aug_cycles,
-                                 unfrozen_cycles=args.unfrozen_cycles, final_cycles=args.final_cycles,
-                                 tta_n=args.tta, lr_find_iters=args.lr_find_iters,
-                                 unfrozen_lr_find_iters=args.unfrozen_lr_find_iters)
+    settings = {name: getattr(args, "tta" if name == "tta_n" else name) for name in RecipeSettings.names()}
+    final = args.final_size if args.final_size is not None else (0 if args.size else None)
+    checklist = Checklist.recipe(learn, size=args.size or "auto", final_size=final, **settings)
+    say(f"plan: {checklist.plan}", flush=True)
     for step in checklist.steps:
         say(f"-> {step.name}: {step.why}", flush=True)
         checklist.run_step(step)
         if step.action == "lr_find":
             say(f"   {detail(step.result)} ({step.result['stop_reason']})", flush=True)
+        elif step.result.get("kept"):
+            say(f"   accuracy {step.result['accuracy']:.2%}, {detail(step.result)}", flush=True)
     seconds = time.perf_counter() - start
     interp = Interpretation.from_learner(learn)  # plain predictions: the same as the accuracy printed first
     if not ranks.is_main:
@@ -132,12 +142,12 @@ def train_and_report(args: argparse.Namespace, ranks) -> int:
     baseline = svc_baseline(data)
     tta = checklist.steps[-1].result
     extra = {"accuracy": tta["plain_accuracy"], "tta_accuracy": tta["accuracy"], "svc_baseline": baseline,
-             "seconds": seconds, "sizes": [size, final] if final else [size], "processes": ranks.world_size}
+             "seconds": seconds, "sizes": checklist.sizes, "processes": ranks.world_size}
     paths = write_report(args.out, learn, checklist, extra, interp)
     print()
     print(format_table(summary_rows(checklist)))
     print()
-    sizes = f"{size}px -> {final}px" if final else f"{size}px"
+    sizes = " -> ".join(f"{px}px" for px in checklist.sizes)
     base = "n/a (images on disk)" if baseline is None else f"{baseline:.2%}"
     print(f"validation accuracy: {tta['plain_accuracy']:.2%} (with TTA: {tta['accuracy']:.2%})  |  "
           f"raw-pixel SVC baseline: {base}  |  images {sizes}  |  {seconds:.0f} s")

@@ -7,10 +7,16 @@ Example::
     probs, targets = learn.get_preds()        # validation set, in order
     probs, targets = learn.tta(4)             # plain + 4 augmented passes, averaged
     label, probs = learn.predict("3.png")
+    probs, targets = learn.tta(4, snapshots=3)   # ... averaged over the last 3 cycle ends' weights too
+
+Snapshot ensembles (``snapshots=k``): the probabilities of the last ``k`` weights in ``learn.snapshots``
+(the cycle ends of the last fit with ``snapshots=True``, see :mod:`nbtrainer.cycles`), averaged; the
+learner's own weights are put back afterwards.
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from contextlib import contextmanager
 
 import torch
@@ -18,6 +24,7 @@ import torch
 from . import distributed
 from .callbacks import InferencePass
 from .metrics import accuracy, nll
+from .snapshot import to_cpu
 
 
 class Evaluation:
@@ -49,10 +56,41 @@ class Evaluation:
         part = distributed.shard(len(self.data.valid))
         return math.ceil((part.stop - part.start) / (2 * self.data.bs))
 
-    @torch.inference_mode()
-    def get_preds(self, augment: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-        """Class probabilities and targets for the validation set (augmented images if ``augment``), in order.
+    def snapshot_weights(self, snapshots: int) -> list[dict]:
+        """The last ``snapshots`` cycle-end weights of :attr:`snapshots` (0: none, the learner's own weights)."""
+        if isinstance(snapshots, bool) or not isinstance(snapshots, int) or snapshots < 0:
+            raise ValueError(f"snapshots={snapshots!r}: expected how many cycle-end weights to average, an integer >= 0")
+        if snapshots > len(self.snapshots):
+            raise ValueError(f"snapshots={snapshots}: this learner keeps {len(self.snapshots)} cycle-end weights "
+                             f"(fit with snapshots=True keeps one per cycle); expected at most {len(self.snapshots)}")
+        return self.snapshots[len(self.snapshots) - snapshots:] if snapshots else []
+
+    def ensemble(self, predict: Callable[[], tuple[torch.Tensor, object]], snapshots: int) -> tuple[torch.Tensor, object]:
+        """``predict()`` returns ``(probs, other)``: the mean of ``probs`` over the last ``snapshots`` cycle-end
+        weights (``predict()`` itself for 0), with the last ``other``; the learner's weights are the same
+        afterwards, also when ``predict`` raises."""
+        weights = self.snapshot_weights(snapshots)
+        if not weights:
+            return predict()
+        own = to_cpu(self.model.state_dict())
+        try:
+            total = None
+            for state in weights:
+                self.model.load_state_dict(state)
+                probs, other = predict()
+                total = probs if total is None else total + probs
+            return total / len(weights), other
+        finally:
+            self.model.load_state_dict(own)
+
+    def get_preds(self, augment: bool = False, snapshots: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """Class probabilities and targets for the validation set (augmented images if ``augment``), in order;
+        ``snapshots=k`` averages the last ``k`` cycle-end weights' probabilities (a snapshot ensemble).
         Under torch.distributed each rank predicts its part and every rank gets the whole set."""
+        return self.ensemble(lambda: self._get_preds(augment), snapshots)
+
+    @torch.inference_mode()
+    def _get_preds(self, augment: bool) -> tuple[torch.Tensor, torch.Tensor]:
         self.model.eval()
         use_cache = self.precompute and not augment
         part = distributed.shard(len(self.data.valid))
@@ -69,27 +107,35 @@ class Evaluation:
                 self.inference_batch_done()
         return distributed.gather(torch.cat(probs)), distributed.gather(torch.cat(targets))
 
-    def predict(self, item) -> tuple[str, torch.Tensor]:
+    def predict(self, item, snapshots: int = 0) -> tuple[str, torch.Tensor]:
         """``(label, probabilities)`` for one image: a path, a PIL image or an ``H x W x C`` uint8 array,
-        through the plain (validation) pipeline. A file that is not an image raises an error naming it."""
+        through the plain (validation) pipeline (``snapshots``: as in :meth:`get_preds`). A file that is not
+        an image raises an error naming it."""
         from .predict import predict_one
 
-        return predict_one(self.model, self.data.size, self.data.classes, item, self.device)
+        probs, _ = self.ensemble(lambda: (predict_one(self.model, self.data.size, self.data.classes, item,
+                                                      self.device)[1], None), snapshots)
+        return self.data.classes[int(probs.argmax())], probs
 
     def validate(self) -> tuple[float, float]:
         """``(loss, accuracy)`` on the validation set, without augmentation."""
         probs, targets = self.get_preds()
         return nll(probs, targets), accuracy(probs, targets)
 
-    def tta(self, n: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
-        """Test-time augmentation: the mean of the plain and ``n`` augmented predictions of the validation set."""
+    def tta(self, n: int = 4, snapshots: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """Test-time augmentation: the mean of the plain and ``n`` augmented predictions of the validation set
+        (``snapshots``: for each of the last ``snapshots`` cycle-end weights, averaged; see :meth:`get_preds`)."""
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"n={n!r}: expected the number of augmented passes, an integer >= 1")
-        with self.inference_pass("tta", (n + 1) * self.valid_batches()):
-            probs, targets = self.get_preds()
+        def predict() -> tuple[torch.Tensor, torch.Tensor]:
+            probs, targets = self._get_preds(False)
             for _ in range(n):
-                probs = probs + self.get_preds(augment=True)[0]
-        return probs / (n + 1), targets
+                probs = probs + self._get_preds(True)[0]
+            return probs / (n + 1), targets
+
+        passes = max(1, len(self.snapshot_weights(snapshots))) * (n + 1)
+        with self.inference_pass("tta", passes * self.valid_batches()):
+            return self.ensemble(predict, snapshots)
 
     def export(self, path):
         """An inference-only ``torch.export`` file with the preprocessing and class names inside; it loads

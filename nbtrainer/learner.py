@@ -29,6 +29,7 @@ from torch import nn
 from . import checkpoint, distributed
 from .callbacks import (Callback, CancelBatchException, CancelEpochException, CancelFitException, EventLoop,
                         FitState, InferencePass, Recorder)
+from .cycles import CycleEnds, FitResult
 from .data import ImageData
 from .evaluation import Evaluation
 from .guard import GoodState, check_loss
@@ -95,6 +96,7 @@ class Learner(Evaluation, EventLoop):
         self._pinned: Activations | None = None  # checked once at the start of a fit, kept for its epochs
         self.inference: InferencePass | None = None  # the inference pass under way (progress bars read it)
         self._parallel: nn.Module | None = None  # DistributedDataParallel during a fit or sweep with several ranks
+        self.snapshots: list[dict] = []  # cycle-end weights (host copies) of the last fit with snapshots=True
         self.n_frozen = 0
         self.freeze()
 
@@ -184,13 +186,26 @@ class Learner(Evaluation, EventLoop):
         return [float(v) for v in values]
 
     def fit(self, lrs: float | Sequence[float], n_cycle: int = 1, cycle_len: int = 1, cycle_mult: int = 1,
-            callbacks: Sequence[Callback] = ()) -> None:
+            callbacks: Sequence[Callback] = (), keep_best: bool = False, patience: int | None = None,
+            snapshots: bool = False, warmup: float = 0.0) -> FitResult:
         """Train ``n_cycle`` SGDR cycles; cycle ``k`` lasts ``cycle_len * cycle_mult**k`` epochs.
 
-        ``lrs``: one LR for every group, or ``[lr1, ..., lrn]`` for the ``n`` layer groups, earliest first.
+        Args:
+            lrs: one LR for every group, or ``[lr1, ..., lrn]`` for the ``n`` layer groups, earliest first.
+            keep_best: validate the start too and end with the best of the start and the cycle ends.
+            patience: stop after this many cycle ends in a row without a lower validation loss ("until
+                over-fitting"; ``n_cycle`` is then the most cycles). Default: None (every cycle runs).
+            snapshots: keep each cycle end's weights in :attr:`snapshots` (a snapshot ensemble).
+            warmup: hold every group at 1/100 of its LR for this fraction of the first cycle (fastai 0.7's
+                ``CosAnneal``); see :func:`nbtrainer.schedule.sgdr_scheduler`. Default: 0.
+        Returns: a :class:`~nbtrainer.cycles.FitResult` (cycle ends, which weights were kept, why it stopped).
+        See :mod:`nbtrainer.cycles`.
         """
         group_lrs = self.group_lrs(lrs)
         n_epochs = sgdr_epochs(n_cycle, cycle_len, cycle_mult)
+        if patience is not None and (isinstance(patience, bool) or not isinstance(patience, int) or patience < 1):
+            raise ValueError(f"patience={patience!r}: expected None or an integer >= 1 (cycle ends without "
+                             f"improvement before the fit stops)")
         if self.precompute and self.augment:
             raise ValueError("augment=True has no effect while precompute is on (the cache holds plain images); "
                              "set learn.precompute = False to train on augmented images, or learn.augment = False")
@@ -198,20 +213,25 @@ class Learner(Evaluation, EventLoop):
         self._pinned = self._activations if self.precompute else None
         for group, lr in zip(self.opt.param_groups, group_lrs):
             group["lr"] = lr
-        scheduler = sgdr_scheduler(self.opt, len(dl), cycle_len, cycle_mult)
-        self.state = FitState(n_epochs=n_epochs, iters_per_epoch=len(dl),
-                              cycle_starts=cycle_starts(n_cycle, cycle_len, cycle_mult))
+        scheduler = sgdr_scheduler(self.opt, len(dl), cycle_len, cycle_mult, warmup=warmup)
+        starts = cycle_starts(n_cycle, cycle_len, cycle_mult)
+        self.state = FitState(n_epochs=n_epochs, iters_per_epoch=len(dl), cycle_starts=starts)
+        ends = CycleEnds([*starts[1:], n_epochs], keep_best, patience, snapshots)
         try:
-            with self.added_callbacks(callbacks), self._data_parallel(), self._events("fit", CancelFitException):
+            with self.added_callbacks([*callbacks, ends]), self._data_parallel(), \
+                    self._events("fit", CancelFitException):
                 for epoch in range(n_epochs):
                     self.state.epoch = epoch
                     with self._events("epoch", CancelEpochException):
                         self._train_epoch(dl, scheduler)
                         with self._events("validate", None):
                             self.state.valid_loss, self.state.accuracy = self.validate()
+                    if self.state.stop:
+                        break
         finally:
             self._pinned = None
             self.model.eval()
+        return ends.result
 
     def train_loader(self):
         """Training batches: images, or cached activations while :attr:`precompute` is on."""

@@ -27,13 +27,15 @@ def pyplot():
 
 
 def summary_rows(checklist) -> list[dict]:
-    """One row per step: name, status, seconds, LRs, size, valid loss, accuracy."""
+    """One row per step: name, status, seconds, LRs, size, valid loss, accuracy (a fit's: of the weights it
+    kept), which weights it kept."""
     rows = []
     for step in checklist.steps:
         r = step.result
         rows.append({"step": step.name, "status": step.status, "seconds": r.get("seconds"),
                      "lrs": r.get("lrs"), "size": r.get("size"), "epochs": r.get("epochs"),
-                     "valid_loss": r.get("valid_loss"), "accuracy": r.get("accuracy"), "detail": detail(r)})
+                     "valid_loss": r.get("valid_loss"), "accuracy": r.get("accuracy"), "kept": r.get("kept"),
+                     "detail": detail(r)})
     return rows
 
 
@@ -47,7 +49,12 @@ def suggestion_text(suggestion: float | None) -> str:
 
 
 def detail(result: dict) -> str:
-    """One line about a step's result for the summary table (an LR sweep's suggestion, ratios)."""
+    """One line about a step's result for the summary table (an LR sweep's suggestion, ratios, the weights
+    a fit kept, a snapshot ensemble)."""
+    if "kept" in result:
+        return f"kept {result['kept']}"
+    if result.get("snapshots", 0) > 1:
+        return f"snapshot ensemble of {result['snapshots']}"
     if "suggestion" in result:
         return f"{suggestion_text(result['suggestion'])}; next LR {result['lr']:.2g}"
     if "ratio" in result:
@@ -65,7 +72,7 @@ def format_table(rows: list[dict]) -> str:
     header = f"{'step':<44} {'status':<8} {'time':>7} {'size':>5} {'ep':>3} {'valid loss':>10} {'accuracy':>8}  lrs"
     lines = [header, "-" * len(header)]
     for r in rows:
-        lrs = r.get("detail") or "-" if not r["lrs"] else "[" + lrs_text(r["lrs"]) + "]"
+        lrs = " ".join(x for x in ("[" + lrs_text(r["lrs"]) + "]" if r["lrs"] else "", r.get("detail")) if x) or "-"
         lines.append(f"{r['step'][:44]:<44} {r['status']:<8} {_fmt(r['seconds'], '.1f', 6)}s {_fmt(r['size'], 'd', 5)} "
                      f"{_fmt(r['epochs'], 'd', 3)} {_fmt(r['valid_loss'], '.4f', 10)} {_fmt(r['accuracy'], '.2%', 8)}  "
                      f"{lrs}")
@@ -86,6 +93,12 @@ def plot_training(recorder, path: Path) -> Path:
     ax_loss.set(xlabel="iteration", ylabel="loss", yscale="log", title="Loss")
     ax_loss.legend()
     ax_acc.plot([e["epoch"] + 1 for e in recorder.epochs], [e["accuracy"] for e in recorder.epochs], "o-")
+    ends = [e for e in recorder.epochs if e.get("cycle_end")]
+    ax_acc.plot([e["epoch"] + 1 for e in ends], [e["accuracy"] for e in ends], "s", mfc="none", ms=9,
+                label="cycle end")
+    kept = [e for e in recorder.epochs if e.get("kept")]
+    ax_acc.plot([e["epoch"] + 1 for e in kept], [e["accuracy"] for e in kept], "*", ms=14, label="kept")
+    ax_acc.legend(fontsize=8)
     ax_acc.set(xlabel="epoch", ylabel="valid accuracy", title="Validation accuracy")
     _mark_stages(ax_acc, recorder.epochs)
     ax_acc.grid(alpha=0.3)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .actions import settings
+from .actions import fit_kwargs, settings
 
 
 def _settings(action: str, params: dict) -> list[str]:
@@ -36,8 +36,8 @@ def _lr_find(params: dict, result: dict) -> list[str]:
 
 def _fit(params: dict, result: dict) -> list[str]:
     lines = _settings("fit", params)
-    lines.append(f"learn.fit({result['lrs']!r}, n_cycle={params.get('n_cycle', 1)!r}, "
-                 f"cycle_len={params.get('cycle_len', 1)!r}, cycle_mult={params.get('cycle_mult', 1)!r})")
+    options = ", ".join(f"{name}={value!r}" for name, value in fit_kwargs(params).items())
+    lines.append(f"learn.fit({result['lrs']!r}, {options})")
     lines.append("print('valid loss', learn.recorder.epochs[-1]['valid_loss'], "
                  "'accuracy', learn.recorder.epochs[-1]['accuracy'])")
     return lines
@@ -52,7 +52,7 @@ def _differential(params: dict, result: dict) -> list[str]:
 
 
 def _tta(params: dict, result: dict) -> list[str]:
-    return [f"probs, targets = learn.tta({params.get('n', 4)!r})",
+    return [f"probs, targets = learn.tta({params.get('n', 4)!r}, snapshots={result.get('snapshots', 0)!r})",
             "print('TTA accuracy', nbt.metrics.accuracy(probs, targets))"]
 
 

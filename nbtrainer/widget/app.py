@@ -13,6 +13,7 @@ Example::
 """
 from __future__ import annotations
 
+import html
 import time
 from pathlib import Path
 
@@ -71,7 +72,8 @@ class Trainer(VBox):
         self._link()
         right = VBox([self.lr_plot, self.sliders], layout=Layout(width="46%"))
         top = HBox([VBox([self.panel], layout=Layout(width="54%")), right])
-        title = HTML(f"<b>nbtrainer</b> &middot; {checklist.learn.config['arch']} &middot; {checklist.learn.data}")
+        title = HTML(f"<b>nbtrainer</b> &middot; {checklist.learn.config['arch']} &middot; {checklist.learn.data}"
+                     f"<br><span class='nbt-plan'>plan: {html.escape(checklist.plan)}</span>")
         super().__init__([title, top, self.stage_progress, self.tabs])
         self.add_class("nbt-trainer")
 

@@ -99,6 +99,8 @@ class TrainerModel(HasTraits):
         r = step.result
         if r.get("accuracy") is not None:
             text += f"{'; ' if text else ''}accuracy {r['accuracy']:.2%}"
+        if r.get("kept"):
+            text += f"; kept {r['kept']}"
         if step.action == "lr_find" and "suggestion" in r:
             text = suggestion_text(r["suggestion"])
         return text
@@ -156,6 +158,8 @@ class TrainerModel(HasTraits):
                     c.steps[index].status = "running"
                     self.sync()
                     c.run_step(index)
+                    if c.steps[index].action == "fit":  # redraw: the kept cycle end is known once the fit ends
+                        self._publish("history", history_update(self.learn.recorder))
                     if c.steps[index].status != "done":
                         break
         except Exception as e:  # the step is marked failed with its error; the kernel must not see a raise

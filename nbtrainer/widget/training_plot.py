@@ -1,6 +1,6 @@
 """Live training curves: smoothed training loss per batch, validation loss and accuracy per epoch, the LR
 of every layer group per iteration; epoch boundaries (dotted) and SGDR restarts (dashed) drawn as
-vertical rules; the last epoch's numbers. (The progress bar of every stage is ``results_view.StageProgress``.)
+vertical rules; the cycle ends (squares) and the weights each fit kept (diamonds); the last epoch's numbers. (The progress bar of every stage is ``results_view.StageProgress``.)
 
 It draws :class:`~nbtrainer.live.LiveFeed` updates (a few per second) and redraws everything from a
 ``history`` update (after going back to an earlier step).
@@ -39,10 +39,16 @@ class TrainingPlot(VBox):
                                 marker_size=24, labels=["valid loss"], display_legend=True)
         self.accuracy = Scatter(x=[], y=[], scales={"x": x, "y": y_acc}, colors=["#2ca02c"], default_size=30,
                                 labels=["accuracy"], display_legend=True)
+        # SGDR judges a fit at its cycle ends (hollow squares); the weights a fit kept: a diamond
+        self.cycle_ends = Scatter(x=[], y=[], scales={"x": x, "y": y_acc}, colors=["#2ca02c"], marker="square",
+                                  default_size=90, fill=False, labels=["cycle end"], display_legend=True)
+        self.kept = Scatter(x=[], y=[], scales={"x": x, "y": y_acc}, colors=["#d62728"], marker="diamond",
+                            default_size=110, labels=["kept"], display_legend=True)
         self.epoch_rules = Lines(x=[], y=[], scales={"x": x, "y": unit}, colors=["#dddddd"], line_style="dotted")
         self.restart_rules = Lines(x=[], y=[], scales={"x": x, "y": unit}, colors=["#999999"], line_style="dashed")
         self.loss_figure = Figure(
-            marks=[self.epoch_rules, self.restart_rules, self.train_loss, self.valid_loss, self.accuracy],
+            marks=[self.epoch_rules, self.restart_rules, self.train_loss, self.valid_loss, self.accuracy,
+                   self.cycle_ends, self.kept],
             axes=[Axis(scale=x, label="iteration"), Axis(scale=y_loss, orientation="vertical", label="loss"),
                   Axis(scale=y_acc, orientation="vertical", side="right", label="accuracy", tick_format=".0%")],
             title="Training", legend_location="top-right", layout=Layout(width="100%", height="300px"),
@@ -76,12 +82,17 @@ class TrainingPlot(VBox):
 
     def _draw(self, update: dict) -> None:
         b, epochs = self._b, self._epochs
-        marks = (self.train_loss, self.valid_loss, self.accuracy, self.epoch_rules, self.restart_rules)
+        marks = (self.train_loss, self.valid_loss, self.accuracy, self.cycle_ends, self.kept, self.epoch_rules,
+                 self.restart_rules)
         with hold_all(*marks, self.status):
             self.train_loss.x, self.train_loss.y = np.array(b["iteration"], dtype=float), np.array(b["smooth"])
             ex = np.array([e["iteration"] for e in epochs], dtype=float)
             self.valid_loss.x, self.valid_loss.y = ex, np.array([e["valid_loss"] for e in epochs], dtype=float)
             self.accuracy.x, self.accuracy.y = ex, np.array([e["accuracy"] for e in epochs], dtype=float)
+            for mark, key in ((self.cycle_ends, "cycle_end"), (self.kept, "kept")):
+                chosen = [e for e in epochs if e.get(key)]
+                mark.x = np.array([e["iteration"] for e in chosen], dtype=float)
+                mark.y = np.array([e["accuracy"] for e in chosen], dtype=float)
             self.epoch_rules.x, self.epoch_rules.y = _rules(ex)
             self.restart_rules.x, self.restart_rules.y = _rules(self._restarts)
             if epochs:

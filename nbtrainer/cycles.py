@@ -1,0 +1,161 @@
+"""What a fit does at its SGDR cycle ends: keep the best weights, stop when training over-fits, keep
+snapshots for an ensemble.
+
+SGDR's weights are at their best at the end of a cycle, where the LR has annealed to its lowest; so a
+fit is judged there, on the validation set:
+
+- ``keep_best``: the fit also validates its starting weights, copies the best weights seen (the start or
+  a cycle end) to host memory, and puts them back when it ends, so a fit never leaves the learner worse
+  on validation than it found it. "Best" is the higher validation accuracy, the lower validation loss
+  breaking ties (a validation set of 200 images ties often).
+- ``patience``: "train until over-fitting" (the course's last step): after ``patience`` cycle ends in a
+  row whose validation loss is not below the lowest of the cycle ends before them, the fit stops at that
+  epoch boundary. The loss, not the accuracy, says when: it is the smoother signal, and a rising loss at a
+  steady accuracy (ever more confident mistakes) is how over-fitting starts. The start is not counted
+  here: an unfrozen network often starts a fit below its frozen start, so a first cycle end below the
+  start is no sign of over-fitting.
+- ``snapshots``: the weights of every cycle end, on the host, for a snapshot ensemble (Huang et al. 2017,
+  "Snapshot Ensembles: Train 1, get M for free"): ``learn.get_preds(snapshots=k)`` averages the last
+  ``k`` of them.
+
+Example::
+
+    result = learn.fit([lr / 9, lr / 3, lr], n_cycle=4, cycle_mult=2, keep_best=True, patience=1)
+    result.kept_text()          # "cycle 2 of 3 (stopped: over-fitting)"
+    result.cycle_ends[1]        # CycleEnd(cycle=2, epoch=3, valid_loss=..., accuracy=...)
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from .callbacks import Callback
+from .snapshot import to_cpu
+
+
+@dataclass(frozen=True)
+class CycleEnd:
+    """A validated point of a fit: ``cycle`` 0 is its start, ``cycle`` k the end of its k-th SGDR cycle
+    (after ``epoch`` epochs of the fit)."""
+
+    cycle: int
+    epoch: int
+    valid_loss: float
+    accuracy: float
+
+    def better_than(self, other: "CycleEnd | None") -> bool:
+        """Higher accuracy, or the same accuracy and a lower loss (NaN is never better)."""
+        if other is None:
+            return not math.isnan(self.accuracy)
+        if math.isnan(self.accuracy):
+            return False
+        if self.accuracy != other.accuracy:
+            return self.accuracy > other.accuracy
+        return self.valid_loss < other.valid_loss
+
+
+@dataclass
+class FitResult:
+    """What one ``learn.fit`` did: its cycle ends, which weights it kept, whether it stopped early."""
+
+    planned_cycles: int
+    start: CycleEnd | None = None  # validated only with keep_best
+    cycle_ends: list[CycleEnd] = field(default_factory=list)
+    kept: CycleEnd | None = None  # None: the last weights (keep_best off, or nothing validated)
+    stop_reason: str = ""  # "over-fitting", "stopped" (the user's Stop), or "" (all planned cycles ran)
+
+    def kept_text(self) -> str:
+        """``"cycle 2 of 3"``, ``"the start: this fit did not improve on it"`` or ``"the last epoch"``,
+        with why the fit ended early where it did."""
+        done = len(self.cycle_ends)
+        if self.kept is None:
+            text = "the last epoch"
+        elif self.kept.cycle == 0:
+            text = "the start: this fit did not improve on it"
+        else:
+            text = f"cycle {self.kept.cycle} of {done}"
+        if self.stop_reason == "over-fitting":
+            text += f" (stopped after cycle {done} of {self.planned_cycles}: over-fitting)"
+        elif self.stop_reason:
+            text += f" ({self.stop_reason})"
+        return text
+
+
+class CycleEnds(Callback):
+    """The cycle-end work of one fit (see the module's docstring); ``fit`` adds it when asked to.
+
+    Args:
+        ends: the fit's epoch count at each cycle end, e.g. ``[1, 3, 7]`` for 1 + 2 + 4 epochs.
+        keep_best: validate the start, keep the best weights, restore them when the fit ends.
+        patience: stop after this many cycle ends in a row whose validation loss is not below the lowest
+            cycle end's before them (None: never).
+        snapshots: keep every cycle end's weights in ``learner.snapshots``.
+    """
+
+    order = 10  # after the Recorder (-10) has written the epoch's row
+
+    def __init__(self, ends: list[int], keep_best: bool = False, patience: int | None = None,
+                 snapshots: bool = False):
+        self.ends, self.keep_best, self.patience, self.snapshots = list(ends), keep_best, patience, snapshots
+        self.result = FitResult(planned_cycles=len(ends))
+        self._best: CycleEnd | None = None
+        self._best_state: dict | None = None
+        self._worse = 0
+
+    def before_fit(self) -> None:
+        learn = self.learner
+        if self.snapshots:
+            learn.snapshots = []
+        if self.keep_best:  # the start is validated as an epoch end is (the same events)
+            with learn._events("validate", None):
+                learn.state.valid_loss, learn.state.accuracy = learn.validate()
+            self.result.start = CycleEnd(0, 0, learn.state.valid_loss, learn.state.accuracy)
+            self._keep(self.result.start)
+
+    def _keep(self, point: CycleEnd) -> None:
+        self._best = point
+        self._best_state = {"model": to_cpu(self.learner.model.state_dict()),
+                            "opt": to_cpu(self.learner.opt.state_dict())}
+
+    def after_epoch(self) -> None:
+        state = self.learner.state
+        epoch = state.epoch + 1
+        if epoch not in self.ends:
+            return
+        point = CycleEnd(self.ends.index(epoch) + 1, epoch, state.valid_loss, state.accuracy)
+        lowest = min((p.valid_loss for p in self.result.cycle_ends), default=math.inf)
+        self.result.cycle_ends.append(point)
+        self.learner.recorder.epochs[-1]["cycle_end"] = point.cycle
+        if self.snapshots:
+            self.learner.snapshots.append(to_cpu(self.learner.model.state_dict()))
+        if self.keep_best and point.better_than(self._best):
+            self._keep(point)
+        self._worse = 0 if point.valid_loss < lowest else self._worse + 1
+        if self.patience is not None and self._worse >= self.patience and point.cycle < len(self.ends):
+            self.result.stop_reason = "over-fitting"
+            state.stop = True  # the loop ends the fit after this epoch
+
+    def after_cancel_fit(self) -> None:
+        self.result.stop_reason = "stopped"
+
+    def after_fit(self) -> None:
+        learn = self.learner
+        if not self.keep_best or self._best is None:
+            return
+        best = self.result.kept = self._best
+        _mark_kept(learn.recorder.epochs, best)
+        in_place = bool(self.result.cycle_ends) and best == self.result.cycle_ends[-1] and not learn.state.cancelled
+        if in_place:  # the weights the fit ended with are the best: nothing to put back
+            return
+        learn.model.load_state_dict(self._best_state["model"])
+        learn.opt.load_state_dict(to_cpu(self._best_state["opt"]))
+        learn.state.valid_loss, learn.state.accuracy = best.valid_loss, best.accuracy
+
+
+def _mark_kept(epochs: list[dict], kept: CycleEnd) -> None:
+    """Say on the recorder's rows which weights the fit kept (none for the start: it has no row)."""
+    if kept.cycle:
+        for row in reversed(epochs):
+            if row.get("cycle_end") == kept.cycle:
+                row["kept"] = True
+                return

@@ -1,0 +1,110 @@
+"""The course checklist's steps (``course-notes.txt``) and their settings, in one place: ``Checklist.recipe``
+and ``nbtrainer run`` both take their defaults from :class:`RecipeSettings`.
+
+Example::
+
+    steps = recipe_steps(RecipeSettings(unfrozen_cycles=3), size=64)
+    [s.name for s in steps]     # ['Precompute activations', 'Find the learning rate', ...]
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+
+@dataclass
+class Step:
+    """One step of the recipe: what to do (``action`` with ``params``), why, and what happened."""
+
+    name: str
+    action: str
+    params: dict = field(default_factory=dict)
+    why: str = ""
+    status: str = "pending"
+    result: dict = field(default_factory=dict)
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class RecipeSettings:
+    """What the recipe does at each step; every field is also an option of ``nbtrainer run``.
+
+    Args:
+        lr: the last group's LR until an lr_find suggests one.
+        ratio: each layer group's LR is this many times lower than the next one's.
+        head_cycles: epochs of the head on precomputed activations.
+        aug_cycles: cycles of 1 epoch of the head with augmentation.
+        unfrozen_cycles: at most this many SGDR cycles (1, 2, 4, ... epochs) of the whole network; the
+            step stops earlier once it over-fits (``patience``).
+        final_cycles: at most this many cycles (cycle_mult=2) at the final size, when there is one.
+        patience: cycle ends in a row without a lower validation loss before an unfrozen step stops.
+        warmup: the fraction of an unfrozen step's first cycle held at lr/100 (fastai 0.7's CosAnneal).
+        tta_n: augmented passes of test-time augmentation.
+        snapshots: the last step averages the last this many cycle ends' weights (a snapshot ensemble;
+            1: the kept weights alone).
+        lr_find_iters, unfrozen_lr_find_iters: iterations of the first and of the second LR range test.
+    """
+
+    lr: float = 1e-2
+    ratio: float = 3.0
+    head_cycles: int = 2
+    aug_cycles: int = 2
+    unfrozen_cycles: int = 4
+    final_cycles: int = 2
+    patience: int = 1
+    warmup: float = 0.05
+    tta_n: int = 4
+    snapshots: int = 1
+    lr_find_iters: int = 100
+    unfrozen_lr_find_iters: int = 60
+
+    @classmethod
+    def names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+
+def plan_text(s: RecipeSettings, size: int, final_size: int | None, why: str) -> str:
+    """One line for the user before training: the sizes, why, and the epochs at most."""
+    sizes = f"{size} px" + (f", then {final_size} px" if final_size else "")
+    unfrozen = " + ".join(str(2 ** k) for k in range(s.unfrozen_cycles))
+    final = (" + ".join(str(2 ** k) for k in range(s.final_cycles)) + f" at {final_size} px") if final_size else ""
+    return (f"{sizes} ({why}); epochs: the head {s.head_cycles} on the cache + {s.aug_cycles} augmented, the whole "
+            f"network at most {unfrozen}{', then ' + final if final else ''}, stopping at over-fitting")
+
+
+def recipe_steps(s: RecipeSettings, size: int, final_size: int | None = None) -> list[Step]:
+    """The checklist in the course's order: precompute; lr_find; the head on the cache; the head with
+    augmentation; unfreeze; differential LRs; lr_find again; the whole network with cycle_mult=2 until
+    over-fitting; the resize to ``final_size`` (when given); test-time augmentation. Every fit keeps the
+    best of its start and its cycle ends (``keep_best``)."""
+    unfrozen = {"differential": True, "augment": True, "cycle_len": 1, "cycle_mult": 2, "keep_best": True,
+                "patience": s.patience, "warmup": s.warmup, "snapshots": True}
+    steps = [
+        Step("Precompute activations", "precompute", {"size": size},
+             "Run the frozen pretrained body once and keep its outputs: the head then trains in milliseconds."),
+        Step("Find the learning rate", "lr_find", {"num_iter": s.lr_find_iters},
+             "Raise the LR each batch; pick the highest LR where the loss is still clearly falling."),
+        Step("Train the head on precomputed activations", "fit",
+             {"precompute": True, "n_cycle": s.head_cycles, "keep_best": True},
+             "Only the new head starts from scratch; the body already sees edges and shapes."),
+        Step("Train the head with augmentation", "fit",
+             {"precompute": False, "augment": True, "n_cycle": s.aug_cycles, "cycle_len": 1, "keep_best": True},
+             "Augmented images are new views of the same examples: less over-fitting."),
+        Step("Unfreeze all layers", "unfreeze", {}, "Now the body can adapt to these images too."),
+        Step("Set differential learning rates", "differential", {"ratio": s.ratio},
+             f"Each layer group gets a {s.ratio:g}x lower LR than the next: early layers hold general features."),
+        Step("Find the learning rate again", "lr_find", {"differential": True, "num_iter": s.unfrozen_lr_find_iters},
+             "The whole network trains now, so the best LR has changed; the sweep keeps the ratios."),
+        Step("Train everything with cycle_mult=2 until over-fitting", "fit", {**unfrozen, "n_cycle": s.unfrozen_cycles},
+             f"SGDR cycles of 1, 2, 4... epochs, judged at each cycle end; stops once the validation loss "
+             f"rises ({s.patience} cycle end{'s' if s.patience > 1 else ''} without a new low) and keeps the "
+             f"best weights."),
+    ]
+    if final_size:
+        steps.append(Step(f"Progressive resize to {final_size}px", "fit",
+                          {**unfrozen, "size": final_size, "n_cycle": s.final_cycles},
+                          "Larger images add detail; kept only if they beat the smaller size."))
+    ensemble = (f" and over the last {s.snapshots} cycle ends' weights (a snapshot ensemble)"
+                if s.snapshots > 1 else "")
+    steps.append(Step("Test-time augmentation", "tta", {"n": s.tta_n, "snapshots": s.snapshots},
+                      f"Average the predictions of several augmented views of each image{ensemble}."))
+    return steps
