@@ -120,7 +120,7 @@ def test_set_param_checks_values_and_names():
                                ("lr", 1.0, "'lr' is not an editable")):
         with pytest.raises(ValueError, match=match):
             checklist.set_param(2, name, value)
-    assert checklist.steps[2].params == {"precompute": True, "n_cycle": 3}
+    assert checklist.steps[2].params == {"precompute": True, "n_cycle": 3, "keep_best": True}
     with pytest.raises(ValueError, match="num_iter=5"):
         checklist.set_param(1, "num_iter", 5)
 
