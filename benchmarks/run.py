@@ -20,6 +20,7 @@ import bench_distributed  # noqa: E402
 import bench_fit  # noqa: E402
 import bench_lr_find  # noqa: E402
 import bench_precompute  # noqa: E402
+import bench_quality  # noqa: E402
 import bench_widget  # noqa: E402
 from common import print_table  # noqa: E402
 
@@ -28,7 +29,7 @@ def main() -> None:
     start = time.perf_counter()
     rows = (bench_fit.run() + bench_lr_find.run() + bench_precompute.run() + bench_widget.run()
             + bench_distributed.run())
-    accuracy = bench_accuracy.run()
+    accuracy = bench_accuracy.run() + [""] + bench_quality.run()
     print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
           f"torch {torch.__version__}, cuda={torch.cuda.is_available()}")
     print_table(rows)

@@ -95,18 +95,20 @@ def run_command(args: argparse.Namespace) -> int:
         distributed.shutdown()
 
 
-def train_and_report(args: argparse.Namespace, ranks) -> int:
+def build_run(args: argparse.Namespace, ranks=None, callbacks=()):
+    """The data, learner and checklist that ``nbtrainer run`` with ``args`` trains (the benchmarks use it too).
+
+    Example::
+
+        data, learn, checklist = build_run(build_parser().parse_args(["run", "--data", "photos/"]))
+        checklist.run()
+    """
     from . import distributed
-    from .baseline import svc_baseline
-    from .progress import TqdmProgress
     from .checklist import Checklist
     from .data import ImageData
-    from .interpret import Interpretation
     from .learner import Learner
     from .precompute import ActivationCache
-    from .report import detail, format_table, summary_rows, write_report
 
-    start = time.perf_counter()
     demo = args.data is None
     if demo:
         data = ImageData.demo(size=args.size or 64, bs=args.bs, seed=args.seed, valid_pct=args.valid_pct,
@@ -114,19 +116,30 @@ def train_and_report(args: argparse.Namespace, ranks) -> int:
     else:
         data = ImageData.from_folder(args.data, size=args.size or 64, valid_pct=args.valid_pct, bs=args.bs,
                                      seed=args.seed, num_workers=args.workers)
-    distributed.check_global_batch(args.bs, len(data.train), ranks)  # before any work
-    say = print if ranks.is_main else (lambda *a, **k: None)  # one copy of the output, from rank 0
-    say(f"data: {data}  classes: {', '.join(data.classes[:12])}{' ...' if data.c > 12 else ''}", flush=True)
-    if ranks.enabled:
-        say(f"distributed: {ranks.world_size} processes, global batch {args.bs} "
-            f"({args.bs // ranks.world_size} a process)", flush=True)
-    callbacks = [] if args.no_progress or not ranks.is_main else [TqdmProgress()]
+    if ranks is not None:
+        distributed.check_global_batch(args.bs, len(data.train), ranks)  # before any work
     learn = Learner(data, arch=args.arch, opt=args.opt, seed=args.seed, callbacks=callbacks, device=args.device,
                     amp=args.amp, channels_last=args.channels_last,
                     bn_freeze=demo if args.bn_freeze is None else args.bn_freeze, cache=ActivationCache(args.cache_dir))
     settings = {name: getattr(args, "tta" if name == "tta_n" else name) for name in RecipeSettings.names()}
     final = args.final_size if args.final_size is not None else (0 if args.size else None)
-    checklist = Checklist.recipe(learn, size=args.size or "auto", final_size=final, **settings)
+    return data, learn, Checklist.recipe(learn, size=args.size or "auto", final_size=final, **settings)
+
+
+def train_and_report(args: argparse.Namespace, ranks) -> int:
+    from .baseline import svc_baseline
+    from .interpret import Interpretation
+    from .progress import TqdmProgress
+    from .report import detail, format_table, summary_rows, write_report
+
+    start = time.perf_counter()
+    callbacks = [] if args.no_progress or not ranks.is_main else [TqdmProgress()]
+    data, learn, checklist = build_run(args, ranks, callbacks)
+    say = print if ranks.is_main else (lambda *a, **k: None)  # one copy of the output, from rank 0
+    say(f"data: {data}  classes: {', '.join(data.classes[:12])}{' ...' if data.c > 12 else ''}", flush=True)
+    if ranks.enabled:
+        say(f"distributed: {ranks.world_size} processes, global batch {args.bs} "
+            f"({args.bs // ranks.world_size} a process)", flush=True)
     say(f"plan: {checklist.plan}", flush=True)
     for step in checklist.steps:
         say(f"-> {step.name}: {step.why}", flush=True)
@@ -141,7 +154,8 @@ def train_and_report(args: argparse.Namespace, ranks) -> int:
         return 0
     baseline = svc_baseline(data)
     tta = checklist.steps[-1].result
-    extra = {"accuracy": tta["plain_accuracy"], "tta_accuracy": tta["accuracy"], "svc_baseline": baseline,
+    extra = {"accuracy": tta["plain_accuracy"], "tta_accuracy": tta["tta_accuracy"], "final_accuracy": tta["accuracy"],
+             "final_predictions": tta["chosen"], "svc_baseline": baseline,
              "seconds": seconds, "sizes": checklist.sizes, "processes": ranks.world_size}
     paths = write_report(args.out, learn, checklist, extra, interp)
     print()
@@ -149,7 +163,8 @@ def train_and_report(args: argparse.Namespace, ranks) -> int:
     print()
     sizes = " -> ".join(f"{px}px" for px in checklist.sizes)
     base = "n/a (images on disk)" if baseline is None else f"{baseline:.2%}"
-    print(f"validation accuracy: {tta['plain_accuracy']:.2%} (with TTA: {tta['accuracy']:.2%})  |  "
+    print(f"validation accuracy: {tta['plain_accuracy']:.2%} (with TTA: {tta['tta_accuracy']:.2%}; kept "
+          f"{tta['chosen']}: {tta['accuracy']:.2%})  |  "
           f"raw-pixel SVC baseline: {base}  |  images {sizes}  |  {seconds:.0f} s")
     print(f"report: {', '.join(str(p) for p in paths.values())}")
     return 0

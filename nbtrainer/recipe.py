@@ -106,5 +106,6 @@ def recipe_steps(s: RecipeSettings, size: int, final_size: int | None = None) ->
     ensemble = (f" and over the last {s.snapshots} cycle ends' weights (a snapshot ensemble)"
                 if s.snapshots > 1 else "")
     steps.append(Step("Test-time augmentation", "tta", {"n": s.tta_n, "snapshots": s.snapshots},
-                      f"Average the predictions of several augmented views of each image{ensemble}."))
+                      f"Average the predictions of several augmented views of each image{ensemble}; "
+                      f"kept only if it beats the plain predictions on validation."))
     return steps

@@ -51,10 +51,11 @@ def suggestion_text(suggestion: float | None) -> str:
 def detail(result: dict) -> str:
     """One line about a step's result for the summary table (an LR sweep's suggestion, ratios, the weights
     a fit kept, a snapshot ensemble)."""
+    if "chosen" in result:
+        others = ", ".join(f"{name} {acc:.2%}" for name, acc in result["scores"].items() if name != result["chosen"])
+        return f"kept {result['kept']} ({others})"
     if "kept" in result:
         return f"kept {result['kept']}"
-    if result.get("snapshots", 0) > 1:
-        return f"snapshot ensemble of {result['snapshots']}"
     if "suggestion" in result:
         return f"{suggestion_text(result['suggestion'])}; next LR {result['lr']:.2g}"
     if "ratio" in result:

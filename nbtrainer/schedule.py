@@ -11,7 +11,7 @@ cycles take ``cycle_len * (1 + m + ... + m**(n_cycle - 1))`` epochs (``cycle_len
 with ``T_0 = cycle_len * iters_per_epoch`` and ``T_mult = cycle_mult``, stepped once per batch.
 
 Warm-up (``warmup > 0``, after fastai 0.7's ``CosAnneal``, the course's own scheduler, which held every
-group at ``lr / 100`` for the first 1/20 of the first cycle): the first ``W = round(warmup * T_0)``
+group at ``lr / 100`` for the first 1/20 of the first cycle): the first ``W = ceil(warmup * T_0)``
 iterations run at ``lr / 100`` (:class:`~torch.optim.lr_scheduler.ConstantLR`), then the cosine starts
 (:class:`~torch.optim.lr_scheduler.SequentialLR` chains the two). So the cosine's restarts come ``W``
 iterations after the epoch boundaries, and at an epoch-aligned cycle end the LR is
@@ -27,6 +27,7 @@ Example::
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -59,11 +60,12 @@ def cycle_starts(n_cycle: int = 1, cycle_len: int = 1, cycle_mult: int = 1) -> l
 
 
 def warmup_iters(warmup: float, iters_per_epoch: int, cycle_len: int = 1) -> int:
-    """Iterations at ``lr / 100``: ``round(warmup * cycle_len * iters_per_epoch)``, 0 when ``warmup`` is 0."""
+    """Iterations at ``lr / 100``: ``ceil(warmup * cycle_len * iters_per_epoch)`` (as fastai 0.7 counted them:
+    every iteration before that fraction of the cycle), 0 when ``warmup`` is 0."""
     if isinstance(warmup, bool) or not isinstance(warmup, (int, float)) or not 0 <= warmup < 1:
         raise ValueError(f"warmup={warmup!r}: expected the fraction of the first cycle held at lr/100, "
                          f"a number in [0, 1)")
-    return round(warmup * cycle_len * iters_per_epoch) if warmup else 0
+    return math.ceil(warmup * cycle_len * iters_per_epoch) if warmup else 0
 
 
 def sgdr_scheduler(optimizer: torch.optim.Optimizer, iters_per_epoch: int, cycle_len: int = 1,

@@ -52,7 +52,8 @@ def _differential(params: dict, result: dict) -> list[str]:
 
 
 def _tta(params: dict, result: dict) -> list[str]:
-    return [f"probs, targets = learn.tta({params.get('n', 4)!r}, snapshots={result.get('snapshots', 0)!r})",
+    return [f"probs, targets = learn.tta({params.get('n', 4)!r}, snapshots={result.get('ensemble', 0)!r})"
+            f"  # this run kept: {result.get('chosen', 'TTA')}",
             "print('TTA accuracy', nbt.metrics.accuracy(probs, targets))"]
 
 

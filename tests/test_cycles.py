@@ -143,7 +143,7 @@ def test_the_warmup_holds_the_first_iterations_at_a_hundredth_then_starts_the_co
     assert plain.index(1.0, 1) == 20 and warm.index(1.0, 3) == 22  # the restart, two iterations late too
     learn = small_learner(n=100)
     learn.precompute = True
-    learn.fit(0.02, warmup=0.4)  # 5 batches an epoch: 2 of them at lr/100
+    learn.fit(0.02, warmup=0.3)  # 5 batches an epoch: ceil(1.5) = 2 of them at lr/100
     first = learn.recorder.iterations[:3]
     assert [r["lrs"][-1] for r in first] == pytest.approx([2e-4, 2e-4, 0.02])
     with pytest.raises(ValueError, match="warmup=1.5"):
@@ -161,7 +161,11 @@ def test_every_recipe_step_keeps_at_least_the_accuracy_it_started_from():
         assert step.result["kept"] and step.result["cycle_ends"]
         assert (step.result["kept"].startswith(("cycle", "the start")))
     tta = checklist.steps[-1]
-    assert tta.result["snapshots"] == 2 and "snapshot ensemble of 2" in detail(tta.result)
+    scores = tta.result["scores"]
+    assert tta.result["snapshots"] == 2 and set(scores) == {"plain", "TTA (1 passes)", "snapshot ensemble of 2",
+                                                            "snapshot ensemble of 2 with TTA"}
+    assert tta.result["accuracy"] == max(scores.values()) >= scores["plain"]  # kept only if it helps
+    assert tta.result["chosen"] in detail(tta.result) or "plain predictions" in detail(tta.result)
     assert tta.result["plain_accuracy"] == pytest.approx(accs[-1])  # the kept weights are the learner's
     table = format_table(summary_rows(checklist))
     assert "kept cycle" in table or "kept the start" in table

@@ -1,0 +1,91 @@
+"""Real offline image sets for ``bench_quality.py``, written as ImageFolder trees (``DIR/train/<class>``,
+``DIR/valid/<class>``), so every method reads them as a user's folder would be read.
+
+- ``photos``: one class per real colour photograph that installed packages ship (scikit-image's
+  astronaut, chelsea, coffee, the Hubble deep field, motorcycle, retina, rocket; matplotlib's Grace
+  Hopper; scikit-learn's china and flower): 60 train and 20 valid square crops per class, 96 px.
+  Train crops come from the left 60% of the photo, valid crops from the right 40%: no valid pixel is
+  seen in training, so the set asks whether the classifier knows a scene from parts it never saw.
+  Crop sides vary from 1/6 to 1/2 of the photo's height, at random places: scale and content vary.
+- ``textures``: the same on 10 real grey-scale images (scikit-image's brick, grass, gravel, moon, cell,
+  coins, camera, page, text and clock): 60 train and 20 valid crops per class, 64 px, grey.
+
+The seed draws the crops (their places and sizes): each seed is a new sample of the same scenes.
+
+Example::
+
+    root = make_set("photos", seed=0, root=Path("/tmp/quality"))   # /tmp/quality/photos-0/{train,valid}/...
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+TRAIN_SHARE = 0.6  # the left part of every photo gives the train crops, the rest the valid crops
+N_TRAIN, N_VALID = 60, 20
+
+
+def _skimage(name: str) -> Image.Image:
+    import skimage
+
+    return Image.open(Path(skimage.__file__).parent / "data" / name)
+
+
+def _matplotlib(name: str) -> Image.Image:
+    import matplotlib
+
+    return Image.open(Path(matplotlib.get_data_path()) / "sample_data" / name)
+
+
+def _sklearn(name: str) -> Image.Image:
+    import sklearn
+
+    return Image.open(Path(sklearn.__file__).parent / "datasets" / "images" / name)
+
+
+PHOTOS = {
+    "astronaut": lambda: _skimage("astronaut.png"), "chelsea": lambda: _skimage("chelsea.png"),
+    "coffee": lambda: _skimage("coffee.png"), "hubble": lambda: _skimage("hubble_deep_field.jpg"),
+    "motorcycle": lambda: _skimage("motorcycle_left.png"), "retina": lambda: _skimage("retina.jpg"),
+    "rocket": lambda: _skimage("rocket.jpg"), "grace_hopper": lambda: _matplotlib("grace_hopper.jpg"),
+    "china": lambda: _sklearn("china.jpg"), "flower": lambda: _sklearn("flower.jpg"),
+}
+TEXTURES = {name: (lambda n=name: _skimage(f"{n}.png")) for name in
+            ("brick", "grass", "gravel", "moon", "cell", "coins", "camera", "page", "text", "clock_motion")}
+SETS = {"photos": (PHOTOS, 96, "RGB"), "textures": (TEXTURES, 64, "L")}
+
+
+def _crops(image: Image.Image, region: tuple[int, int], n: int, out: int, rng: np.random.Generator):
+    """``n`` random square crops whose left edge and right edge lie in the x-range ``region``."""
+    width, height = image.size
+    x0, x1 = region
+    for _ in range(n):
+        side = int(rng.uniform(height / 6, height / 2))
+        side = max(8, min(side, x1 - x0, height))
+        left = int(rng.integers(x0, x1 - side + 1))
+        top = int(rng.integers(0, height - side + 1))
+        yield image.crop((left, top, left + side, top + side)).resize((out, out), Image.BICUBIC)
+
+
+def make_set(name: str, seed: int, root: str | os.PathLike) -> Path:
+    """Write the set ``name`` (``photos`` or ``textures``) for ``seed`` under ``root``; returns its folder.
+    An existing complete folder is reused."""
+    sources, size, mode = SETS[name]
+    folder = Path(root) / f"{name}-{seed}"
+    done = folder / ".complete"
+    if done.exists():
+        return folder
+    rng = np.random.default_rng(seed)
+    for label, load in sources.items():
+        image = load().convert(mode)
+        cut = int(image.size[0] * TRAIN_SHARE)
+        for split, region, n in (("train", (0, cut), N_TRAIN), ("valid", (cut, image.size[0]), N_VALID)):
+            target = folder / split / label
+            target.mkdir(parents=True, exist_ok=True)
+            for i, crop in enumerate(_crops(image, region, n, size, rng)):
+                crop.save(target / f"{i:03d}.png")
+    done.touch()
+    return folder
