@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import statistics
 import tempfile
 import time
@@ -129,12 +130,12 @@ def plain_pytorch(folder: str | None, seed: int, size: int, epochs: int = 8, lr:
     return _scores(learn, epochs=epochs)
 
 
-def run_set(name: str, seeds, methods, root: Path, out) -> list[str]:
+def run_set(name: str, seeds, methods, root: Path, out, extra: list[str] = ()) -> list[str]:
     results: dict[str, list[dict]] = {}
     for seed in seeds:
         folder = _folder(name, seed, root)
         start = time.perf_counter()
-        ours = checklist(folder, seed)
+        ours = checklist(folder, seed, extra)
         ours["seconds"] = time.perf_counter() - start
         size = ours["sizes"][-1]
         sides = {"checklist (nbtrainer run)": lambda: ours,
@@ -180,12 +181,13 @@ def summary(name: str, results: dict[str, list[dict]]) -> list[str]:
     return lines
 
 
-def run(sets=SETS, seeds=SEEDS, methods=(), root: Path | None = None, out_path: str = "bench_quality.jsonl") -> list[str]:
+def run(sets=SETS, seeds=SEEDS, methods=(), root: Path | None = None, out_path: str = "bench_quality.jsonl",
+        extra: list[str] = ()) -> list[str]:
     root = Path(root or tempfile.mkdtemp(prefix="nbtrainer-quality-"))
     lines: list[str] = []
     with open(out_path, "a") as out:
         for name in sets:
-            lines += run_set(name, seeds, methods, root, out)
+            lines += run_set(name, seeds, methods, root, out, extra)
     return lines
 
 
@@ -196,8 +198,11 @@ def main() -> None:
     parser.add_argument("--methods", nargs="*", default=[], help="substrings of the peers to run (default: all)")
     parser.add_argument("--root", help="where the image sets are written (default: a new temporary folder)")
     parser.add_argument("--out", default="bench_quality.jsonl")
+    parser.add_argument("--checklist-args", default="", help="extra `nbtrainer run` options for the checklist, "
+                        "e.g. '--opt adamw' (to measure a default before changing it)")
     args = parser.parse_args()
-    print("\n".join(run(args.sets, args.seeds, args.methods, args.root, args.out)))
+    extra = shlex.split(args.checklist_args)
+    print("\n".join(run(args.sets, args.seeds, args.methods, args.root, args.out, extra)))
 
 
 if __name__ == "__main__":

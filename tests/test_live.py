@@ -107,7 +107,9 @@ def test_ratios_per_boundary_and_the_preview():
     fit = next(s for s in checklist.steps if s.action == "fit" and s.params.get("differential"))
     preview = checklist.preview(fit)
     assert preview["lrs"] == pytest.approx([1e-2 / 8, 1e-2 / 2, 1e-2])
-    assert preview["series"] == nbt.preview_lrs(preview["lrs"], learn.data.train_batches, fit.params["n_cycle"], 1, 2)
+    assert preview["series"] == nbt.preview_lrs(preview["lrs"], learn.data.train_batches, fit.params["n_cycle"], 1, 2,
+                                                warmup=fit.params["warmup"])
+    assert preview["series"][-1][0] == pytest.approx(1e-2 / 100)  # the warm-up holds lr/100 first
     assert checklist.preview()["step"] == 2  # the next fit: the head on the cache
 
 
