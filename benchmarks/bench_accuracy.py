@@ -30,7 +30,8 @@ SIZE, SEEDS = 64, (0, 1, 2)
 
 
 def _learner(seed: int, augment: bool, bn_freeze: bool = False) -> Learner:
-    return Learner(ImageData.demo(size=SIZE, bs=64, seed=seed, augment=augment), seed=seed, bn_freeze=bn_freeze)
+    return Learner(ImageData.demo(size=SIZE, bs=64, seed=seed, augment=augment), seed=seed, bn_freeze=bn_freeze,
+                   opt="sgd")
 
 
 def checklist(seed: int) -> dict:

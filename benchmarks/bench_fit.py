@@ -23,7 +23,7 @@ LR = 1e-3
 
 
 def fit_epoch_rows(size: int = 64, repeats: int = 3) -> list[dict]:
-    learn = Learner(ImageData.demo(size=size, bs=64), seed=0)
+    learn = Learner(ImageData.demo(size=size, bs=64), seed=0, opt="sgd")
     learn.unfreeze()
     flearn = fastai_learner(learn)
     start = take(learn)
@@ -51,7 +51,7 @@ def fit_epoch_rows(size: int = 64, repeats: int = 3) -> list[dict]:
 
 def resize_rows(small: int = 32, large: int = 64, repeats: int = 3) -> list[dict]:
     """Epoch time at ``small`` px vs ``large`` px (same learner, set_size), next to the pixel ratio."""
-    learn = Learner(ImageData.demo(size=large, bs=64), seed=0)
+    learn = Learner(ImageData.demo(size=large, bs=64), seed=0, opt="sgd")
     learn.unfreeze()
     start = take(learn)
     times: dict[int, list[float]] = {small: [], large: []}

@@ -33,7 +33,7 @@ START_LR, END_LR, NUM_ITER = 1e-6, 1e-2, 100
 
 
 def make_learner(size: int) -> Learner:
-    learn = Learner(ImageData.demo(size=size, bs=64), seed=0)
+    learn = Learner(ImageData.demo(size=size, bs=64), seed=0, opt="sgd")
     learn.unfreeze()
     return learn
 

@@ -17,8 +17,10 @@ whole method, data loading included. The checklist's line also reports snapshot 
 2 and 3 cycle ends (computed after the timed run), the sizes it chose, its epochs, and whether any step
 ended below the accuracy it started from.
 
-Run: ``python benchmarks/bench_quality.py [--sets digits photos textures] [--seeds 0 1 2] [--methods ...]``
-(needs the ``bench`` extra); a JSON line per result goes to ``--out`` (default ``bench_quality.jsonl``).
+Run: ``python benchmarks/bench_quality.py [--sets digits photos textures] [--seeds 0 1 2] [--methods ...]
+[--checklist-args "--opt sgd ..."]`` (needs the ``bench`` extra); a JSON line per result goes to ``--out``
+(default ``bench_quality.jsonl``); the checklist's lines also hold each step's seconds and each LR sweep's
+curve (to study the suggestion rules offline).
 """
 from __future__ import annotations
 
@@ -76,7 +78,9 @@ def checklist(folder: str | None, seed: int, extra: list[str] = ()) -> dict:
     tta = steps.steps[-1].result
     out = {"accuracy": tta["plain_accuracy"], "tta": tta["accuracy"], "sizes": steps.sizes,
            "epochs": sum(f["epochs"] for f in fits[1:]), "steps": [f["accuracy"] for f in fits],
-           "kept": [f["kept"] for f in fits]}
+           "kept": [f["kept"] for f in fits], "step_seconds": [s.result.get("seconds") for s in steps.steps],
+           "sweeps": [{k: s.result["curve"][k] for k in ("lrs", "losses", "suggestion")}
+                      for s in steps.steps if s.action == "lr_find"]}
     out["worse_step"] = any(b < a for a, b in zip(out["steps"], out["steps"][1:]))
     for k in (2, 3):
         if len(learn.snapshots) >= k:

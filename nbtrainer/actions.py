@@ -19,6 +19,7 @@ from .cycles import CycleEnd
 from .learner import Learner
 from .metrics import accuracy
 from .snapshot import to_cpu
+from .suggest import unfrozen_lr
 
 if TYPE_CHECKING:
     from .checklist import Checklist
@@ -89,13 +90,23 @@ def _precompute(learn: Learner, checklist: "Checklist", params: dict) -> dict:
     return {"size": learn.data.size, "features": int(learn.model.head[0].num_features)}
 
 
+def _head_lr(checklist: "Checklist") -> float:
+    """The last group's LR of the last done fit without differential LRs (the head's), else the LR."""
+    for step in reversed(checklist.steps):
+        if step.action == "fit" and step.status == "done" and not step.params.get("differential"):
+            return step.result["lrs"][-1]
+    return checklist.lr
+
+
 def _lr_find(learn: Learner, checklist: "Checklist", params: dict) -> dict:
     n = len(learn.layer_groups)
     start = differential_lrs(LR_FIND_START, n, checklist.ratios) if params.get("differential") else LR_FIND_START
     result = learn.lr_find(start_lr=start, end_lr=params.get("end_lr", 10.0), num_iter=params.get("num_iter", 100))
     cancelled = result.stop_reason == "cancelled"
     if not cancelled:  # a stopped sweep's partial curve does not change the LR
-        checklist.record_lr_find(result)
+        # the whole network's sweep: its suggestion bounded by the head's LR (see suggest.unfrozen_lr)
+        bounded = unfrozen_lr(result.suggestion, _head_lr(checklist)) if params.get("differential") else None
+        checklist.record_lr_find(result, bounded)
     return {"suggestion": result.suggestion, "lr": checklist.lr, "stop_reason": result.stop_reason,
             "curve": result.to_dict(), "start_lr": start, "cancelled": cancelled}
 

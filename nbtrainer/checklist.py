@@ -127,11 +127,12 @@ class Checklist:
         EDITABLE[step.action][name][1](value)
         step.params[name] = value
 
-    def record_lr_find(self, result) -> None:
-        """Keep a sweep; its suggestion (if any) becomes the LR and clears an earlier pick."""
+    def record_lr_find(self, result, lr: float | None = None) -> None:
+        """Keep a sweep; ``lr`` (default: its suggestion), if any, becomes the LR and clears an earlier pick."""
         self.lr_finds.append(result)
-        if result.suggestion is not None:
-            self.suggested_lr, self.picked_lr = result.suggestion, None
+        lr = result.suggestion if lr is None else lr
+        if lr is not None:
+            self.suggested_lr, self.picked_lr = lr, None
 
     @classmethod
     def recipe(cls, learn: Learner, size: int | str | None = None, final_size: int | None = None,

@@ -96,6 +96,10 @@ def apply(learn, ckpt: dict, path: str | os.PathLike = "<dict>") -> None:
     if arch != learn.config["arch"] or ckpt["layer_groups"] != learn.group_names:
         raise ValueError(f"checkpoint '{path}' is for {arch} with groups {ckpt['layer_groups']}; this learner is "
                          f"{learn.config['arch']} with groups {learn.group_names}")
+    opt = ckpt["config"].get("opt", "sgd")  # checkpoints older than the opt setting were SGD
+    if opt != learn.config["opt"]:
+        raise ValueError(f"checkpoint '{path}' holds the state of a {opt!r} optimizer; this learner uses "
+                         f"{learn.config['opt']!r}: make it with Learner(..., opt={opt!r})")
     if len(classes) != learn.data.c:
         raise ValueError(f"checkpoint '{path}' has {len(classes)} classes {classes}; the data has "
                          f"{learn.data.c} {learn.data.classes}")

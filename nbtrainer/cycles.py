@@ -96,6 +96,9 @@ class CycleEnds(Callback):
 
     def __init__(self, ends: list[int], keep_best: bool = False, patience: int | None = None,
                  snapshots: bool = False):
+        if patience is not None and (isinstance(patience, bool) or not isinstance(patience, int) or patience < 1):
+            raise ValueError(f"patience={patience!r}: expected None or an integer >= 1 (cycle ends without "
+                             f"improvement before the fit stops)")
         self.ends, self.keep_best, self.patience, self.snapshots = list(ends), keep_best, patience, snapshots
         self.result = FitResult(planned_cycles=len(ends))
         self._best: CycleEnd | None = None

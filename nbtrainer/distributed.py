@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import functools
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -119,6 +120,28 @@ def worker_init_fn():
     Lightning's worker seeding does). None in a single process."""
     ranks = current()
     return functools.partial(_seed_worker, ranks.rank) if ranks.enabled else None
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``None`` or ``"auto"``: CUDA when present, else the CPU."""
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+@contextmanager
+def data_parallel(learn):
+    """Under torch.distributed, wrap what trains (the model, or the head on cached activations) in
+    ``DistributedDataParallel`` as ``learn._parallel`` for one fit or sweep; built anew each time, as
+    freezing changes which parameters train. A no-op in a single process."""
+    if not current().enabled:
+        yield
+        return
+    learn._parallel = wrap(learn.model.head if learn.precompute else learn.model, learn.device)
+    try:
+        yield
+    finally:
+        learn._parallel = None
 
 
 def rank_device(device: torch.device) -> torch.device:

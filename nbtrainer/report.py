@@ -44,8 +44,12 @@ def lrs_text(lrs) -> str:
     return ", ".join(f"{x:.2g}" for x in lrs)
 
 
-def suggestion_text(suggestion: float | None) -> str:
-    return "no suggestion" if suggestion is None else f"suggests {suggestion:.2g}"
+def suggestion_text(suggestion: float | None, lr: float | None = None) -> str:
+    """``"suggests 0.0018"``, and the LR the next fit uses where it is another (a bounded unfrozen sweep)."""
+    text = "no suggestion" if suggestion is None else f"suggests {suggestion:.2g}"
+    if lr is not None and (suggestion is None or f"{lr:.2g}" != f"{suggestion:.2g}"):
+        text += f"; uses {lr:.2g}"
+    return text
 
 
 def detail(result: dict) -> str:

@@ -5,6 +5,7 @@ import pytest
 
 import nbtrainer as nbt
 from nbtrainer.checklist import differential_lrs
+from nbtrainer.suggest import unfrozen_lr
 
 from .conftest import FAST_RECIPE, small_learner
 
@@ -51,7 +52,8 @@ def test_fit_steps_use_the_latest_suggestion_unless_the_user_picked_an_lr():
     assert new.ratios == pytest.approx([1 / 9, 1 / 3, 1])
     checklist.run_step(steps[7])
     assert steps[7].result["lrs"] == pytest.approx(differential_lrs(checklist.lr, 3, 3.0))
-    assert checklist.lr == (new.suggestion or suggestion)
+    assert checklist.lr == unfrozen_lr(new.suggestion, head_lr=3e-3)  # bounded by the head's (picked) LR
+    assert 3e-3 / 4 <= checklist.lr <= 3e-3 and steps[6].result["suggestion"] == new.suggestion
     checklist.run()
     assert [s.status for s in steps] == ["done"] * len(steps)
     assert 0 <= steps[-1].result["accuracy"] <= 1

@@ -62,3 +62,20 @@ def test_run_on_the_embedded_digits_prints_the_svc_baseline(tmp_path):
 def test_run_with_a_missing_folder_exits_2_naming_it(tmp_path, capsys):
     assert main(["run", "--data", str(tmp_path / "nope"), "--no-progress"]) == 2
     assert "nope' does not exist" in capsys.readouterr().err
+
+
+def test_the_cli_and_the_library_have_the_same_defaults(make_folder, tmp_path):
+    import nbtrainer as nbt
+    from nbtrainer.cli import build_parser, build_run
+
+    root = make_folder({"zero": 6, "one": 6})
+    args = build_parser().parse_args(["run", "--data", str(root), "--workers", "0", "--no-progress",
+                                      "--cache-dir", str(tmp_path / "cache")])
+    data, learn, checklist = build_run(args)
+    library = nbt.Learner(data, cache=nbt.ActivationCache(tmp_path / "cache"))
+    same = ("opt", "momentum", "wd", "bn_freeze", "n_groups")
+    assert {k: learn.config[k] for k in same} == {k: library.config[k] for k in same}
+    assert learn.config["opt"] == "adamw" and learn.config["bn_freeze"] is True  # the measured defaults
+    recipe = nbt.Checklist.recipe(library, size="auto")
+    assert [(s.action, s.params) for s in checklist.steps] == [(s.action, s.params) for s in recipe.steps]
+    assert checklist.plan == recipe.plan and (checklist.lr, checklist.ratios) == (recipe.lr, recipe.ratios)

@@ -127,6 +127,20 @@ def test_checkpoint_for_other_classes_is_refused_and_leaves_the_learner_intact(t
         other.load(tmp_path / "missing.pt")
 
 
+def test_checkpoint_of_another_optimizer_is_refused_by_name_and_leaves_the_learner_intact(tmp_path):
+    sgd = small_learner(n=60, opt="sgd")
+    sgd.fit(1e-2)
+    sgd.save(tmp_path / "sgd.pt")
+    adamw = small_learner(n=60)
+    before = {k: v.clone() for k, v in adamw.model.state_dict().items()}
+    with pytest.raises(ValueError, match=r"'sgd' optimizer; this learner uses 'adamw'.*opt='sgd'"):
+        adamw.load(tmp_path / "sgd.pt")
+    assert all(torch.equal(before[k], v) for k, v in adamw.model.state_dict().items())
+    again = small_learner(n=60, opt="sgd")
+    again.load(tmp_path / "sgd.pt")  # as the message says
+    assert all(torch.equal(a, b) for a, b in zip(again.model.state_dict().values(), sgd.model.state_dict().values()))
+
+
 def _three_class_arrays():
     images = (torch.rand(30, 16, 16) * 255).to(torch.uint8).numpy()
     return images, [i % 3 for i in range(30)]
@@ -156,7 +170,7 @@ def test_set_size_changes_the_images_and_keeps_the_weights():
 
 
 def test_a_diverging_fit_stops_with_a_clear_error_and_the_last_good_weights():
-    learn = small_learner(n=100)
+    learn = small_learner(n=100, opt="sgd")  # SGD: a huge LR blows up within an epoch (AdamW steps are bounded)
     learn.fit(1e-2)  # epoch 1: fine
     good = {k: v.clone() for k, v in learn.model.state_dict().items()}
     with pytest.raises(nbt.DivergenceError, match=r"loss became (nan|inf).*restored in this learner to the start "

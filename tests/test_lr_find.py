@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from nbtrainer.callbacks import Callback, CancelFitException
-from nbtrainer.suggest import suggest
+from nbtrainer.report import suggestion_text
+from nbtrainer.suggest import suggest, unfrozen_lr
 
 from .conftest import small_learner
 
@@ -230,3 +231,17 @@ def test_a_curve_without_descent_gets_one_decade_below_the_rise():
     i = suggest(lrs, losses, "valley")
     rise = np.nonzero(losses > 1.1 * losses[10:76].min())[0][0]
     assert lrs[i] == pytest.approx(lrs[rise] / 10, rel=0.01)
+
+
+def test_the_unfrozen_lr_is_the_sweeps_suggestion_within_a_decade_below_the_heads():
+    assert unfrozen_lr(7.6e-3, head_lr=0.012) == 7.6e-3  # within the bound: the sweep decides
+    assert unfrozen_lr(9.6e-5, head_lr=0.012) == pytest.approx(0.003)  # half the head's LR / 2
+    assert unfrozen_lr(0.05, head_lr=0.012) == 0.012
+    assert unfrozen_lr(None, head_lr=0.012) == 0.012
+    assert unfrozen_lr(1e-4, head_lr=0.012, span=1000) == 1e-4
+    assert unfrozen_lr(1e-4, head_lr=0.012, span=10) == pytest.approx(0.0012)
+    assert suggestion_text(9.6e-5, unfrozen_lr(9.6e-5, 0.012)) == "suggests 9.6e-05; uses 0.003"  # the row says both
+    assert suggestion_text(7.6e-3, 7.6e-3) == "suggests 0.0076"
+    for bad in ({"head_lr": 0.0}, {"head_lr": 1e-3, "span": 0.5}):
+        with pytest.raises(ValueError, match="head_lr="):
+            unfrozen_lr(1e-3, **bad)

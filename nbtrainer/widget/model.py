@@ -102,7 +102,7 @@ class TrainerModel(HasTraits):
         if r.get("kept"):
             text += f"; kept {r['kept']}"
         if step.action == "lr_find" and "suggestion" in r:
-            text = suggestion_text(r["suggestion"])
+            text = suggestion_text(r["suggestion"], r.get("lr"))
         return text
 
     def _on_feed(self, update: dict) -> None:  # called by the LiveFeed, throttled, in the worker thread
