@@ -54,6 +54,11 @@ class FitState:
     cancelled: bool = False  # the fit was stopped by a CancelFitException
     stop: bool = False  # a callback ends the fit, as planned, after this epoch (until over-fitting)
 
+    @property
+    def loss_value(self) -> float:
+        """The last batch's loss as a float (detached first: no autograd warning, one device sync)."""
+        return float(self.loss.detach()) if isinstance(self.loss, torch.Tensor) else float(self.loss)
+
 
 @dataclass
 class InferencePass:
@@ -205,7 +210,7 @@ class Recorder(Callback):
 
     def after_batch(self) -> None:
         state = self.learner.state
-        loss = float(state.loss.detach()) if hasattr(state.loss, 'detach') else float(state.loss)
+        loss = state.loss_value
         self._epoch_losses.append(loss)
         self.iterations.append({"iteration": len(self.iterations), "epoch": len(self.epochs),
                                 "lrs": list(state.batch_lrs), "loss": loss})

@@ -45,7 +45,7 @@ class GoodState:
 
 def check_loss(learn, good: GoodState) -> None:
     """Raise :class:`DivergenceError` (after restoring ``good``) if the last batch's loss is not finite."""
-    loss = float(learn.state.loss.detach())
+    loss = learn.state.loss_value
     if loss == loss and abs(loss) != float("inf"):
         return
     good.restore(learn)

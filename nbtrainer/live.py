@@ -131,7 +131,7 @@ class LiveFeed(Callback):
     def after_lr_find_step(self) -> None:
         state, b = self.learner.state, self._batches
         b["lr"].append(state.batch_lrs[-1])
-        b["loss"].append(float(state.loss.detach()))
+        b["loss"].append(state.loss_value)
         b["smooth"].append(state.smooth_loss)
         b["lrs"].append(list(state.batch_lrs))
         self._maybe_emit()

@@ -119,7 +119,7 @@ def lr_find(learn, start_lr: float | Sequence[float] = 1e-7, end_lr: float = 10.
         try:
             for i, (xb, yb) in enumerate(_batches(learn, num_iter)):
                 learn.train_batch(xb, yb)
-                loss = float(learn.state.loss.detach())
+                loss = learn.state.loss_value
                 if i == 0 and not math.isfinite(loss):
                     raise ValueError(f"lr_find: the loss is {loss} at the very first step (lr={start[-1]:g}); "
                                      "check the data, the model and start_lr")

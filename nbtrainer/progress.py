@@ -142,8 +142,7 @@ class TqdmProgress(Progress):
         if info.stage == "fit" and info.epoch is not None:
             state = self.learner.state
             acc = state.accuracy
-            loss = state.loss.detach() if hasattr(state.loss, "detach") else state.loss  # no autograd warning
-            self.bar.set_postfix(epoch=f"{info.epoch}/{info.n_epochs}", loss=f"{float(loss):.3f}",
+            self.bar.set_postfix(epoch=f"{info.epoch}/{info.n_epochs}", loss=f"{state.loss_value:.3f}",
                                  acc="-" if acc is None or math.isnan(acc) else f"{acc:.3f}", refresh=False)
         if info.finished:
             self.bar.close()
