@@ -13,12 +13,12 @@ EfficientNet-Lite0 body, the same split, the same image size (the one ``nbtraine
   data's augmentation, 8 epochs, the best epoch (validation accuracy) kept.
 
 Every side is evaluated alike (``learn.validate`` and ``learn.tta(4)``); times are wall seconds of the
-whole method, data loading included. The checklist's line also reports snapshot ensembles of its last
+whole method, data loading included (the checklist's: the run, without the snapshot ensembles below). The checklist's line also reports snapshot ensembles of its last
 2 and 3 cycle ends (computed after the timed run), the sizes it chose, its epochs, and whether any step
 ended below the accuracy it started from.
 
 Run: ``python benchmarks/bench_quality.py [--sets digits photos textures] [--seeds 0 1 2] [--methods ...]
-[--checklist-args "--opt sgd ..."]`` (needs the ``bench`` extra); a JSON line per result goes to ``--out``
+[--checklist-args "--opt sgd ..."] [--checklist-from EARLIER.jsonl]`` (needs the ``bench`` extra); a JSON line per result goes to ``--out``
 (default ``bench_quality.jsonl``); the checklist's lines also hold each step's seconds and each LR sweep's
 curve (to study the suggestion rules offline).
 """
@@ -72,13 +72,15 @@ def _scores(learn: Learner, **extra) -> dict:
 
 
 def checklist(folder: str | None, seed: int, extra: list[str] = ()) -> dict:
+    start = time.perf_counter()
     _, learn, steps = build_run(_cli_args(folder, seed, extra))
     steps.run()
+    seconds = time.perf_counter() - start  # the run as `nbtrainer run` does it; the ensembles below are extra
     fits = [s.result for s in steps.steps if s.action == "fit"]
     tta = steps.steps[-1].result
     out = {"accuracy": tta["plain_accuracy"], "tta": tta["accuracy"], "sizes": steps.sizes,
            "epochs": sum(f["epochs"] for f in fits[1:]), "steps": [f["accuracy"] for f in fits],
-           "kept": [f["kept"] for f in fits], "step_seconds": [s.result.get("seconds") for s in steps.steps],
+           "kept": [f["kept"] for f in fits], "seconds": seconds, "step_seconds": [s.result.get("seconds") for s in steps.steps],
            "sweeps": [{k: s.result["curve"][k] for k in ("lrs", "losses", "suggestion")}
                       for s in steps.steps if s.action == "lr_find"]}
     out["worse_step"] = any(b < a for a, b in zip(out["steps"], out["steps"][1:]))
@@ -134,13 +136,22 @@ def plain_pytorch(folder: str | None, seed: int, size: int, epochs: int = 8, lr:
     return _scores(learn, epochs=epochs)
 
 
-def run_set(name: str, seeds, methods, root: Path, out, extra: list[str] = ()) -> list[str]:
+def earlier_checklists(path: str | None) -> dict[tuple[str, int], dict]:
+    """The checklist's results of an earlier run's JSON lines, by (set, seed): the peers can then be run
+    without running the checklist again (they take its size and epoch budget)."""
+    if not path:
+        return {}
+    rows = (json.loads(line) for line in Path(path).read_text().splitlines() if line.strip())
+    return {(r["set"], r["seed"]): r for r in rows if r["method"].startswith("checklist")}
+
+
+def run_set(name: str, seeds, methods, root: Path, out, extra: list[str] = (),
+            earlier: dict[tuple[str, int], dict] | None = None) -> list[str]:
     results: dict[str, list[dict]] = {}
     for seed in seeds:
         folder = _folder(name, seed, root)
-        start = time.perf_counter()
-        ours = checklist(folder, seed, extra)
-        ours["seconds"] = time.perf_counter() - start
+        reused = (earlier or {}).get((name, seed))
+        ours = reused or checklist(folder, seed, extra)
         size = ours["sizes"][-1]
         sides = {"checklist (nbtrainer run)": lambda: ours,
                  "fastai fine_tune(4)": lambda: fastai_fine_tune(folder, seed, size),
@@ -150,6 +161,9 @@ def run_set(name: str, seeds, methods, root: Path, out, extra: list[str] = ()) -
                  "plain PyTorch (AdamW, one-cycle, best epoch)": lambda: plain_pytorch(folder, seed, size)}
         for method, fn in sides.items():
             if methods and not any(m in method for m in methods) and not method.startswith("checklist"):
+                continue
+            if reused and method.startswith("checklist"):
+                results.setdefault(method, []).append(reused)  # already in the earlier run's lines
                 continue
             start = time.perf_counter()
             r = fn()
@@ -186,12 +200,12 @@ def summary(name: str, results: dict[str, list[dict]]) -> list[str]:
 
 
 def run(sets=SETS, seeds=SEEDS, methods=(), root: Path | None = None, out_path: str = "bench_quality.jsonl",
-        extra: list[str] = ()) -> list[str]:
+        extra: list[str] = (), checklist_from: str | None = None) -> list[str]:
     root = Path(root or tempfile.mkdtemp(prefix="nbtrainer-quality-"))
     lines: list[str] = []
     with open(out_path, "a") as out:
         for name in sets:
-            lines += run_set(name, seeds, methods, root, out, extra)
+            lines += run_set(name, seeds, methods, root, out, extra, earlier_checklists(checklist_from))
     return lines
 
 
@@ -204,9 +218,11 @@ def main() -> None:
     parser.add_argument("--out", default="bench_quality.jsonl")
     parser.add_argument("--checklist-args", default="", help="extra `nbtrainer run` options for the checklist, "
                         "e.g. '--opt adamw' (to measure a default before changing it)")
+    parser.add_argument("--checklist-from", help="JSON lines of an earlier run: reuse its checklist results "
+                        "(same sets, seeds and --root) instead of running the checklist again")
     args = parser.parse_args()
     extra = shlex.split(args.checklist_args)
-    print("\n".join(run(args.sets, args.seeds, args.methods, args.root, args.out, extra)))
+    print("\n".join(run(args.sets, args.seeds, args.methods, args.root, args.out, extra, args.checklist_from)))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ Example::
 __version__ = "0.1.0"
 
 from .callbacks import (EVENTS, Callback, CancelBatchException, CancelEpochException, CancelFitException,
-                        Recorder, Stopper)
+                        CancelTrainException, CancelValidException, Recorder, Stopper)
 from .checklist import Checklist, Step
 from .data import ImageData
 from .guard import DivergenceError
@@ -26,6 +26,6 @@ from .transforms import Augment
 
 __all__ = [
     "EVENTS", "ActivationCache", "Augment", "BadImageError", "Callback", "CancelBatchException", "CancelEpochException",
-    "CancelFitException", "Checklist", "DivergenceError", "Interpretation", "ImageData", "LRFinderResult", "Learner", "Predictor", "Progress", "ProgressInfo", "Stopper", "Recorder", "Step", "TqdmProgress", "cycle_starts",
+    "CancelFitException", "CancelTrainException", "CancelValidException", "Checklist", "DivergenceError", "Interpretation", "ImageData", "LRFinderResult", "Learner", "Predictor", "Progress", "ProgressInfo", "Stopper", "Recorder", "Step", "TqdmProgress", "cycle_starts",
     "lr_find", "preview_lrs", "sgdr_epochs", "sgdr_scheduler", "__version__",
 ]

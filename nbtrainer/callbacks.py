@@ -2,8 +2,9 @@
 
 The loop announces each event in :data:`EVENTS` by calling the method of that name on every callback,
 in ``order`` (lower first). A callback reaches the learner explicitly through ``self.learner`` and
-may raise :class:`CancelBatchException`, :class:`CancelEpochException` or :class:`CancelFitException`
-to skip the rest of a batch, an epoch or the whole fit (``after_cancel_*`` then runs, then ``after_*``).
+may raise a cancel exception from an event inside a part of the loop to skip the rest of that part (fastai's semantics): :class:`CancelBatchException` (a batch), :class:`CancelTrainException`
+(an epoch's training), :class:`CancelValidException` (an epoch's validation), :class:`CancelEpochException`
+(an epoch) or :class:`CancelFitException` (the fit); ``after_cancel_<part>`` then runs, then ``after_<part>``.
 
 Example::
 
@@ -27,7 +28,7 @@ import torch
 EVENTS = (
     "before_fit", "before_epoch", "before_train", "before_batch", "after_loss", "after_batch",
     "after_train", "before_validate", "after_validate", "after_epoch", "after_fit",
-    "after_cancel_batch", "after_cancel_epoch", "after_cancel_fit",
+    "after_cancel_batch", "after_cancel_train", "after_cancel_validate", "after_cancel_epoch", "after_cancel_fit",
     "before_lr_find", "after_lr_find_step", "after_lr_find",
     "before_inference", "after_inference_batch", "after_inference",  # an inference pass (learner.inference):
     # validation, predictions, TTA, the precompute pass; nested passes (TTA's predictions) announce only batches
@@ -54,10 +55,18 @@ class FitState:
     cancelled: bool = False  # the fit was stopped by a CancelFitException
     stop: bool = False  # a callback ends the fit, as planned, after this epoch (until over-fitting)
 
+    _loss_seen: tuple = field(default=(None, math.nan), repr=False)  # (loss tensor, its float) of this batch
+
     @property
     def loss_value(self) -> float:
-        """The last batch's loss as a float (detached first: no autograd warning, one device sync)."""
-        return float(self.loss.detach()) if isinstance(self.loss, torch.Tensor) else float(self.loss)
+        """The last batch's loss as a float, converted once per batch however many callbacks read it (one
+        device sync on a GPU; detached first: no autograd warning)."""
+        loss = self.loss
+        if not isinstance(loss, torch.Tensor):
+            return float(loss)
+        if self._loss_seen[0] is not loss:  # a new batch's loss (a new tensor)
+            self._loss_seen = (loss, float(loss.detach()))
+        return self._loss_seen[1]
 
 
 @dataclass
@@ -71,6 +80,14 @@ class InferencePass:
 
 class CancelBatchException(Exception):
     """Skip the rest of this batch (no backward/step if raised before them)."""
+
+
+class CancelTrainException(Exception):
+    """Skip the rest of this epoch's training (its validation still runs)."""
+
+
+class CancelValidException(Exception):
+    """Skip the rest of this epoch's validation (its loss and accuracy are then NaN)."""
 
 
 class CancelEpochException(Exception):
@@ -94,10 +111,11 @@ class Callback:
 
 
 def run_event(callbacks: list[Callback], event: str) -> None:
-    """Call ``event`` on each callback in order. The one place events are dispatched."""
+    """Call ``event`` on each callback of ``callbacks`` (sorted by ``order``: :meth:`EventLoop.add_callback`
+    keeps them so, once, not at every event). The one place events are dispatched."""
     if event not in EVENTS:
         raise ValueError(f"unknown event {event!r}; expected one of {EVENTS}")
-    for cb in sorted(callbacks, key=lambda c: c.order):
+    for cb in callbacks:
         cb(event)
 
 
@@ -116,6 +134,7 @@ class EventLoop:
     def add_callback(self, cb: Callback) -> None:
         cb.learner = self
         self.callbacks.append(cb)
+        self.callbacks.sort(key=lambda c: c.order)  # stable: equal orders keep the order they were added in
 
     def remove_callback(self, cb: Callback) -> None:
         self.callbacks.remove(cb)
@@ -138,7 +157,9 @@ class EventLoop:
 
     @contextmanager
     def _events(self, name: str, cancel: type[Exception] | None):
-        """``before_<name>``, the body, ``after_<name>``; a ``cancel`` exception runs ``after_cancel_<name>``."""
+        """``before_<name>``, the body, ``after_<name>``; a ``cancel`` exception raised in the body (its inner
+        events included) skips the rest of the part and runs ``after_cancel_<name>``. Not yet from
+        ``before_<name>`` itself (a context manager cannot skip its body; issue 17)."""
         self.run_event(f"before_{name}")
         try:
             yield
@@ -217,7 +238,8 @@ class Recorder(Callback):
 
     def after_epoch(self) -> None:
         state = self.learner.state
-        train_loss = sum(self._epoch_losses) / max(1, len(self._epoch_losses))
+        losses = self._epoch_losses  # none when the epoch's training was cancelled
+        train_loss = sum(losses) / len(losses) if losses else math.nan
         self.epochs.append({"epoch": len(self.epochs), "stage": self.stage, "train_loss": train_loss,
                             "valid_loss": state.valid_loss, "accuracy": state.accuracy,
                             "seconds": time.perf_counter() - self._epoch_start,

@@ -64,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
                                          "(default: $NBTRAINER_CACHE or ~/.cache/nbtrainer/activations)")
     run.add_argument("--device", default="auto", help="auto (CUDA when present, else CPU), cpu, cuda, cuda:1...")
     run.add_argument("--amp", choices=("bf16", "fp16"), help="mixed precision (default: float32)")
-    run.add_argument("--channels-last", action="store_true", help="channels_last memory format (faster convs on GPUs)")
+    run.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
+                     help="channels_last memory format (default: on; faster convolutions on CPUs and GPUs)")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--workers", type=int, help="DataLoader worker processes (default: by the machine)")
     run.add_argument("--out", default="nbtrainer-out", help="report folder (checkpoint, metrics, plots)")

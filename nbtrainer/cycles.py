@@ -30,7 +30,8 @@ import math
 from dataclasses import dataclass, field
 
 from .callbacks import Callback
-from .snapshot import to_cpu
+from .checks import is_int
+from .snapshot import copy_to
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ class CycleEnds(Callback):
 
     def __init__(self, ends: list[int], keep_best: bool = False, patience: int | None = None,
                  snapshots: bool = False):
-        if patience is not None and (isinstance(patience, bool) or not isinstance(patience, int) or patience < 1):
+        if patience is not None and not is_int(patience, 1):
             raise ValueError(f"patience={patience!r}: expected None or an integer >= 1 (cycle ends without "
                              f"improvement before the fit stops)")
         self.ends, self.keep_best, self.patience, self.snapshots = list(ends), keep_best, patience, snapshots
@@ -117,8 +118,8 @@ class CycleEnds(Callback):
 
     def _keep(self, point: CycleEnd) -> None:
         self._best = point
-        self._best_state = {"model": to_cpu(self.learner.model.state_dict()),
-                            "opt": to_cpu(self.learner.opt.state_dict())}
+        self._best_state = {"model": copy_to(self.learner.model.state_dict()),
+                            "opt": copy_to(self.learner.opt.state_dict())}
 
     def after_epoch(self) -> None:
         state = self.learner.state
@@ -130,7 +131,7 @@ class CycleEnds(Callback):
         self.result.cycle_ends.append(point)
         self.learner.recorder.epochs[-1]["cycle_end"] = point.cycle
         if self.snapshots:
-            self.learner.snapshots.append(to_cpu(self.learner.model.state_dict()))
+            self.learner.snapshots.append(copy_to(self.learner.model.state_dict()))
         if self.keep_best and point.better_than(self._best):
             self._keep(point)
         self._worse = 0 if point.valid_loss < lowest else self._worse + 1
@@ -151,7 +152,7 @@ class CycleEnds(Callback):
         if in_place:  # the weights the fit ended with are the best: nothing to put back
             return
         learn.model.load_state_dict(self._best_state["model"])
-        learn.opt.load_state_dict(to_cpu(self._best_state["opt"]))
+        learn.opt.load_state_dict(copy_to(self._best_state["opt"]))
         learn.state.valid_loss, learn.state.accuracy = best.valid_loss, best.accuracy
 
 

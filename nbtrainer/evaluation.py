@@ -23,8 +23,9 @@ import torch
 
 from . import distributed
 from .callbacks import InferencePass
+from .checks import is_int
 from .metrics import accuracy, nll
-from .snapshot import to_cpu
+from .snapshot import copy_to
 
 
 class Evaluation:
@@ -58,7 +59,7 @@ class Evaluation:
 
     def snapshot_weights(self, snapshots: int) -> list[dict]:
         """The last ``snapshots`` cycle-end weights of :attr:`snapshots` (0: none, the learner's own weights)."""
-        if isinstance(snapshots, bool) or not isinstance(snapshots, int) or snapshots < 0:
+        if not is_int(snapshots, 0):
             raise ValueError(f"snapshots={snapshots!r}: expected how many cycle-end weights to average, an integer >= 0")
         if snapshots > len(self.snapshots):
             raise ValueError(f"snapshots={snapshots}: this learner keeps {len(self.snapshots)} cycle-end weights "
@@ -72,7 +73,7 @@ class Evaluation:
         weights = self.snapshot_weights(snapshots)
         if not weights:
             return predict()
-        own = to_cpu(self.model.state_dict())
+        own = copy_to(self.model.state_dict())
         try:
             total = None
             for state in weights:
@@ -113,8 +114,12 @@ class Evaluation:
         an image raises an error naming it."""
         from .predict import predict_one
 
+        def forward(x: torch.Tensor) -> torch.Tensor:  # as get_preds: the learner's precision and memory format
+            with self.precision.autocast():
+                return self._on_images(x)
+
         probs, _ = self.ensemble(lambda: (predict_one(self.model, self.data.size, self.data.classes, item,
-                                                      self.device)[1], None), snapshots)
+                                                      self.device, forward)[1], None), snapshots)
         return self.data.classes[int(probs.argmax())], probs
 
     def validate(self) -> tuple[float, float]:
@@ -125,7 +130,7 @@ class Evaluation:
     def tta(self, n: int = 4, snapshots: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """Test-time augmentation: the mean of the plain and ``n`` augmented predictions of the validation set
         (``snapshots``: for each of the last ``snapshots`` cycle-end weights, averaged; see :meth:`get_preds`)."""
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        if not is_int(n, 1):
             raise ValueError(f"n={n!r}: expected the number of augmented passes, an integer >= 1")
         def predict() -> tuple[torch.Tensor, torch.Tensor]:
             probs, targets = self._get_preds(False)

@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass, field
 from torch.optim.lr_scheduler import ExponentialLR
 
 from .callbacks import CancelFitException
+from .checks import is_int
 from .metrics import SmoothedLoss
 from .snapshot import restoring
 from .suggest import SUGGESTERS, suggest
@@ -73,7 +74,7 @@ def _check(learn, start_lr, end_lr, num_iter, beta, div_factor, method) -> list[
     if start[-1] >= end_lr:
         raise ValueError(f"start_lr={start_lr!r}, end_lr={end_lr!r}: expected the last group's start_lr "
                          f"({start[-1]:g}) < end_lr")
-    if isinstance(num_iter, bool) or not isinstance(num_iter, int) or num_iter < 10:
+    if not is_int(num_iter, 10):
         raise ValueError(f"num_iter={num_iter!r}: expected an integer >= 10 (a curve needs points)")
     if not 0 <= beta < 1:
         raise ValueError(f"beta={beta!r}: expected a smoothing factor in [0, 1)")

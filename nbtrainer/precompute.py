@@ -34,6 +34,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from . import distributed
 from .checkpoint import atomic_torch_save
+from .checks import is_int
 from .distributed import ShardedBatchSampler
 from .sources import ArraySource, FolderSource
 
@@ -116,7 +117,9 @@ def _features(learn, loader, name: str, store: Store) -> tuple[torch.Tensor, tor
     out = store(name, len(loader.dataset), learn.model.head[0].num_features)
     ys, row = [], 0
     for xb, yb in loader:
-        feats = learn.model.features(xb.to(learn.device, non_blocking=True)).float().cpu()
+        with learn.precision.autocast():  # the same precision and memory format as training's forward
+            feats = learn.model.features(learn.memory_format(xb.to(learn.device, non_blocking=True)))
+        feats = feats.float().cpu()
         out[row:row + len(feats)] = feats
         row += len(feats)
         ys.append(yb)
@@ -157,7 +160,7 @@ class ActivationCache:
     def __init__(self, folder: str | os.PathLike | None = None, memory_limit: int = 512 * MiB,
                  disk_limit: int = 8192 * MiB):
         for name, value in (("memory_limit", memory_limit), ("disk_limit", disk_limit)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            if not is_int(value, 0):
                 raise ValueError(f"{name}={value!r}: expected a number of bytes >= 0")
         self.folder = Path(folder) if folder is not None else default_folder()
         self.memory_limit, self.disk_limit = memory_limit, disk_limit

@@ -50,11 +50,14 @@ def as_image(item) -> Image.Image | torch.Tensor:
 
 
 @torch.inference_mode()
-def predict_one(model: torch.nn.Module, size: int, classes: list[str], item, device="cpu") -> tuple[str, torch.Tensor]:
-    """``(label, probabilities)`` of one image with ``model`` (put in eval mode) at ``size`` pixels."""
+def predict_one(model: torch.nn.Module, size: int, classes: list[str], item, device="cpu",
+                forward=None) -> tuple[str, torch.Tensor]:
+    """``(label, probabilities)`` of one image with ``model`` (put in eval mode) at ``size`` pixels;
+    ``forward(x)`` (default: ``model(x)``) runs the model, e.g. a learner's, with its precision and memory
+    format."""
     x = make_transform(size, augment=False)(as_image(item)).unsqueeze(0).to(device)
     model.eval()
-    probs = model(x).softmax(dim=1)[0].cpu()
+    probs = (forward or model)(x).float().softmax(dim=1)[0].cpu()
     return classes[int(probs.argmax())], probs
 
 

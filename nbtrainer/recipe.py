@@ -48,14 +48,14 @@ class RecipeSettings:
     ratio: float = 3.0
     head_cycles: int = 2
     aug_cycles: int = 2
-    unfrozen_cycles: int = 4
+    unfrozen_cycles: int = 3
     final_cycles: int = 2
     patience: int = 1
     warmup: float = 0.05
     tta_n: int = 4
     snapshots: int = 1
     lr_find_iters: int = 100
-    unfrozen_lr_find_iters: int = 60
+    unfrozen_lr_find_iters: int = 30
 
     @classmethod
     def names(cls) -> list[str]:
@@ -93,9 +93,9 @@ def recipe_steps(s: RecipeSettings, size: int, final_size: int | None = None) ->
         Step("Set differential learning rates", "differential", {"ratio": s.ratio},
              f"Each layer group gets a {s.ratio:g}x lower LR than the next: early layers hold general features."),
         Step("Find the learning rate again", "lr_find", {"differential": True, "num_iter": s.unfrozen_lr_find_iters},
-             "The whole network trains now, so the best LR has changed; the sweep keeps the ratios. Its "
-             "suggestion is kept within a factor of 2 of half the head's LR (a trained head makes this curve "
-             "noisy)."),
+             "The whole network trains now, so the best LR has changed; the sweep keeps the ratios and runs "
+             "from 1/100 to 100x the head's LR. Its suggestion is kept within a factor of 2 of half the "
+             "head's LR (a trained head makes this curve noisy)."),
         Step("Train everything with cycle_mult=2 until over-fitting", "fit", {**unfrozen, "n_cycle": s.unfrozen_cycles},
              f"SGDR cycles of 1, 2, 4... epochs, judged at each cycle end; stops once the validation loss "
              f"rises ({s.patience} cycle end{'s' if s.patience > 1 else ''} without a new low) and keeps the "

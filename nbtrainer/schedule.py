@@ -33,13 +33,15 @@ from collections.abc import Sequence
 import torch
 from torch.optim.lr_scheduler import ConstantLR, CosineAnnealingWarmRestarts, LRScheduler, SequentialLR
 
+from .checks import is_int
+
 WARMUP_FACTOR = 0.01  # fastai 0.7's CosAnneal: lr / 100 during the warm-up
 
 
 def check_cycles(n_cycle: int, cycle_len: int, cycle_mult: int) -> None:
     """Raise ``ValueError`` naming the bad argument unless all three are integers >= 1."""
     for name, value in (("n_cycle", n_cycle), ("cycle_len", cycle_len), ("cycle_mult", cycle_mult)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        if not is_int(value, 1):
             raise ValueError(f"{name}={value!r}: expected an integer >= 1")
 
 

@@ -28,7 +28,7 @@ def _precompute(params: dict, result: dict) -> list[str]:
 
 
 def _lr_find(params: dict, result: dict) -> list[str]:
-    call = (f"result = learn.lr_find(start_lr={result['start_lr']!r}, end_lr={params.get('end_lr', 10.0)!r}, "
+    call = (f"result = learn.lr_find(start_lr={result['start_lr']!r}, end_lr={result.get('end_lr', 10.0)!r}, "
             f"num_iter={params.get('num_iter', 100)!r})")
     found = "no suggestion" if result["suggestion"] is None else f"suggested {result['suggestion']!r}"
     return [call, f"print('lr_find suggests', result.suggestion)  # this run: {found}"]

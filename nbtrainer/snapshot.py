@@ -23,14 +23,15 @@ import numpy as np
 import torch
 
 
-def to_cpu(obj):
-    """A deep copy of ``obj`` with every tensor copied to host memory (``detach().to('cpu', copy=True)``)."""
+def copy_to(obj, device: str | torch.device = "cpu"):
+    """A deep copy of ``obj`` with every tensor copied to ``device`` (``detach().to(device, copy=True)``;
+    default: host memory)."""
     if isinstance(obj, torch.Tensor):
-        return obj.detach().to("cpu", copy=True)
+        return obj.detach().to(device, copy=True)
     if isinstance(obj, dict):
-        return {k: to_cpu(v) for k, v in obj.items()}
+        return {k: copy_to(v, device) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return type(obj)(to_cpu(v) for v in obj)
+        return type(obj)(copy_to(v, device) for v in obj)
     return copy.deepcopy(obj)
 
 
@@ -69,9 +70,9 @@ def take(learn) -> Snapshot:
     model = learn.model
     data = learn.data
     return Snapshot(
-        model=to_cpu(model.state_dict()),
-        grads={name: to_cpu(p.grad) for name, p in model.named_parameters() if p.grad is not None},
-        optimizer=to_cpu(learn.opt.state_dict()),
+        model=copy_to(model.state_dict()),
+        grads={name: copy_to(p.grad) for name, p in model.named_parameters() if p.grad is not None},
+        optimizer=copy_to(learn.opt.state_dict()),
         grad_scaler=learn.precision.state_dict(),
         n_frozen=learn.n_frozen,
         modes=[m.training for m in model.modules()],
@@ -93,7 +94,7 @@ def restore(learn, snap: Snapshot) -> None:
         saved = snap.grads.get(name)
         p.grad = None if saved is None else saved.to(p.device)
     # a fresh copy: load_state_dict keeps CPU tensors as they are, and later steps would mutate the snapshot
-    learn.opt.load_state_dict(to_cpu(snap.optimizer))
+    learn.opt.load_state_dict(copy_to(snap.optimizer))
     learn.precision.load_state_dict(snap.grad_scaler)
     for module, training in zip(model.modules(), snap.modes):
         module.training = training

@@ -50,13 +50,17 @@ def test_fit_steps_use_the_latest_suggestion_unless_the_user_picked_an_lr():
     assert checklist.picked_lr is None and learn.n_frozen == 0  # a new sweep replaces the pick
     new = checklist.lr_finds[-1]
     assert new.ratios == pytest.approx([1 / 9, 1 / 3, 1])
+    # the whole network's sweep runs from 1/100 to 100x the head's LR, with the ratios
+    assert steps[6].result["start_lr"] == pytest.approx(differential_lrs(3e-5, 3, 3.0))
+    assert steps[6].result["end_lr"] == pytest.approx(0.3) and new.lrs[0] == pytest.approx(3e-5)
     checklist.run_step(steps[7])
     assert steps[7].result["lrs"] == pytest.approx(differential_lrs(checklist.lr, 3, 3.0))
     assert checklist.lr == unfrozen_lr(new.suggestion, head_lr=3e-3)  # bounded by the head's (picked) LR
     assert 3e-3 / 4 <= checklist.lr <= 3e-3 and steps[6].result["suggestion"] == new.suggestion
     checklist.run()
     assert [s.status for s in steps] == ["done"] * len(steps)
-    assert 0 <= steps[-1].result["accuracy"] <= 1
+    tta = steps[-1].result  # TTA is kept only if it beats the plain predictions, which are the model's
+    assert tta["accuracy"] >= tta["plain_accuracy"] == pytest.approx(learn.validate()[1])
 
 
 def test_a_stopped_step_is_resumed_by_the_next_run():

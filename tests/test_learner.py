@@ -198,10 +198,13 @@ def test_mixed_precision_trains_with_float32_weights(amp):
         small_learner(n=60, amp="fp8")
 
 
-def test_channels_last_gives_the_same_predictions():
-    plain, cl = small_learner(n=100), small_learner(n=100, channels_last=True)
+def test_channels_last_is_the_default_and_gives_the_same_predictions():
+    plain, cl = small_learner(n=100, channels_last=False), small_learner(n=100)
     assert cl.model.body[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert not plain.model.body[0].weight.is_contiguous(memory_format=torch.channels_last)
     assert torch.allclose(plain.get_preds()[0], cl.get_preds()[0], atol=1e-5)
+    plain.precompute, cl.precompute = True, True  # the cache is computed in the learner's memory format too
+    assert torch.allclose(plain._current_activations().valid_x, cl._current_activations().valid_x, atol=1e-4)
     cl.fit(1e-2)
     assert math.isfinite(cl.recorder.epochs[-1]["valid_loss"])
 

@@ -148,5 +148,5 @@ def test_to_script_needs_code_for_data_in_memory(digits):
         checklist.to_script()
     code = checklist.to_script(data_code="nbt.ImageData.from_arrays(images, labels, size=32)", save="m.pt")
     assert "learn.unfreeze()" in code and "learn.save('m.pt')" in code and "from_arrays(images" in code
-    assert "amp=None, channels_last=False)" in code  # every Learner argument, so the replay trains alike
+    assert "amp=None, channels_last=True)" in code  # every Learner argument, so the replay trains alike
     compile(code, "recipe.py", "exec")

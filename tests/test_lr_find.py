@@ -1,6 +1,7 @@
 """lr_find: exact restore (also on error and cancel), kept LR ratios, stopping, suggestions, bad input."""
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 
@@ -129,9 +130,9 @@ def test_lr_find_keeps_the_differential_ratios_and_sweeps_exponentially():
     assert result.lrs == [row[-1] for row in result.group_lrs] and "last layer group" in result.x_axis
     assert result.lrs[0] == pytest.approx(1e-6) and result.lrs[-1] == pytest.approx(1e-1)
     assert np.allclose(np.diff(np.log(result.lrs)), math.log(1e5) / 19)
-    if result.suggestion is not None:
-        assert result.suggested_lrs() == pytest.approx([result.suggestion / 9, result.suggestion / 3,
-                                                        result.suggestion])
+    assert result.suggestion is not None  # a fresh head's loss falls over this range
+    assert result.suggested_lrs() == pytest.approx([result.suggestion / 9, result.suggestion / 3, result.suggestion])
+    assert dataclasses.replace(result, suggestion=None).suggested_lrs() is None
 
 
 def test_smoothing_is_a_debiased_moving_average_and_divergence_stops_the_sweep():

@@ -1,0 +1,80 @@
+"""Cancel semantics as fastai's: a cancel exception raised from an event inside a part of the loop skips
+exactly the rest of that part; ``after_cancel_<part>`` then ``after_<part>`` run."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import nbtrainer as nbt
+
+from .conftest import small_learner
+
+
+class Raiser(nbt.Callback):
+    """Records every event; raises ``exc`` at the first ``times`` announcements of ``event``."""
+
+    def __init__(self, event: str, exc: type[Exception], times: int = 1):
+        self.event, self.exc, self.left, self.seen = event, exc, times, []
+
+    def __call__(self, event: str) -> None:
+        self.seen.append(event)
+        if event == self.event and self.left:
+            self.left -= 1
+            raise self.exc()
+
+
+def _fit(event: str, exc: type[Exception], times: int = 1, epochs: int = 2):
+    learn = small_learner(n=60)
+    learn.precompute = True  # the head on cached activations: fast, same loop
+    before = [p.detach().clone() for p in learn.model.head.parameters()]
+    cb = Raiser(event, exc, times)
+    learn.fit(1e-2, n_cycle=epochs, callbacks=[cb])
+    changed = any(not torch.equal(a, b) for a, b in zip(before, learn.model.head.parameters()))
+    return learn, cb.seen, changed
+
+
+def _count(seen: list[str], event: str) -> int:
+    return seen.count(event)
+
+
+@pytest.mark.parametrize("event", ["after_loss"])
+def test_cancel_batch_skips_the_step_of_that_batch_only(event):
+    learn, seen, changed = _fit(event, nbt.CancelBatchException, times=10**6)
+    assert not changed  # every batch cancelled before its backward/step: the head did not move
+    assert _count(seen, "after_cancel_batch") == _count(seen, "before_batch") == _count(seen, "after_batch") > 2
+    assert _count(seen, "after_epoch") == 2 and len(learn.recorder.epochs) == 2  # the epochs still ran
+    _, seen, changed = _fit(event, nbt.CancelBatchException, times=1)
+    assert changed and _count(seen, "after_cancel_batch") == 1
+
+
+def test_cancel_train_from_the_first_batch_skips_the_batches_and_keeps_the_validation():
+    learn, seen, changed = _fit("before_batch", nbt.CancelTrainException, times=2)
+    assert not changed and _count(seen, "before_batch") == 2 and "after_batch" not in seen
+    assert _count(seen, "after_cancel_train") == _count(seen, "after_train") == 2
+    assert _count(seen, "after_validate") == 2
+    assert all(math.isnan(e["train_loss"]) and e["accuracy"] > 0 for e in learn.recorder.epochs)
+
+
+def test_cancel_valid_skips_the_validation_and_leaves_its_metrics_unknown():
+    learn, seen, changed = _fit("after_inference_batch", nbt.CancelValidException, times=1)
+    assert changed and _count(seen, "after_cancel_validate") == 1 and _count(seen, "after_validate") == 2
+    first, second = learn.recorder.epochs
+    assert math.isnan(first["valid_loss"]) and math.isnan(first["accuracy"])  # not the previous epoch's
+    assert math.isfinite(second["valid_loss"]) and second["accuracy"] > 0
+
+
+def test_cancel_epoch_from_before_train_skips_that_epoch_only():
+    learn, seen, changed = _fit("before_train", nbt.CancelEpochException, times=1)
+    assert _count(seen, "after_cancel_epoch") == 1 and _count(seen, "after_epoch") == 2
+    assert _count(seen, "before_train") == 2 and _count(seen, "before_validate") == 1 and changed
+
+
+@pytest.mark.parametrize("event", ["before_epoch", "before_batch", "after_batch"])
+def test_cancel_fit_from_any_event_ends_the_fit_cleanly(event):
+    learn, seen, _ = _fit(event, nbt.CancelFitException)
+    assert seen[-2:] == ["after_cancel_fit", "after_fit"] and learn.state.cancelled
+    assert _count(seen, "after_epoch") == 0
+    learn.fit(1e-2)  # the learner can fit again
+    assert math.isfinite(learn.recorder.epochs[-1]["valid_loss"])
