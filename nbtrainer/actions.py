@@ -100,7 +100,7 @@ def _head_lr(checklist: "Checklist") -> float:
     return checklist.lr
 
 
-def _sweep_range(checklist: "Checklist", params: dict, n_groups: int) -> tuple[float | list[float], float]:
+def _sweep_range(params: dict, head_lr: float, ratios, n_groups: int) -> tuple[float | list[float], float]:
     """The start LR(s) and the end LR of an lr_find step.
 
     The head's sweep runs over fastai's range, 1e-7 to 10. The whole network's sweep (``differential``)
@@ -111,18 +111,18 @@ def _sweep_range(checklist: "Checklist", params: dict, n_groups: int) -> tuple[f
     iterations took a minute of a 6-minute run)."""
     if not params.get("differential"):
         return LR_FIND_START, params.get("end_lr", 10.0)
-    head = _head_lr(checklist)
-    start = differential_lrs(head / UNFROZEN_SWEEP_SPAN, n_groups, checklist.ratios)
-    return start, params.get("end_lr", head * UNFROZEN_SWEEP_SPAN)
+    start = differential_lrs(head_lr / UNFROZEN_SWEEP_SPAN, n_groups, ratios)
+    return start, params.get("end_lr", head_lr * UNFROZEN_SWEEP_SPAN)
 
 
 def _lr_find(learn: Learner, checklist: "Checklist", params: dict) -> dict:
-    start, end = _sweep_range(checklist, params, len(learn.layer_groups))
+    head_lr = _head_lr(checklist)
+    start, end = _sweep_range(params, head_lr, checklist.ratios, len(learn.layer_groups))
     result = learn.lr_find(start_lr=start, end_lr=end, num_iter=params.get("num_iter", 100))
     cancelled = result.stop_reason == "cancelled"
     if not cancelled:  # a stopped sweep's partial curve does not change the LR
         # the whole network's sweep: its suggestion bounded by the head's LR (see suggest.unfrozen_lr)
-        bounded = unfrozen_lr(result.suggestion, _head_lr(checklist)) if params.get("differential") else None
+        bounded = unfrozen_lr(result.suggestion, head_lr) if params.get("differential") else None
         checklist.record_lr_find(result, bounded)
     return {"suggestion": result.suggestion, "lr": checklist.lr, "stop_reason": result.stop_reason,
             "curve": result.to_dict(), "start_lr": start, "end_lr": end, "cancelled": cancelled}

@@ -2,9 +2,10 @@
 
 The loop announces each event in :data:`EVENTS` by calling the method of that name on every callback,
 in ``order`` (lower first). A callback reaches the learner explicitly through ``self.learner`` and
-may raise a cancel exception from an event inside a part of the loop to skip the rest of that part (fastai's semantics): :class:`CancelBatchException` (a batch), :class:`CancelTrainException`
-(an epoch's training), :class:`CancelValidException` (an epoch's validation), :class:`CancelEpochException`
-(an epoch) or :class:`CancelFitException` (the fit); ``after_cancel_<part>`` then runs, then ``after_<part>``.
+may raise a cancel exception from an event inside a part of the loop to skip the rest of that part
+(fastai's semantics): :class:`CancelBatchException` (a batch), :class:`CancelTrainException` (an epoch's
+training), :class:`CancelValidException` (an epoch's validation), :class:`CancelEpochException` (an
+epoch) or :class:`CancelFitException` (the fit); ``after_cancel_<part>`` then runs, then ``after_<part>``.
 
 Example::
 

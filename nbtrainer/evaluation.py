@@ -102,7 +102,7 @@ class Evaluation:
             for xb, yb in batches:
                 with self.precision.autocast():
                     xb = xb.to(self.device, non_blocking=True)
-                    pred = self.model.head(xb) if use_cache else self._on_images(xb)
+                    pred = self.model.head(xb) if use_cache else self.on_images(xb)
                 probs.append(pred.float().softmax(dim=1).cpu())
                 targets.append(yb)
                 self.inference_batch_done()
@@ -114,12 +114,8 @@ class Evaluation:
         an image raises an error naming it."""
         from .predict import predict_one
 
-        def forward(x: torch.Tensor) -> torch.Tensor:  # as get_preds: the learner's precision and memory format
-            with self.precision.autocast():
-                return self._on_images(x)
-
         probs, _ = self.ensemble(lambda: (predict_one(self.model, self.data.size, self.data.classes, item,
-                                                      self.device, forward)[1], None), snapshots)
+                                                      self.device, self.on_images)[1], None), snapshots)
         return self.data.classes[int(probs.argmax())], probs
 
     def validate(self) -> tuple[float, float]:

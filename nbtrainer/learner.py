@@ -239,14 +239,16 @@ class Learner(Evaluation, EventLoop):
     def _forward(self, xb: torch.Tensor) -> torch.Tensor:
         """The training forward pass (through DistributedDataParallel with several ranks)."""
         module = self._parallel or (self.model.head if self.precompute else self.model)
-        return module(xb if self.precompute else self.memory_format(xb))
+        return module(xb if self.precompute else self._memory_format(xb))
 
-    def memory_format(self, xb: torch.Tensor) -> torch.Tensor:
-        """A batch of images in the model's memory format (``channels_last`` or as it is)."""
+    def _memory_format(self, xb: torch.Tensor) -> torch.Tensor:
         return xb.contiguous(memory_format=torch.channels_last) if self.config["channels_last"] else xb
 
-    def _on_images(self, xb: torch.Tensor) -> torch.Tensor:
-        return self.model(self.memory_format(xb))
+    def on_images(self, xb: torch.Tensor, module: nn.Module | None = None) -> torch.Tensor:
+        """``module`` (default: the whole model) on a batch of images on the learner's device, with its
+        precision and memory format: the one inference path of predictions, ``predict`` and precompute."""
+        with self.precision.autocast():
+            return (module or self.model)(self._memory_format(xb))
 
     def _train_epoch(self, dl, scheduler) -> None:
         good = GoodState(self)  # a NaN/inf loss puts these weights back and raises DivergenceError

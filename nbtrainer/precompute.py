@@ -117,9 +117,7 @@ def _features(learn, loader, name: str, store: Store) -> tuple[torch.Tensor, tor
     out = store(name, len(loader.dataset), learn.model.head[0].num_features)
     ys, row = [], 0
     for xb, yb in loader:
-        with learn.precision.autocast():  # the same precision and memory format as training's forward
-            feats = learn.model.features(learn.memory_format(xb.to(learn.device, non_blocking=True)))
-        feats = feats.float().cpu()
+        feats = learn.on_images(xb.to(learn.device, non_blocking=True), learn.model.features).float().cpu()
         out[row:row + len(feats)] = feats
         row += len(feats)
         ys.append(yb)
