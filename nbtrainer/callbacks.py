@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -122,12 +122,11 @@ def run_event(callbacks: list[Callback], event: str) -> None:
 
 class EventLoop:
     """The event side of :class:`~nbtrainer.Learner` (fastai's event loop, without its magic): the callback
-    list, :meth:`run_event`, and :meth:`_events` around a block. Needs ``self.callbacks`` and ``self.state``.
+    list, :meth:`run_event`, and :meth:`_with_events` around a part of the loop. Needs ``self.callbacks`` and ``self.state``.
 
     Example::
 
-        with learn._events("fit", CancelFitException):   # before_fit ... after_fit
-            ...
+        learn._with_events(do_epochs, "fit", CancelFitException)   # before_fit, do_epochs(), after_fit
     """
 
     callbacks: list[Callback]
@@ -156,14 +155,14 @@ class EventLoop:
         """Announce ``name`` (one of :data:`EVENTS`) to every callback."""
         run_event(self.callbacks, name)
 
-    @contextmanager
-    def _events(self, name: str, cancel: type[Exception] | None):
-        """``before_<name>``, the body, ``after_<name>``; a ``cancel`` exception raised in the body (its inner
-        events included) skips the rest of the part and runs ``after_cancel_<name>``. Not yet from
-        ``before_<name>`` itself (a context manager cannot skip its body; issue 17)."""
-        self.run_event(f"before_{name}")
+    def _with_events(self, f: Callable[[], None], name: str, cancel: type[Exception] | None) -> None:
+        """``before_<name>``, ``f()``, ``after_<name>`` (fastai's ``_with_events``). A ``cancel`` exception
+        raised by ``before_<name>`` or inside ``f`` (its inner events included) skips the rest of the part
+        and runs ``after_cancel_<name>``; ``after_<name>`` always runs. A function, not a ``with`` block,
+        because a context manager cannot skip its body when ``before_<name>`` cancels."""
         try:
-            yield
+            self.run_event(f"before_{name}")
+            f()
         except Exception as e:
             if cancel is None or not isinstance(e, cancel):
                 raise

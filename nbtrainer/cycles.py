@@ -111,8 +111,7 @@ class CycleEnds(Callback):
         if self.snapshots:
             learn.snapshots = []
         if self.keep_best:  # the start is validated as an epoch end is (the same events)
-            with learn._events("validate", None):
-                learn.state.valid_loss, learn.state.accuracy = learn.validate()
+            learn._with_events(learn._do_validate, "validate", None)
             self.result.start = CycleEnd(0, 0, learn.state.valid_loss, learn.state.accuracy)
             self._keep(self.result.start)
 

@@ -214,21 +214,28 @@ class Learner(Evaluation, EventLoop):
         scheduler = sgdr_scheduler(self.opt, len(dl), cycle_len, cycle_mult, warmup=warmup)
         self.state = FitState(n_epochs=n_epochs, iters_per_epoch=len(dl), cycle_starts=starts)
         try:
-            with self.added_callbacks([*callbacks, ends]), distributed.data_parallel(self), \
-                    self._events("fit", CancelFitException):
-                for epoch in range(n_epochs):
-                    self.state.epoch = epoch
-                    with self._events("epoch", CancelEpochException):
-                        self._train_epoch(dl, scheduler)
-                        self.state.valid_loss = self.state.accuracy = math.nan  # until validated
-                        with self._events("validate", CancelValidException):
-                            self.state.valid_loss, self.state.accuracy = self.validate()
-                    if self.state.stop:
-                        break
+            with self.added_callbacks([*callbacks, ends]), distributed.data_parallel(self):
+                self._with_events(lambda: self._do_epochs(dl, scheduler), "fit", CancelFitException)
         finally:
             self._pinned = None
             self.model.eval()
         return ends.result
+
+    def _do_epochs(self, dl, scheduler) -> None:
+        for epoch in range(self.state.n_epochs):
+            self.state.epoch = epoch
+            self._with_events(lambda: self._do_epoch(dl, scheduler), "epoch", CancelEpochException)
+            if self.state.stop:
+                break
+
+    def _do_epoch(self, dl, scheduler) -> None:
+        good = GoodState(self)  # a NaN/inf loss puts these weights back and raises DivergenceError
+        self._with_events(lambda: self._do_batches(dl, scheduler, good), "train", CancelTrainException)
+        self.state.valid_loss = self.state.accuracy = math.nan  # until validated
+        self._with_events(self._do_validate, "validate", CancelValidException)
+
+    def _do_validate(self) -> None:
+        self.state.valid_loss, self.state.accuracy = self.validate()
 
     def train_loader(self):
         """Training batches: images, or cached activations while :attr:`precompute` is on."""
@@ -250,16 +257,16 @@ class Learner(Evaluation, EventLoop):
         with self.precision.autocast():
             return (module or self.model)(self._memory_format(xb))
 
-    def _train_epoch(self, dl, scheduler) -> None:
-        good = GoodState(self)  # a NaN/inf loss puts these weights back and raises DivergenceError
-        with self._events("train", CancelTrainException):
-            set_train_mode(self.model, self.layer_groups, self.n_frozen, self.config["bn_freeze"])
-            for xb, yb in dl:
-                with self._events("batch", CancelBatchException):
-                    self.train_batch(xb, yb)
-                check_loss(self, good)
-                self.state.iteration += 1
-                scheduler.step()
+    def _do_batches(self, dl, scheduler, good: GoodState) -> None:
+        set_train_mode(self.model, self.layer_groups, self.n_frozen, self.config["bn_freeze"])
+        for xb, yb in dl:
+            self._with_events(lambda: self._do_batch(xb, yb, good), "batch", CancelBatchException)
+            self.state.iteration += 1
+            scheduler.step()
+
+    def _do_batch(self, xb: torch.Tensor, yb: torch.Tensor, good: GoodState) -> None:
+        self.train_batch(xb, yb)
+        check_loss(self, good)  # here, so that a batch cancelled before its loss is not checked
 
     def train_batch(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
         """One optimizer step on one batch (``fit`` and ``lr_find`` call it; the model must be in train mode)."""

@@ -78,3 +78,38 @@ def test_cancel_fit_from_any_event_ends_the_fit_cleanly(event):
     assert _count(seen, "after_epoch") == 0
     learn.fit(1e-2)  # the learner can fit again
     assert math.isfinite(learn.recorder.epochs[-1]["valid_loss"])
+
+
+def test_cancel_batch_from_before_batch_skips_that_batch_only():
+    learn, seen, changed = _fit("before_batch", nbt.CancelBatchException, times=10**6)
+    assert not changed  # no batch got to its forward pass
+    assert "after_loss" not in seen and _count(seen, "after_cancel_batch") == _count(seen, "before_batch") > 2
+    assert _count(seen, "after_batch") == _count(seen, "before_batch") and _count(seen, "after_epoch") == 2
+
+
+def test_cancel_train_from_before_train_skips_the_batches_of_that_epoch():
+    learn, seen, changed = _fit("before_train", nbt.CancelTrainException, times=1)
+    first_epoch = seen[:seen.index("after_epoch")]
+    assert "before_batch" not in first_epoch and "after_cancel_train" in first_epoch
+    assert "after_validate" in first_epoch and changed  # the second epoch trained
+    assert math.isnan(learn.recorder.epochs[0]["train_loss"]) and learn.recorder.epochs[0]["accuracy"] > 0
+
+
+def test_cancel_valid_from_before_validate_skips_the_pass():
+    learn, seen, _ = _fit("before_validate", nbt.CancelValidException, times=1)
+    first_epoch = seen[:seen.index("after_epoch")]
+    assert "before_inference" not in first_epoch and "after_cancel_validate" in first_epoch
+    assert math.isnan(learn.recorder.epochs[0]["accuracy"]) and learn.recorder.epochs[1]["accuracy"] > 0
+
+
+def test_cancel_epoch_from_before_epoch_skips_all_of_that_epoch():
+    learn, seen, _ = _fit("before_epoch", nbt.CancelEpochException, times=1)
+    first_epoch = seen[:seen.index("after_epoch")]
+    assert first_epoch[-2:] == ["before_epoch", "after_cancel_epoch"] and "before_train" not in first_epoch
+    assert _count(seen, "after_epoch") == 2 and _count(seen, "before_train") == 1
+
+
+def test_cancel_fit_from_before_fit_runs_nothing_and_keeps_the_weights():
+    learn, seen, changed = _fit("before_fit", nbt.CancelFitException)
+    assert seen[-3:] == ["before_fit", "after_cancel_fit", "after_fit"] and learn.state.cancelled
+    assert not changed and "before_epoch" not in seen
