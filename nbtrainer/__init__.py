@@ -7,7 +7,9 @@ Example::
     learn = nbt.Learner(data)
     learn.fit(1e-2, n_cycle=2)
 """
-__version__ = "0.1.0"
+from importlib import metadata
+
+__version__ = metadata.version("nbtrainer")  # one definition: pyproject.toml
 
 from .callbacks import (EVENTS, Callback, CancelBatchException, CancelEpochException, CancelFitException,
                         CancelTrainException, CancelValidException, Recorder, Stopper)

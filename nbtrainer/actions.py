@@ -19,7 +19,7 @@ from .checks import is_int
 from .cycles import CycleEnd
 from .learner import Learner
 from .metrics import accuracy
-from .snapshot import copy_to
+from .state import WEIGHTS, copy_to
 from .suggest import unfrozen_lr
 
 if TYPE_CHECKING:
@@ -163,7 +163,7 @@ def _resize_start(learn: Learner, params: dict) -> dict | None:
         return None
     loss, acc = learn.validate()
     return {"point": CycleEnd(0, 0, loss, acc), "size": learn.data.size,
-            "model": copy_to(learn.model.state_dict()), "opt": copy_to(learn.opt.state_dict())}
+            "weights": copy_to(learn.state_dict(WEIGHTS))}
 
 
 def _keep_resize_start(learn: Learner, outcome, before: dict) -> str:
@@ -171,8 +171,7 @@ def _keep_resize_start(learn: Learner, outcome, before: dict) -> str:
     if outcome.kept is not None and outcome.kept.better_than(before["point"]):
         return outcome.kept_text()
     tried = learn.data.size
-    learn.model.load_state_dict(before["model"])
-    learn.opt.load_state_dict(before["opt"])
+    learn.load_state_dict(before["weights"])
     learn.set_size(before["size"])
     learn.state.valid_loss, learn.state.accuracy = before["point"].valid_loss, before["point"].accuracy
     return f"the start at {before['size']}px: training at {tried}px did not improve on it"

@@ -246,8 +246,10 @@ class Recorder(Callback):
                             "size": self.learner.data.size})
 
     def state_dict(self) -> dict:
-        return {"iterations": [dict(r) for r in self.iterations], "epochs": [dict(r) for r in self.epochs]}
+        return {"iterations": [dict(r) for r in self.iterations], "epochs": [dict(r) for r in self.epochs],
+                "stage": self.stage}
 
     def load_state_dict(self, state: dict) -> None:
         self.iterations = [dict(r) for r in state.get("iterations", [])]
         self.epochs = [dict(r) for r in state.get("epochs", [])]
+        self.stage = state.get("stage", self.stage)

@@ -12,37 +12,28 @@ Example::
 from __future__ import annotations
 
 import os
+from importlib import metadata
 import tempfile
+from collections.abc import Collection
 from pathlib import Path
 
 import torch
+
+from . import state
 
 FORMAT = "nbtrainer.checkpoint/1"
 
 
 def versions() -> dict[str, str]:
     """Versions of nbtrainer and torch, kept in every checkpoint and report."""
-    from . import __version__
-
-    return {"nbtrainer": __version__, "torch": str(torch.__version__)}
+    return {"nbtrainer": metadata.version("nbtrainer"), "torch": str(torch.__version__)}  # (not the package root)
 
 
-def to_dict(learn) -> dict:
-    """The learner as one dict of tensors and plain Python values."""
-    return {
-        "format": FORMAT,
-        "model": learn.model.state_dict(),
-        "optimizer": learn.opt.state_dict(),
-        "grad_scaler": learn.precision.state_dict(),
-        "layer_groups": learn.group_names,
-        "n_frozen": learn.n_frozen,
-        "size": learn.data.size,
-        "augment": learn.data.augment,
-        "classes": list(learn.data.classes),
-        "history": learn.recorder.state_dict(),
-        "config": dict(learn.config),
-        "versions": versions(),
-    }
+def to_dict(learn, parts: Collection[str] = state.CHECKPOINT) -> dict:
+    """The learner as one dict of tensors and plain Python values: its state (``parts``: see
+    :mod:`nbtrainer.state`) and what checks a checkpoint against a learner (groups, classes, config)."""
+    return {"format": FORMAT, **learn.state_dict(parts), "layer_groups": learn.group_names,
+            "classes": list(learn.data.classes), "config": dict(learn.config), "versions": versions()}
 
 
 def atomic_torch_save(obj, path: str | os.PathLike) -> Path:
@@ -103,15 +94,9 @@ def apply(learn, ckpt: dict, path: str | os.PathLike = "<dict>") -> None:
     if len(classes) != learn.data.c:
         raise ValueError(f"checkpoint '{path}' has {len(classes)} classes {classes}; the data has "
                          f"{learn.data.c} {learn.data.classes}")
-    model_state = {k: v.clone() for k, v in learn.model.state_dict().items()}
+    before = state.copy_to(learn.state_dict(state.CHECKPOINT))
     try:
-        learn.model.load_state_dict(ckpt["model"], strict=True)
-        learn.opt.load_state_dict(ckpt["optimizer"])
+        learn.load_state_dict({"grad_scaler": {}, "augment": False, **ckpt})  # (older checkpoints lack these)
     except (RuntimeError, ValueError, KeyError) as e:
-        learn.model.load_state_dict(model_state)
+        learn.load_state_dict(before)
         raise ValueError(f"checkpoint '{path}' does not fit this model: {e}") from e
-    learn.precision.load_state_dict(ckpt.get("grad_scaler", {}))
-    learn.freeze_to(ckpt["n_frozen"])
-    learn.data.set_size(ckpt["size"])
-    learn.data.augment = ckpt.get("augment", False)
-    learn.recorder.load_state_dict(ckpt["history"])

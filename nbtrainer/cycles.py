@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 from .callbacks import Callback
 from .checks import is_int
-from .snapshot import copy_to
+from .state import WEIGHTS, copy_to
 
 
 @dataclass(frozen=True)
@@ -117,8 +117,7 @@ class CycleEnds(Callback):
 
     def _keep(self, point: CycleEnd) -> None:
         self._best = point
-        self._best_state = {"model": copy_to(self.learner.model.state_dict()),
-                            "opt": copy_to(self.learner.opt.state_dict())}
+        self._best_state = copy_to(self.learner.state_dict(WEIGHTS))
 
     def after_epoch(self) -> None:
         state = self.learner.state
@@ -150,8 +149,7 @@ class CycleEnds(Callback):
         in_place = bool(self.result.cycle_ends) and best == self.result.cycle_ends[-1] and not learn.state.cancelled
         if in_place:  # the weights the fit ended with are the best: nothing to put back
             return
-        learn.model.load_state_dict(self._best_state["model"])
-        learn.opt.load_state_dict(copy_to(self._best_state["opt"]))
+        learn.load_state_dict(self._best_state)
         learn.state.valid_loss, learn.state.accuracy = best.valid_loss, best.accuracy
 
 

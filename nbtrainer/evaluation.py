@@ -25,7 +25,7 @@ from . import distributed
 from .callbacks import InferencePass
 from .checks import is_int
 from .metrics import accuracy, nll
-from .snapshot import copy_to
+from .state import copy_to
 
 
 class Evaluation:

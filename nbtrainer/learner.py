@@ -20,12 +20,12 @@ Example::
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import torch
 from torch import nn
 
-from . import checkpoint, distributed
+from . import checkpoint, distributed, state
 from .callbacks import (Callback, CancelBatchException, CancelEpochException, CancelFitException,
                         CancelTrainException, CancelValidException, EventLoop, FitState, InferencePass, Recorder)
 from .checks import is_int
@@ -300,7 +300,16 @@ class Learner(Evaluation, EventLoop):
         self.state = FitState(n_epochs=0, iters_per_epoch=num_iter)
         self.run_event("before_lr_find")
 
-    # ------------------------------------------------------------------ checkpoints
+    # ------------------------------------------------------------------ state, checkpoints
+    def state_dict(self, parts: Collection[str] = state.CHECKPOINT) -> dict:
+        """The learner's state, ``parts`` of :data:`nbtrainer.state.PARTS` (live references, as
+        ``nn.Module.state_dict``'s). Example: ``learn.state_dict(nbtrainer.state.WEIGHTS)``."""
+        return state.state_dict(self, parts)
+
+    def load_state_dict(self, saved: dict) -> None:
+        """Put back the parts present in ``saved`` (from :meth:`state_dict`), in place."""
+        state.load_state_dict(self, saved)
+
     def save(self, path) -> None:
         """Write one checkpoint dict (atomically): model, optimizer, groups, history, config, classes.
         Under torch.distributed only rank 0 writes (the ranks hold the same weights)."""

@@ -10,7 +10,7 @@ The loss is smoothed with a debiased exponential moving average,
 ``avg_i = beta * avg_{i-1} + (1 - beta) * loss_i`` and ``smoothed_i = avg_i / (1 - beta**(i+1))``.
 The sweep stops early when ``smoothed_i > div_factor * min(smoothed)`` or the loss is not finite.
 
-State: everything is snapshotted to host memory first (:mod:`nbtrainer.snapshot`) and restored
+State: everything is snapshotted to host memory first (:mod:`nbtrainer.state`) and restored
 exactly afterwards, also when the sweep raises, is cancelled (a callback raising
 ``CancelFitException``) or is interrupted. BatchNorm policy: as in :meth:`Learner.fit`, the
 BatchNorm layers of frozen groups stay in eval mode; those of trainable groups run in train mode
@@ -38,7 +38,7 @@ from torch.optim.lr_scheduler import ExponentialLR
 from .callbacks import CancelFitException
 from .checks import is_int
 from .metrics import SmoothedLoss
-from .snapshot import restoring
+from .state import restoring
 from .suggest import SUGGESTERS, suggest
 
 

@@ -1,9 +1,9 @@
 """A checklist step's snapshot on disk: the learner right after the step, and the checklist's LR state.
 
-One checkpoint dict (:mod:`nbtrainer.checkpoint`: model, optimizer, frozen groups, size, augmentation,
-history), written atomically, plus what continuing from that point needs: whether precompute was on,
-the torch random state and the data's shuffling generators (so a run continued from a snapshot is the
-run that followed the step), and the checklist's suggested/picked LR, ratios and how much of its
+One checkpoint dict (:mod:`nbtrainer.checkpoint`) of the learner's :data:`~nbtrainer.state.RESUMABLE`
+state (a checkpoint's, plus whether precompute was on and the random states and the data's shuffling
+generators, so a run continued from a snapshot is the run that followed the step), written atomically,
+plus the checklist's suggested/picked LR, ratios and how much of its
 history and LR sweeps existed then. Read back with ``torch.load(weights_only=True)``.
 
 Example::
@@ -16,23 +16,7 @@ from __future__ import annotations
 
 import os
 
-import torch
-
-from . import checkpoint, distributed
-
-
-def _rng(learn) -> dict:
-    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
-    return {"torch": torch.get_rng_state(), "cuda": cuda, "generator": learn.data.generator.get_state(),
-            "eval_generator": learn.data.eval_generator.get_state()}
-
-
-def _set_rng(learn, rng: dict) -> None:
-    torch.set_rng_state(rng["torch"])
-    if rng["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(rng["cuda"])
-    learn.data.generator.set_state(rng["generator"])
-    learn.data.eval_generator.set_state(rng["eval_generator"])
+from . import checkpoint, distributed, state
 
 
 def save(checklist, index: int, path: str | os.PathLike) -> None:
@@ -41,11 +25,9 @@ def save(checklist, index: int, path: str | os.PathLike) -> None:
     learn = checklist.learn
     if not distributed.current().is_main:
         return
-    ckpt = checkpoint.to_dict(learn)
+    ckpt = checkpoint.to_dict(learn, state.RESUMABLE)
     ckpt.update({
         "step": {"index": index, "name": checklist.steps[index].name},
-        "precompute": learn.precompute,
-        "rng": _rng(learn),
         "checklist": {"suggested_lr": checklist.suggested_lr, "picked_lr": checklist.picked_lr,
                       "ratios": list(checklist.ratios), "history": len(checklist.history),
                       "lr_finds": len(checklist.lr_finds)},
@@ -59,9 +41,7 @@ def load(checklist, index: int, path: str | os.PathLike) -> None:
     if ckpt.get("step", {}).get("index") != index:
         raise ValueError(f"'{path}' is not the snapshot of step {index} (it holds {ckpt.get('step')})")
     learn = checklist.learn
-    checkpoint.apply(learn, ckpt, path)
-    learn.precompute = ckpt["precompute"]
-    _set_rng(learn, ckpt["rng"])
+    checkpoint.apply(learn, ckpt, path)  # its precompute and random states too
     state = ckpt["checklist"]
     checklist.suggested_lr, checklist.picked_lr = state["suggested_lr"], state["picked_lr"]
     checklist.ratios = list(state["ratios"])

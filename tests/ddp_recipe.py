@@ -19,7 +19,7 @@ import torch
 import nbtrainer as nbt
 from nbtrainer import distributed
 from nbtrainer.callbacks import Callback, CancelFitException
-from nbtrainer.snapshot import restoring
+from nbtrainer.state import restoring
 
 LR = 1e-2
 

@@ -215,13 +215,13 @@ def test_a_non_finite_first_loss_is_an_error_and_changes_nothing(trained):
 
 
 def test_the_snapshot_stays_on_the_cpu(trained):
-    from nbtrainer import snapshot
+    from nbtrainer import state
 
-    snap = snapshot.take(trained)
-    tensors = list(snap.model.values()) + list(snap.grads.values())
-    tensors += [v for s in snap.optimizer["state"].values() for v in s.values() if torch.is_tensor(v)]
+    snap = state.take(trained)
+    tensors = list(snap["model"].values()) + list(snap["grads"].values())
+    tensors += [v for s in snap["optimizer"]["state"].values() for v in s.values() if torch.is_tensor(v)]
     assert tensors and all(t.device.type == "cpu" for t in tensors)
-    assert all(t.data_ptr() != p.data_ptr() for t, p in zip(snap.model.values(), trained.model.state_dict().values()))
+    assert all(t.data_ptr() != p.data_ptr() for t, p in zip(snap["model"].values(), trained.model.state_dict().values()))
 
 
 

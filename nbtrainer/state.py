@@ -1,0 +1,154 @@
+"""One definition of a learner's state: each part's name, how it is read and how it is put back.
+
+:meth:`Learner.state_dict` and :meth:`Learner.load_state_dict` use this table, and so does everything that
+saves or restores a learner, each with the parts it needs:
+
+- :data:`WEIGHTS` (model and optimizer): the divergence guard (a copy on the device each epoch) and
+  ``fit(keep_best=True)`` (the best cycle end);
+- :data:`CHECKPOINT`: ``learn.save`` (plus the classes, config and versions: :mod:`nbtrainer.checkpoint`);
+- :data:`RESUMABLE`: a checklist step's snapshot (precompute and the random states too, so a run continued
+  from it is the run that followed the step);
+- :data:`EXACT`: lr_find's in-memory restore, :func:`restoring` (the gradients, every module's train/eval
+  mode and the loop's state too: the learner is put back bit for bit). Its copies live in host memory:
+  nothing is written to disk and nothing extra is allocated on the accelerator.
+
+A new piece of state is added here once, and every one of them saves and restores it.
+
+Example::
+
+    state = copy_to(learn.state_dict(EXACT))   # the values are live references: copy what must not change
+    learn.fit(1.0)
+    learn.load_state_dict(state)               # the parts present in ``state``, in this module's order
+"""
+from __future__ import annotations
+
+import copy
+import random
+from collections.abc import Callable, Collection
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+
+
+
+def copy_to(obj, device: str | torch.device = "cpu"):
+    """A deep copy of ``obj`` with every tensor copied to ``device`` (``detach().to(device, copy=True)``;
+    default: host memory)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to(device, copy=True)
+    if isinstance(obj, dict):
+        return {k: copy_to(v, device) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(copy_to(v, device) for v in obj)
+    return copy.deepcopy(obj)
+
+
+def _get_rng(learn) -> dict:
+    numpy = np.random.get_state(legacy=False)  # a dict; its key array as a tensor so weights_only loads it
+    numpy["state"] = {**numpy["state"], "key": torch.from_numpy(numpy["state"]["key"].astype(np.int64))}
+    return {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available()
+            else [], "numpy": numpy, "python": random.getstate(), "generator": learn.data.generator.get_state(),
+            "eval_generator": learn.data.eval_generator.get_state()}
+
+
+def _set_rng(learn, rng: dict) -> None:
+    torch.set_rng_state(rng["torch"])
+    if rng["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda"])
+    numpy = dict(rng["numpy"])
+    numpy["state"] = {**numpy["state"], "key": numpy["state"]["key"].numpy().astype(np.uint32)}
+    np.random.set_state(numpy)
+    random.setstate(tuple(tuple(v) if isinstance(v, list) else v for v in rng["python"]))
+    learn.data.generator.set_state(rng["generator"])
+    learn.data.eval_generator.set_state(rng["eval_generator"])
+
+
+def _set_grads(learn, grads: dict) -> None:
+    for name, p in learn.model.named_parameters():
+        saved = grads.get(name)
+        p.grad = None if saved is None else saved.to(p.device, copy=True)
+
+
+def _set_modes(learn, modes: list[bool]) -> None:
+    for module, training in zip(learn.model.modules(), modes):
+        module.training = training
+
+
+def _set_precompute(learn, on: bool) -> None:
+    if learn.precompute != on:  # setting it re-hashes the body (~15 ms): only on a change
+        learn.precompute = on
+
+
+def _set_fit_state(learn, state) -> None:
+    learn.state = state
+
+
+# name -> (read, put back); put back in this order (freezing first: it decides what precompute may do)
+PARTS: dict[str, tuple[Callable, Callable]] = {
+    "n_frozen": (lambda learn: learn.n_frozen, lambda learn, n: learn.freeze_to(n)),
+    "model": (lambda learn: learn.model.state_dict(), lambda learn, s: learn.model.load_state_dict(s)),
+    "grads": (lambda learn: {name: p.grad for name, p in learn.model.named_parameters() if p.grad is not None},
+              _set_grads),
+    # a copy: Optimizer.load_state_dict keeps tensors already on the right device, and later steps would
+    # change the saved state in place
+    "optimizer": (lambda learn: learn.opt.state_dict(),
+                  lambda learn, s: learn.opt.load_state_dict(copy_to(s, learn.device))),
+    "grad_scaler": (lambda learn: learn.precision.state_dict(), lambda learn, s: learn.precision.load_state_dict(s)),
+    "modes": (lambda learn: [m.training for m in learn.model.modules()], _set_modes),
+    "history": (lambda learn: learn.recorder.state_dict(), lambda learn, s: learn.recorder.load_state_dict(s)),
+    "fit_state": (lambda learn: learn.state, _set_fit_state),
+    "size": (lambda learn: learn.data.size, lambda learn, size: learn.data.set_size(size)),
+    "augment": (lambda learn: learn.data.augment, lambda learn, on: setattr(learn.data, "augment", bool(on))),
+    "precompute": (lambda learn: learn.precompute, _set_precompute),
+    "rng": (_get_rng, _set_rng),
+}
+WEIGHTS = ("model", "optimizer")
+CHECKPOINT = ("n_frozen", "model", "optimizer", "grad_scaler", "history", "size", "augment")
+RESUMABLE = (*CHECKPOINT, "precompute", "rng")
+EXACT = (*RESUMABLE, "grads", "modes", "fit_state")
+
+
+def state_dict(learn, parts: Collection[str] = CHECKPOINT) -> dict:
+    """``{part: value}`` for ``parts`` (names of :data:`PARTS`); values are live references, as
+    ``nn.Module.state_dict``'s: copy them (:func:`copy_to`) to keep them unchanged."""
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        raise ValueError(f"unknown learner state parts {sorted(unknown)}; expected some of {list(PARTS)}")
+    return {name: read(learn) for name, (read, _) in PARTS.items() if name in parts}
+
+
+def load_state_dict(learn, state: dict) -> None:
+    """Put back every part present in ``state`` (other keys are ignored), in :data:`PARTS`' order."""
+    for name, (_, put) in PARTS.items():
+        if name in state:
+            put(learn, state[name])
+
+
+def take(learn) -> dict:
+    """Copy the learner's whole training state (:data:`EXACT`) to host memory. The loop's state is kept by
+    reference: every fit and sweep starts a new one, none changes an old one."""
+    state = state_dict(learn, EXACT)
+    fit_state = state.pop("fit_state")
+    return {**copy_to(state), "fit_state": fit_state}
+
+
+def restore(learn, snap: dict) -> None:
+    """Put back, in place, what :func:`take` copied (the optimizer keeps the same parameter objects)."""
+    load_state_dict(learn, snap)
+
+
+@contextmanager
+def restoring(learn):
+    """Run the ``with`` body, then restore the learner exactly, whatever happened in the body.
+
+    Example::
+
+        with restoring(learn):          # restored on exit, also when the body raises or is interrupted
+            learn.fit(1.0)              # try something destructive
+    """
+    snap = take(learn)
+    try:
+        yield snap
+    finally:
+        restore(learn, snap)

@@ -1,0 +1,56 @@
+"""One definition of a learner's state (nbtrainer.state): what each user of it saves is put back exactly."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from nbtrainer import state
+
+from .conftest import small_learner
+
+
+def _probs(learn) -> torch.Tensor:
+    return learn.get_preds()[0]
+
+
+def test_every_part_is_restored_by_lr_find_and_the_sets_are_nested():
+    # a new part must be added to PARTS once; the exact restore (lr_find) then includes it
+    assert set(state.EXACT) == set(state.PARTS)
+    assert set(state.WEIGHTS) < set(state.CHECKPOINT) < set(state.RESUMABLE) < set(state.EXACT)
+
+
+def test_a_state_put_back_gives_the_same_weights_predictions_and_random_draws():
+    learn = small_learner(n=60)
+    learn.fit(1e-2)
+    saved = state.copy_to(learn.state_dict(state.RESUMABLE))
+    probs = _probs(learn)
+    draws = (torch.rand(3), np.random.rand(3))
+    learn.unfreeze()
+    learn.set_size(64)
+    learn.fit(1e-3)
+    learn.load_state_dict(saved)
+    assert learn.n_frozen == saved["n_frozen"] and learn.data.size == 32 and len(learn.recorder.epochs) == 1
+    assert all(torch.equal(a, b) for a, b in zip(learn.model.state_dict().values(), saved["model"].values()))
+    assert torch.equal(_probs(learn), probs)
+    assert torch.equal(torch.rand(3), draws[0]) and np.array_equal(np.random.rand(3), draws[1])
+    learn.load_state_dict(saved)  # the copy is unchanged by what followed the first load: loads again
+    learn.fit(1e-2)
+    learn.load_state_dict(saved)
+    assert torch.equal(_probs(learn), probs)
+
+
+def test_a_state_survives_a_weights_only_round_trip(tmp_path):
+    learn = small_learner(n=60)
+    learn.fit(1e-2)
+    torch.save(learn.state_dict(state.RESUMABLE), tmp_path / "s.pt")
+    expected = (torch.rand(4), np.random.rand(4), _probs(learn))
+    learn.fit(1e-2)
+    learn.load_state_dict(torch.load(tmp_path / "s.pt", weights_only=True))
+    assert torch.equal(torch.rand(4), expected[0]) and np.array_equal(np.random.rand(4), expected[1])
+    assert torch.equal(_probs(learn), expected[2]) and len(learn.recorder.epochs) == 1
+
+
+def test_an_unknown_part_is_named():
+    with pytest.raises(ValueError, match=r"unknown learner state parts \['weights'\]"):
+        small_learner(n=30).state_dict(["model", "weights"])
