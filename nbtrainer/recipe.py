@@ -48,7 +48,7 @@ class RecipeSettings:
     ratio: float = 3.0
     head_cycles: int = 2
     aug_cycles: int = 2
-    unfrozen_cycles: int = 3
+    unfrozen_cycles: int = 4
     final_cycles: int = 2
     patience: int = 1
     warmup: float = 0.05
