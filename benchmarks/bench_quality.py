@@ -10,7 +10,8 @@ EfficientNet-Lite0 body, the same split, the same image size (the one ``nbtraine
 - ``linear probe``: scikit-learn's logistic regression (standardized features, C=1) on the frozen body's
   pooled features;
 - ``plain PyTorch``: the whole network at once, AdamW (lr 1e-3, weight decay 0.01), ``OneCycleLR``, the
-  data's augmentation, 8 epochs, the best epoch (validation accuracy) kept.
+  data's augmentation, as many epochs as the checklist trained on images (at least 8), the best epoch
+  (validation accuracy) kept.
 
 Every side is evaluated alike (``learn.validate`` and ``learn.tta(4)``); times are wall seconds of the
 whole method, data loading included (the checklist's: the run, without the snapshot ensembles below). The checklist's line also reports snapshot ensembles of its last
@@ -158,7 +159,8 @@ def run_set(name: str, seeds, methods, root: Path, out, extra: list[str] = (),
                  "fastai fine_tune, same epochs": lambda: fastai_fine_tune(folder, seed, size,
                                                                           max(1, ours["epochs"] - 1)),
                  "linear probe (logistic regression)": lambda: linear_probe(folder, seed, size),
-                 "plain PyTorch (AdamW, one-cycle, best epoch)": lambda: plain_pytorch(folder, seed, size)}
+                 "plain PyTorch (AdamW, one-cycle, best epoch)": lambda: plain_pytorch(folder, seed, size,
+                                                                                      max(8, ours["epochs"]))}
         for method, fn in sides.items():
             if methods and not any(m in method for m in methods) and not method.startswith("checklist"):
                 continue
