@@ -30,7 +30,6 @@ EVENTS = (
     "before_fit", "before_epoch", "before_train", "before_batch", "after_loss", "after_batch",
     "after_train", "before_validate", "after_validate", "after_epoch", "after_fit",
     "after_cancel_batch", "after_cancel_train", "after_cancel_validate", "after_cancel_epoch", "after_cancel_fit",
-    "before_lr_find", "after_lr_find_step", "after_lr_find",
     "before_inference", "after_inference_batch", "after_inference",  # an inference pass (learner.inference):
     # validation, predictions, TTA, the precompute pass; nested passes (TTA's predictions) announce only batches
 )
@@ -51,6 +50,8 @@ class FitState:
     pred: torch.Tensor | None = None
     loss: torch.Tensor | float = math.nan
     smooth_loss: float = math.nan  # lr_find's smoothed loss
+    sweep_iters: int = 0  # an LR sweep's iterations (lr_find.LRFinder); 0 in a fit
+    guard: bool = True  # the divergence guard is on (off in an LR sweep)
     valid_loss: float = math.nan
     accuracy: float = math.nan
     cancelled: bool = False  # the fit was stopped by a CancelFitException
@@ -174,8 +175,8 @@ class EventLoop:
 class Stopper(Callback):
     """Stops a fit or an LR sweep at the next batch boundary once :meth:`request` is called (from any thread).
 
-    The loop raises :class:`CancelFitException` before the next batch (``before_batch``), after the
-    current sweep step (``after_lr_find_step``) or after a batch of an inference pass
+    The loop raises :class:`CancelFitException` before the next batch (``before_batch``: a fit or an LR
+    sweep) or after a batch of an inference pass
     (``after_inference_batch``: validation, TTA, the precompute pass); the fit then ends as a cancelled fit
     (``state.cancelled``), an LR sweep restores the learner, a precompute pass keeps no cache. The request
     stays set until :meth:`clear`.
@@ -207,7 +208,7 @@ class Stopper(Callback):
         if self._event.is_set():
             raise CancelFitException("stop requested")
 
-    before_batch = after_lr_find_step = after_inference_batch = _check
+    before_batch = after_inference_batch = _check
 
 
 class Recorder(Callback):

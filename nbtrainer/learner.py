@@ -186,7 +186,7 @@ class Learner(Evaluation, EventLoop):
 
     def fit(self, lrs: float | Sequence[float], n_cycle: int = 1, cycle_len: int = 1, cycle_mult: int = 1,
             callbacks: Sequence[Callback] = (), keep_best: bool = False, patience: int | None = None,
-            snapshots: bool = False, warmup: float = 0.0) -> FitResult:
+            snapshots: bool = False, warmup: float = 0.0, guard: bool = True) -> FitResult:
         """Train ``n_cycle`` SGDR cycles; cycle ``k`` lasts ``cycle_len * cycle_mult**k`` epochs.
 
         Args:
@@ -197,6 +197,9 @@ class Learner(Evaluation, EventLoop):
             snapshots: keep each cycle end's weights in :attr:`snapshots` (a snapshot ensemble).
             warmup: hold every group at 1/100 of its LR for this fraction of the first cycle (fastai 0.7's
                 ``CosAnneal``); see :func:`nbtrainer.schedule.sgdr_scheduler`. Default: 0.
+            guard: on a loss that is not finite, put back the weights of the epoch's start and raise
+                :class:`~nbtrainer.guard.DivergenceError` (:mod:`nbtrainer.guard`). Default: True (the
+                LR range test turns it off: a diverging loss ends its sweep).
         Returns: a :class:`~nbtrainer.cycles.FitResult` (cycle ends, which weights were kept, why it stopped).
         See :mod:`nbtrainer.cycles`.
         """
@@ -212,7 +215,7 @@ class Learner(Evaluation, EventLoop):
         for group, lr in zip(self.opt.param_groups, group_lrs):
             group["lr"] = lr
         scheduler = sgdr_scheduler(self.opt, len(dl), cycle_len, cycle_mult, warmup=warmup)
-        self.state = FitState(n_epochs=n_epochs, iters_per_epoch=len(dl), cycle_starts=starts)
+        self.state = FitState(n_epochs=n_epochs, iters_per_epoch=len(dl), cycle_starts=starts, guard=guard)
         try:
             with self.added_callbacks([*callbacks, ends]), distributed.data_parallel(self):
                 self._with_events(lambda: self._do_epochs(dl, scheduler), "fit", CancelFitException)
@@ -229,7 +232,7 @@ class Learner(Evaluation, EventLoop):
                 break
 
     def _do_epoch(self, dl, scheduler) -> None:
-        good = GoodState(self)  # a NaN/inf loss puts these weights back and raises DivergenceError
+        good = GoodState(self) if self.state.guard else None  # a NaN/inf loss puts these back, raises DivergenceError
         self._with_events(lambda: self._do_batches(dl, scheduler, good), "train", CancelTrainException)
         self.state.valid_loss = self.state.accuracy = math.nan  # until validated
         self._with_events(self._do_validate, "validate", CancelValidException)
@@ -257,16 +260,17 @@ class Learner(Evaluation, EventLoop):
         with self.precision.autocast():
             return (module or self.model)(self._memory_format(xb))
 
-    def _do_batches(self, dl, scheduler, good: GoodState) -> None:
+    def _do_batches(self, dl, scheduler, good: GoodState | None) -> None:
         set_train_mode(self.model, self.layer_groups, self.n_frozen, self.config["bn_freeze"])
         for xb, yb in dl:
             self._with_events(lambda: self._do_batch(xb, yb, good), "batch", CancelBatchException)
             self.state.iteration += 1
             scheduler.step()
 
-    def _do_batch(self, xb: torch.Tensor, yb: torch.Tensor, good: GoodState) -> None:
+    def _do_batch(self, xb: torch.Tensor, yb: torch.Tensor, good: GoodState | None) -> None:
         self.train_batch(xb, yb)
-        check_loss(self, good)  # here, so that a batch cancelled before its loss is not checked
+        if good is not None:
+            check_loss(self, good)  # here, so that a batch cancelled before its loss is not checked
 
     def train_batch(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
         """One optimizer step on one batch (``fit`` and ``lr_find`` call it; the model must be in train mode)."""
@@ -288,17 +292,8 @@ class Learner(Evaluation, EventLoop):
         """The LR range test; the learner is restored exactly afterwards. See :func:`nbtrainer.lr_find.lr_find`.
 
         ``callbacks`` are added for this sweep only (e.g. a live plot's feed)."""
-        with self.added_callbacks(callbacks), distributed.data_parallel(self):
+        with self.added_callbacks(callbacks):
             return lr_find(self, start_lr, end_lr, num_iter, **kwargs)
-
-    def begin_lr_find(self, start_lrs: list[float], num_iter: int) -> None:
-        """Set up a sweep (called by :func:`lr_find` inside its snapshot): LRs, train mode, state, event."""
-        for group, lr in zip(self.opt.param_groups, start_lrs):
-            group["lr"] = lr
-            group.pop("initial_lr", None)
-        set_train_mode(self.model, self.layer_groups, self.n_frozen, self.config["bn_freeze"])
-        self.state = FitState(n_epochs=0, iters_per_epoch=num_iter)
-        self.run_event("before_lr_find")
 
     # ------------------------------------------------------------------ state, checkpoints
     def state_dict(self, parts: Collection[str] = state.CHECKPOINT) -> dict:

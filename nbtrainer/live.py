@@ -95,9 +95,13 @@ class LiveFeed(Callback):
         self.throttle.mark()
         self._emit(done=True)
 
-    # ------------------------------------------------------------------ fit
+    # ------------------------------------------------------------------ a fit or an LR sweep
     def before_fit(self) -> None:
         state = self.learner.state
+        if state.sweep_iters:
+            lrs = [g["lr"] for g in self.learner.opt.param_groups]
+            self._reset("lr_find", {"num_iter": state.sweep_iters, "ratios": [lr / lrs[-1] for lr in lrs]})
+            return
         first = len(self.learner.recorder.iterations)
         ipe = state.iters_per_epoch
         self._reset("fit", {"iteration0": first, "iters_per_epoch": ipe, "n_epochs": state.n_epochs,
@@ -105,6 +109,9 @@ class LiveFeed(Callback):
         self._ema = SmoothedLoss(self.beta)
 
     def after_batch(self) -> None:
+        if self._kind == "lr_find":
+            self._sweep_point()
+            return
         row = self.learner.recorder.iterations[-1]
         b = self._batches
         b["iteration"].append(row["iteration"])
@@ -114,6 +121,8 @@ class LiveFeed(Callback):
         self._maybe_emit()
 
     def after_epoch(self) -> None:
+        if self._kind == "lr_find":
+            return
         row = dict(self.learner.recorder.epochs[-1])
         row["iteration"] = len(self.learner.recorder.iterations)
         self._epochs.append(row)
@@ -122,22 +131,13 @@ class LiveFeed(Callback):
     def after_fit(self) -> None:
         self._finish()
 
-    # ------------------------------------------------------------------ LR sweep
-    def before_lr_find(self) -> None:
-        lrs = [g["lr"] for g in self.learner.opt.param_groups]
-        self._reset("lr_find", {"num_iter": self.learner.state.iters_per_epoch,
-                                "ratios": [lr / lrs[-1] for lr in lrs]})
-
-    def after_lr_find_step(self) -> None:
+    def _sweep_point(self) -> None:
         state, b = self.learner.state, self._batches
         b["lr"].append(state.batch_lrs[-1])
         b["loss"].append(state.loss_value)
         b["smooth"].append(state.smooth_loss)
         b["lrs"].append(list(state.batch_lrs))
         self._maybe_emit()
-
-    def after_lr_find(self) -> None:
-        self._finish()
 
 
 def history_update(recorder, beta: float = 0.98) -> dict:

@@ -1,8 +1,10 @@
 """The LR range test (Smith 2015; fast.ai's ``lr_find``) with exact state restore and kept LR ratios.
 
 The LR grows exponentially from ``start_lr`` to ``end_lr`` over ``num_iter`` mini-batches
-(``torch.optim.lr_scheduler.ExponentialLR`` with ``gamma = (end_lr / start_lr) ** (1 / (num_iter - 1))``),
-so at iteration ``i`` the last group's LR is ``start_lr * gamma**i``. Every layer group is multiplied
+(``torch.optim.lr_scheduler.ExponentialLR``'s formula with ``gamma = (end_lr / start_lr) ** (1 / (num_iter - 1))``),
+so at iteration ``i`` the last group's LR is ``start_lr * gamma**i``. The sweep is :class:`LRFinder`, a
+callback on the ordinary training loop (``learn.fit``), as fastai's: it sets the LR before each batch (by
+hand, from the formula: the loop's own SGDR schedule runs underneath and is overruled batch by batch). Every layer group is multiplied
 by the same factor: with ``start_lr=[a, b, c]`` the ratios ``a:b:c`` hold for the whole sweep, and
 the x axis (``result.lrs``) is the *last* group's LR.
 
@@ -17,8 +19,9 @@ BatchNorm layers of frozen groups stay in eval mode; those of trainable groups r
 (their running statistics move during the sweep and are restored after it). With
 ``learn.precompute`` on, the sweep trains the head on the cached activations.
 
-Each iteration runs the ``after_lr_find_step`` event; ``learn.state`` then holds ``iteration``,
-``batch_lrs``, ``loss`` and ``smooth_loss`` (a view draws the curve live from it).
+The sweep runs the ordinary events (``before_fit`` ... ``after_batch`` ... ``after_fit``) with
+``learn.state.sweep_iters`` set to ``num_iter`` (0 in a fit); after each batch ``learn.state`` holds
+``iteration``, ``batch_lrs``, ``loss`` and ``smooth_loss`` (a view draws the curve live from it).
 
 Example::
 
@@ -30,12 +33,10 @@ Example::
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
-from torch.optim.lr_scheduler import ExponentialLR
-
-from .callbacks import CancelFitException
+from .callbacks import Callback, CancelFitException, CancelValidException
 from .checks import is_int
 from .metrics import SmoothedLoss
 from .state import restoring
@@ -85,15 +86,67 @@ def _check(learn, start_lr, end_lr, num_iter, beta, div_factor, method) -> list[
     return start
 
 
-def _batches(learn, n: int) -> Iterator:
-    """``n`` training batches, starting the loader again when it runs out."""
-    done = 0
-    while done < n:
-        for batch in learn.train_loader():
-            yield batch
-            done += 1
-            if done == n:
-                return
+class LRFinder(Callback):
+    """The LR range test as a callback on the ordinary training loop (fastai's ``LRFinder``): before each
+    batch it sets every group's LR to ``start_lr * gamma**i`` (``ExponentialLR``'s closed form), after it
+    records the loss, and it ends the fit (:class:`CancelFitException`, before the next batch) after ``num_iter``
+    batches or once the smoothed loss diverges; validation is skipped. :func:`lr_find` runs it inside a snapshot.
+
+    Example::
+
+        finder = LRFinder(learn.group_lrs(1e-7), end_lr=10, num_iter=100)
+        learn.fit(1e-7, n_cycle=finder.epochs(learn), callbacks=[finder], guard=False)
+        finder.lrs, finder.smoothed      # the curve; then put the learner back (lr_find does)
+    """
+
+    order = -15  # after the Stopper (-20); before the Recorder and the views (they read state.smooth_loss)
+
+    def __init__(self, start: list[float], end_lr: float, num_iter: int, beta: float = 0.98,
+                 div_factor: float = 4.0):
+        self.start, self.num_iter, self.div_factor = start, num_iter, div_factor
+        self.gamma = (end_lr / start[-1]) ** (1 / (num_iter - 1))
+        self.ema, self.best = SmoothedLoss(beta), math.inf
+        self.lrs, self.losses, self.smoothed, self.group_lrs = [], [], [], []
+        self.reason, self.done = f"reached end_lr={end_lr:g}", False
+
+    def epochs(self, learn) -> int:
+        """Epochs of the training loader that ``num_iter`` batches span."""
+        return -(-self.num_iter // len(learn.train_loader()))
+
+    def before_fit(self) -> None:
+        self.learner.state.sweep_iters = self.num_iter
+
+    def before_batch(self) -> None:
+        if self.done:  # here, not in after_batch: the views see the last point before the sweep ends
+            raise CancelFitException(self.reason)
+        i = self.learner.state.iteration
+        for group, lr in zip(self.learner.opt.param_groups, self.start):
+            group["lr"] = lr * self.gamma ** i
+
+    def after_batch(self) -> None:
+        state = self.learner.state
+        i, loss = state.iteration, state.loss_value
+        if i == 0 and not math.isfinite(loss):
+            raise ValueError(f"lr_find: the loss is {loss} at the very first step (lr={self.start[-1]:g}); "
+                             "check the data, the model and start_lr")
+        state.smooth_loss = smooth = self.ema.update(loss)
+        self.group_lrs.append(list(state.batch_lrs))
+        self.lrs.append(self.group_lrs[-1][-1])
+        self.losses.append(loss)
+        self.smoothed.append(smooth)
+        self.best = min(self.best, smooth)
+        if not math.isfinite(smooth) or smooth > self.div_factor * self.best:
+            self.reason = (f"loss not finite at lr={self.lrs[-1]:.3g}" if not math.isfinite(smooth) else
+                           f"smoothed loss above {self.div_factor:g}x its minimum at lr={self.lrs[-1]:.3g}")
+            self.done = True
+        self.done = self.done or i + 1 == self.num_iter
+
+    def before_validate(self) -> None:
+        raise CancelValidException("an LR sweep does not validate")
+
+    def after_cancel_fit(self) -> None:
+        if not self.done:
+            self.reason = "cancelled"  # stopped from outside (the Stopper, a user's callback)
 
 
 def lr_find(learn, start_lr: float | Sequence[float] = 1e-7, end_lr: float = 10.0, num_iter: int = 100,
@@ -110,38 +163,12 @@ def lr_find(learn, start_lr: float | Sequence[float] = 1e-7, end_lr: float = 10.
     Raises ``ValueError`` for bad arguments and for a loss that is not finite at the very first step.
     """
     start = _check(learn, start_lr, end_lr, num_iter, beta, div_factor, method)
-    gamma = (end_lr / start[-1]) ** (1 / (num_iter - 1))
-    lrs, losses, smoothed, group_lrs = [], [], [], []
-    reason = f"reached end_lr={end_lr:g}"
+    finder = LRFinder(start, end_lr, num_iter, beta, div_factor)
     with restoring(learn):
-        learn.begin_lr_find(start, num_iter)
-        scheduler = ExponentialLR(learn.opt, gamma)
-        ema, best = SmoothedLoss(beta), math.inf
-        try:
-            for i, (xb, yb) in enumerate(_batches(learn, num_iter)):
-                learn.train_batch(xb, yb)
-                loss = learn.state.loss_value
-                if i == 0 and not math.isfinite(loss):
-                    raise ValueError(f"lr_find: the loss is {loss} at the very first step (lr={start[-1]:g}); "
-                                     "check the data, the model and start_lr")
-                smooth = ema.update(loss)
-                group_lrs.append(list(learn.state.batch_lrs))
-                lrs.append(group_lrs[-1][-1])
-                losses.append(loss)
-                smoothed.append(smooth)
-                learn.state.iteration, learn.state.smooth_loss = i, smooth
-                learn.run_event("after_lr_find_step")
-                best = min(best, smooth)
-                if not math.isfinite(smooth) or smooth > div_factor * best:
-                    reason = (f"loss not finite at lr={lrs[-1]:.3g}" if not math.isfinite(smooth) else
-                              f"smoothed loss above {div_factor:g}x its minimum at lr={lrs[-1]:.3g}")
-                    break
-                scheduler.step()
-        except CancelFitException:
-            reason = "cancelled"
-        finally:
-            learn.run_event("after_lr_find")
-    index = suggest(lrs, smoothed, method)
-    return LRFinderResult(lrs=lrs, losses=losses, smoothed=smoothed, group_lrs=group_lrs,
+        # the ordinary loop, without its divergence guard: a diverging loss ends the sweep instead
+        learn.fit(start, n_cycle=finder.epochs(learn), callbacks=[finder], guard=False)
+    lrs = finder.lrs
+    index = suggest(lrs, finder.smoothed, method)
+    return LRFinderResult(lrs=lrs, losses=finder.losses, smoothed=finder.smoothed, group_lrs=finder.group_lrs,
                           suggestion=None if index is None else lrs[index], suggestion_index=index,
-                          method=method, stop_reason=reason, ratios=[lr / start[-1] for lr in start])
+                          method=method, stop_reason=finder.reason, ratios=[lr / start[-1] for lr in start])

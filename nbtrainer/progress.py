@@ -80,26 +80,19 @@ class Progress(Callback):
             epoch = min(self.done // ipe + 1, self.n_epochs) if ipe else None
         return ProgressInfo(self.stage, self.done, self.total, elapsed, eta, epoch, self.n_epochs, finished)
 
-    # a fit
+    # a fit or an LR sweep (the same loop; ``state.sweep_iters`` tells a sweep)
     def before_fit(self) -> None:
         state = self.learner.state
-        self._start("fit", state.n_epochs * state.iters_per_epoch, state.n_epochs)
+        if state.sweep_iters:
+            self._start("lr_find", state.sweep_iters)
+        else:
+            self._start("fit", state.n_epochs * state.iters_per_epoch, state.n_epochs)
 
     def after_batch(self) -> None:
-        if self.stage == "fit":
+        if self.stage in ("fit", "lr_find"):
             self._tick()
 
     def after_fit(self) -> None:
-        self._finish()
-
-    # an LR sweep
-    def before_lr_find(self) -> None:
-        self._start("lr_find", self.learner.state.iters_per_epoch)
-
-    def after_lr_find_step(self) -> None:
-        self._tick()
-
-    def after_lr_find(self) -> None:
         self._finish()
 
     # an inference pass (not the validation inside a fit)

@@ -92,7 +92,7 @@ class _Boom(Callback):
     def __init__(self, at: int, exc: Exception):
         self.at, self.exc, self.seen = at, exc, []
 
-    def after_lr_find_step(self):
+    def after_batch(self):
         s = self.learner.state
         self.seen.append((s.iteration, s.batch_lrs[-1], float(s.loss.detach()), s.smooth_loss))
         if s.iteration == self.at:

@@ -80,7 +80,7 @@ def test_ctrl_c_in_an_lr_sweep_restores_the_learner_exactly():
     learn = small_learner(n=100)
     modes = [m.training for m in learn.model.modules()]
     with pytest.raises(KeyboardInterrupt):
-        learn.lr_find(num_iter=30, callbacks=[InterruptAt("after_lr_find_step", 12)])
+        learn.lr_find(num_iter=30, callbacks=[InterruptAt("after_batch", 12)])
     assert learn.callbacks == [learn.recorder] and [m.training for m in learn.model.modules()] == modes
     learn.fit(1e-2)  # the same fit as on a learner that never ran the sweep (global RNG included)
     twin = small_learner(n=100)  # built after: the constructor seeds the global RNG

@@ -189,7 +189,7 @@ def test_stop_during_lr_find_restores_the_learner(tmp_path):
     learn = small_learner(n=100)
     trainer = Trainer(nbt.Checklist(learn, [nbt.Step("LR", "lr_find", {"num_iter": 200})]), folder=tmp_path)
     before = {k: v.clone() for k, v in learn.model.state_dict().items()}
-    stop_while_held(trainer, learn, at=5, event="after_lr_find_step")
+    stop_while_held(trainer, learn, at=5, event="after_batch")
     assert trainer.model.statuses == ["stopped"] and trainer.model.suggested_lr is None
     assert all(torch.equal(before[k], v) for k, v in learn.model.state_dict().items())
 
