@@ -19,7 +19,7 @@ import time
 
 
 from nbtrainer import Checklist, ImageData, Learner
-from nbtrainer.models import set_train_mode
+from nbtrainer.model.classifier import set_train_mode
 
 try:
     from .peers import fastai_learner, quiet_fastai

@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from nbtrainer.data import usable_cpus
+from nbtrainer.data.image_data import usable_cpus
 
 try:
     from .common import last_json_line, print_table, row
@@ -27,7 +27,8 @@ def worker() -> None:
     """One rank (or the only process): a warm-up epoch, then ``EPOCHS`` timed ones; rank 0 prints JSON."""
     import torch
 
-    from nbtrainer import ImageData, Learner, distributed
+    from nbtrainer import ImageData, Learner
+    from nbtrainer import distributed
 
     ranks = distributed.init_from_env("cpu")
     learn = Learner(ImageData.demo(size=64, bs=64), seed=0, device="cpu", opt="sgd")  # as first measured

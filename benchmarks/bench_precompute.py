@@ -10,7 +10,7 @@ import statistics
 import torch
 
 from nbtrainer import ImageData, Learner
-from nbtrainer.precompute import cache_key, compute_activations
+from nbtrainer.train.precompute import cache_key, compute_activations
 
 try:
     from .common import median_seconds, print_table, row

@@ -37,7 +37,7 @@ import torch
 
 from nbtrainer import ImageData, Learner
 from nbtrainer.cli import build_parser, build_run
-from nbtrainer.metrics import accuracy
+from nbtrainer.train.metrics import accuracy
 
 try:
     from .peers import fastai_learner, quiet_fastai

@@ -17,7 +17,7 @@ import time
 
 
 import nbtrainer as nbt
-from nbtrainer.state import restore, take
+from nbtrainer.train.state import restore, take
 from nbtrainer.widget import Trainer, Worker
 from nbtrainer.widget.traffic import recording_comms
 

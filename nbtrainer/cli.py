@@ -14,7 +14,7 @@ import os
 import sys
 import time
 
-from .recipe import RecipeSettings
+from .recipe.settings import RecipeSettings
 
 DEFAULTS = RecipeSettings()  # one set of defaults for the CLI and Checklist.recipe
 
@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--limit", type=int, help="use only the first N images of the embedded data (quick runs)")
     run.add_argument("--arch", default="efficientnet_lite0", help="efficientnet_lite0 (offline) or a torchvision name")
     run.add_argument("--size", type=int, help="image size of the first stages (default: from the images' own size, "
-                                               "see nbtrainer.sizes; the plan is printed before training)")
+                                               "see nbtrainer.data.sizes; the plan is printed before training)")
     run.add_argument("--final-size", type=int, help="progressive resizing: size of the last stage (0: none; "
                                                      "default: from the images' own size)")
     run.add_argument("--bs", type=int, default=64, help="batch size")
@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def predict_command(args: argparse.Namespace) -> int:
-    from .predict import Predictor, format_predictions
+    from .train.predict import Predictor, format_predictions
 
     predictor = Predictor.from_checkpoint(args.checkpoint)
     rows = [(str(path), *predictor.predict(path)) for path in args.images]
@@ -106,10 +106,10 @@ def build_run(args: argparse.Namespace, ranks=None, callbacks=()):
         checklist.run()
     """
     from . import distributed
-    from .checklist import Checklist
-    from .data import ImageData
-    from .learner import Learner
-    from .precompute import ActivationCache
+    from .recipe.checklist import Checklist
+    from .data.image_data import ImageData
+    from .train.learner import Learner
+    from .train.precompute import ActivationCache
 
     demo = args.data is None
     if demo:
@@ -129,10 +129,10 @@ def build_run(args: argparse.Namespace, ranks=None, callbacks=()):
 
 
 def train_and_report(args: argparse.Namespace, ranks) -> int:
-    from .baseline import svc_baseline
-    from .interpret import Interpretation
-    from .progress import TqdmProgress
-    from .report import detail, format_table, summary_rows, write_report
+    from .results.baseline import svc_baseline
+    from .results.interpret import Interpretation
+    from .train.progress import TqdmProgress
+    from .results.report import detail, format_table, summary_rows, write_report
 
     start = time.perf_counter()
     callbacks = [] if args.no_progress or not ranks.is_main else [TqdmProgress()]

@@ -18,8 +18,8 @@ import torch
 
 import nbtrainer as nbt
 from nbtrainer import distributed
-from nbtrainer.callbacks import Callback, CancelFitException
-from nbtrainer.state import restoring
+from nbtrainer.train.callbacks import Callback, CancelFitException
+from nbtrainer.train.state import restoring
 
 LR = 1e-2
 

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 import nbtrainer as nbt
-from nbtrainer.sources import load_rgb
+from nbtrainer.data.sources import load_rgb
 
 
 def huge_png(path, width=20000, height=20000) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 
 import nbtrainer as nbt
-from nbtrainer.checklist import differential_lrs
-from nbtrainer.suggest import unfrozen_lr
+from nbtrainer.recipe.checklist import differential_lrs
+from nbtrainer.train.suggest import unfrozen_lr
 
 from .conftest import FAST_RECIPE, small_learner
 

@@ -10,11 +10,11 @@ import torch
 from PIL import Image
 
 import nbtrainer as nbt
-from nbtrainer.cycles import CycleEnd
-from nbtrainer.metrics import accuracy
-from nbtrainer.report import detail, format_table, summary_rows
-from nbtrainer.schedule import preview_lrs
-from nbtrainer.sizes import plan_sizes
+from nbtrainer.train.cycles import CycleEnd
+from nbtrainer.train.metrics import accuracy
+from nbtrainer.results.report import detail, format_table, summary_rows
+from nbtrainer.train.schedule import preview_lrs
+from nbtrainer.data.sizes import plan_sizes
 
 from .conftest import FAST_RECIPE, small_learner
 

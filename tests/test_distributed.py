@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 from torch.utils.data import DataLoader
 
 import nbtrainer as nbt
-from nbtrainer import data as data_module
+from nbtrainer.data import image_data as data_module
 from nbtrainer.distributed import Ranks, ShardedBatchSampler
-from nbtrainer.sources import FolderSource
+from nbtrainer.data.sources import FolderSource
 
 RECIPE = Path(__file__).with_name("ddp_recipe.py")
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]

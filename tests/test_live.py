@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 import nbtrainer as nbt
-from nbtrainer.callbacks import Stopper
-from nbtrainer.checklist import differential_lrs
-from nbtrainer.live import LiveFeed, Throttle, history_update
-from nbtrainer.metrics import smooth
+from nbtrainer.train.callbacks import Stopper
+from nbtrainer.recipe.checklist import differential_lrs
+from nbtrainer.train.live import LiveFeed, Throttle, history_update
+from nbtrainer.train.metrics import smooth
 
 from .conftest import small_learner
 

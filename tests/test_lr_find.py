@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from nbtrainer.callbacks import Callback, CancelFitException
-from nbtrainer.report import suggestion_text
-from nbtrainer.suggest import suggest, unfrozen_lr
+from nbtrainer.train.callbacks import Callback, CancelFitException
+from nbtrainer.results.report import suggestion_text
+from nbtrainer.train.suggest import suggest, unfrozen_lr
 
 from .conftest import small_learner
 
@@ -215,7 +215,7 @@ def test_a_non_finite_first_loss_is_an_error_and_changes_nothing(trained):
 
 
 def test_the_snapshot_stays_on_the_cpu(trained):
-    from nbtrainer import state
+    from nbtrainer.train import state
 
     snap = state.take(trained)
     tensors = list(snap["model"].values()) + list(snap["grads"].values())

@@ -6,8 +6,8 @@ import torch
 import torchvision
 from torch import nn
 
-from nbtrainer.backbones import lite0_imagenet_model, load_body
-from nbtrainer.models import body_cuts, build_model, set_frozen, set_train_mode
+from nbtrainer.model.backbones import lite0_imagenet_model, load_body
+from nbtrainer.model.classifier import body_cuts, build_model, set_frozen, set_train_mode
 
 def _imagenet_top5(model, image) -> list[int]:
     x = torchvision.transforms.v2.functional.resize(torch.from_numpy(image).permute(2, 0, 1), [224, 224])

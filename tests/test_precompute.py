@@ -7,8 +7,8 @@ import pytest
 import torch
 
 import nbtrainer as nbt
-from nbtrainer import precompute
-from nbtrainer.precompute import ActivationCache, cache_key
+from nbtrainer.train import precompute
+from nbtrainer.train.precompute import ActivationCache, cache_key
 
 from .conftest import small_data, small_learner
 

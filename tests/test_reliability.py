@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import nbtrainer as nbt
-from nbtrainer import checkpoint
+from nbtrainer.train import checkpoint
 
 from .conftest import small_learner
 
@@ -116,7 +116,7 @@ def test_ctrl_c_mid_epoch_leaves_a_learner_that_fits_again():
 
 WRITER = """
 import io, sys, time, torch
-from nbtrainer import checkpoint
+from nbtrainer.train import checkpoint
 path = sys.argv[1]
 checkpoint.atomic_torch_save({"format": "first", "x": torch.ones(3)}, path)
 print("first saved", flush=True)

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch.optim.lr_scheduler import CosineAnnealingWarmRestarts
 
-from nbtrainer.schedule import cycle_starts, preview_lrs, sgdr_epochs, sgdr_scheduler
+from nbtrainer.train.schedule import cycle_starts, preview_lrs, sgdr_epochs, sgdr_scheduler
 
 from .conftest import small_learner
 

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import nbtrainer as nbt
-from nbtrainer.schedule import cycle_starts
+from nbtrainer.train.schedule import cycle_starts
 
 schedules = st.fixed_dictionaries({
     "n_cycle": st.integers(1, 4), "cycle_len": st.integers(1, 3), "cycle_mult": st.integers(1, 3),

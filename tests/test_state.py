@@ -1,11 +1,11 @@
-"""One definition of a learner's state (nbtrainer.state): what each user of it saves is put back exactly."""
+"""One definition of a learner's state (nbtrainer.train.state): what each user of it saves is put back exactly."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 
-from nbtrainer import state
+from nbtrainer.train import state
 
 from .conftest import small_learner
 

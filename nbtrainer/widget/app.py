@@ -19,8 +19,8 @@ from pathlib import Path
 
 from ipywidgets import HTML, HBox, Layout, Tab, VBox
 
-from ..checklist import Checklist
-from ..learner import Learner
+from ..recipe.checklist import Checklist
+from ..train.learner import Learner
 from .checklist_panel import ChecklistPanel
 from .lr_plot import LRPlot
 from .model import TrainerModel

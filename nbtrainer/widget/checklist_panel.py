@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 from ipywidgets import HTML, Button, Checkbox, HBox, IntText, Layout, VBox
 
-from ..actions import editable_params
+from ..recipe.actions import editable_params
 
 ICONS = {"pending": "○", "running": "◔", "done": "●", "failed": "✖", "stopped": "■"}
 COLORS = {"pending": "#888", "running": "#1f77b4", "done": "#2ca02c", "failed": "#d62728", "stopped": "#ff7f0e"}

@@ -24,7 +24,7 @@ from bqplot import Axis, Figure, LinearScale, Lines, LogScale, Scatter
 from ipywidgets import HTML, Layout, VBox
 from traitlets import Float
 
-from ..live import LiveFeed
+from ..train.live import LiveFeed
 from .render import fit_log_axis, hold_all
 
 
@@ -66,7 +66,7 @@ class LRPlot(VBox):
 
     # ------------------------------------------------------------------ engine data in
     def update(self, update: dict) -> None:
-        """Draw a :class:`~nbtrainer.live.LiveFeed` update of an LR sweep (the first one clears the plot)."""
+        """Draw a :class:`~nbtrainer.train.live.LiveFeed` update of an LR sweep (the first one clears the plot)."""
         if update.get("start") is not None:
             self._lrs, self._losses, self._smooth, self._suggested = [], [], [], None
         b = update["batches"]

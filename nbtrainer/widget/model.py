@@ -2,7 +2,7 @@
 concerns" pattern): views observe its traits and call its methods; it calls the engine.
 
 It runs checklist steps on a :class:`~nbtrainer.widget.worker.Worker` thread with a
-:class:`~nbtrainer.callbacks.Stopper` (Stop) and a :class:`~nbtrainer.live.LiveFeed` (throttled live
+:class:`~nbtrainer.train.callbacks.Stopper` (Stop) and a :class:`~nbtrainer.train.live.LiveFeed` (throttled live
 data) attached to the learner for the step's duration. Live data arrives in ``lr_update`` /
 ``fit_update``; the rest of the state (statuses, LRs, ratios, preview) is copied from the checklist
 into traits after every change, in one ``hold_trait_notifications`` block.
@@ -24,14 +24,14 @@ from pathlib import Path
 import numpy as np
 from traitlets import Bool, Dict, Float, HasTraits, Int, List, Unicode
 
-from ..callbacks import Stopper
-from ..checklist import Checklist
-from ..interpret import Interpretation
-from ..live import LiveFeed, history_update
-from ..predict import as_image
-from ..report import lrs_text, suggestion_text
-from ..sources import BadImageError
-from ..progress import Progress
+from ..train.callbacks import Stopper
+from ..recipe.checklist import Checklist
+from ..results.interpret import Interpretation
+from ..train.live import LiveFeed, history_update
+from ..train.predict import as_image
+from ..results.report import lrs_text, suggestion_text
+from ..data.sources import BadImageError
+from ..train.progress import Progress
 from .worker import Worker
 
 log = logging.getLogger(__name__)
@@ -172,7 +172,7 @@ class TrainerModel(HasTraits):
         return [self.stopper, self.feed, self.progress_cb]
 
     def interpret(self, tta: bool = False) -> None:
-        """Compute the :class:`~nbtrainer.interpret.Interpretation` (plain or TTA) on the worker thread."""
+        """Compute the :class:`~nbtrainer.results.interpret.Interpretation` (plain or TTA) on the worker thread."""
         self._start(self._interpret, tta)
 
     def _interpret(self, tta: bool) -> None:

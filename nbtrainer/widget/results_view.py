@@ -19,7 +19,7 @@ import numpy as np
 from bqplot import Axis, ColorScale, Figure, GridHeatMap, OrdinalScale
 from ipywidgets import HTML, Button, Checkbox, FileUpload, GridBox, HBox, Image, IntProgress, Layout, VBox
 
-from ..progress import format_seconds
+from ..train.progress import format_seconds
 
 
 def png_bytes(pixels: np.ndarray, scale: int = 1) -> bytes:

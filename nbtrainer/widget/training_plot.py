@@ -2,7 +2,7 @@
 of every layer group per iteration; epoch boundaries (dotted) and SGDR restarts (dashed) drawn as
 vertical rules; the cycle ends (squares) and the weights each fit kept (diamonds); the last epoch's numbers. (The progress bar of every stage is ``results_view.StageProgress``.)
 
-It draws :class:`~nbtrainer.live.LiveFeed` updates (a few per second) and redraws everything from a
+It draws :class:`~nbtrainer.train.live.LiveFeed` updates (a few per second) and redraws everything from a
 ``history`` update (after going back to an earlier step).
 
 Example::
@@ -69,7 +69,7 @@ class TrainingPlot(VBox):
         self._restarts: list[int] = []
 
     def update(self, update: dict) -> None:
-        """Draw a :class:`~nbtrainer.live.LiveFeed` fit update, or redraw from a ``history`` update."""
+        """Draw a :class:`~nbtrainer.train.live.LiveFeed` fit update, or redraw from a ``history`` update."""
         if update["kind"] == "history":
             self._clear()
         start = update.get("start")

@@ -2,7 +2,7 @@
 
 The kernel handles widget messages (a click on Stop, on the LR curve, a slider) on its main thread
 only when no cell is running; training on a worker thread keeps it free. Stopping is cooperative:
-the job checks a :class:`nbtrainer.callbacks.Stopper` at every batch boundary.
+the job checks a :class:`nbtrainer.train.callbacks.Stopper` at every batch boundary.
 
 Example::
 

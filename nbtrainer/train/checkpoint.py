@@ -21,7 +21,7 @@ import torch
 
 from . import state
 
-FORMAT = "nbtrainer.checkpoint/1"
+FORMAT = "nbtrainer.train.checkpoint/1"
 
 
 def versions() -> dict[str, str]:
@@ -31,7 +31,7 @@ def versions() -> dict[str, str]:
 
 def to_dict(learn, parts: Collection[str] = state.CHECKPOINT) -> dict:
     """The learner as one dict of tensors and plain Python values: its state (``parts``: see
-    :mod:`nbtrainer.state`) and what checks a checkpoint against a learner (groups, classes, config)."""
+    :mod:`nbtrainer.train.state`) and what checks a checkpoint against a learner (groups, classes, config)."""
     return {"format": FORMAT, **learn.state_dict(parts), "layer_groups": learn.group_names,
             "classes": list(learn.data.classes), "config": dict(learn.config), "versions": versions()}
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .metrics import accuracy, target_losses
+from ..train.metrics import accuracy, target_losses
 
 
 

@@ -1,6 +1,6 @@
 """Export a checklist's history as a plain Python script over the headless API ("take it home").
 
-Each step that was run becomes the calls its action made (:mod:`nbtrainer.actions`), with the
+Each step that was run becomes the calls its action made (:mod:`nbtrainer.recipe.actions`), with the
 learning rates actually used written out as numbers: the LR a click picked, the suggestion of an
 LR sweep, the differential spread. Run with the same data and seed, the script repeats the same
 fits with the same LRs. A step that was stopped part-way is written as a comment (a full fit would
@@ -84,7 +84,7 @@ def checklist_script(checklist, data_code: str | None = None, save: str | None =
         raise ValueError("data_code: this data was made from arrays in memory; pass the expression that builds it, "
                          "e.g. data_code='nbt.ImageData.from_arrays(images, labels)'")
     lines = ['"""The nbtrainer checklist as it was run, with the learning rates actually used."""',
-             "import nbtrainer as nbt", "import nbtrainer.metrics", "",
+             "import nbtrainer as nbt", "import nbtrainer.train.metrics", "",
              f"data = {data_code}", _learner_code(learn)]
     for entry in checklist.history:
         lines += ["", f"# {entry['index'] + 1}. {entry['name']}"]

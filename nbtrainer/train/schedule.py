@@ -33,7 +33,7 @@ from collections.abc import Sequence
 import torch
 from torch.optim.lr_scheduler import ConstantLR, CosineAnnealingWarmRestarts, LRScheduler, SequentialLR
 
-from .checks import is_int
+from ..checks import is_int
 
 WARMUP_FACTOR = 0.01  # fastai 0.7's CosAnneal: lr / 100 during the warm-up
 

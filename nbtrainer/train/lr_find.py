@@ -12,7 +12,7 @@ The loss is smoothed with a debiased exponential moving average,
 ``avg_i = beta * avg_{i-1} + (1 - beta) * loss_i`` and ``smoothed_i = avg_i / (1 - beta**(i+1))``.
 The sweep stops early when ``smoothed_i > div_factor * min(smoothed)`` or the loss is not finite.
 
-State: everything is snapshotted to host memory first (:mod:`nbtrainer.state`) and restored
+State: everything is snapshotted to host memory first (:mod:`nbtrainer.train.state`) and restored
 exactly afterwards, also when the sweep raises, is cancelled (a callback raising
 ``CancelFitException``) or is interrupted. BatchNorm policy: as in :meth:`Learner.fit`, the
 BatchNorm layers of frozen groups stay in eval mode; those of trainable groups run in train mode
@@ -37,7 +37,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 from .callbacks import Callback, CancelFitException, CancelValidException
-from .checks import is_int
+from ..checks import is_int
 from .metrics import SmoothedLoss
 from .state import restoring
 from .suggest import SUGGESTERS, suggest
@@ -159,7 +159,7 @@ def lr_find(learn, start_lr: float | Sequence[float] = 1e-7, end_lr: float = 10.
         num_iter: mini-batches in the sweep (the loader restarts if it runs out), >= 10. Default: 100.
         beta: smoothing of the loss (debiased moving average). Default: 0.98.
         div_factor: stop once the smoothed loss exceeds ``div_factor`` x its minimum. Default: 4.
-        method: suggestion, ``"valley"`` or ``"steepest"`` (see :mod:`nbtrainer.suggest`). Default: valley.
+        method: suggestion, ``"valley"`` or ``"steepest"`` (see :mod:`nbtrainer.train.suggest`). Default: valley.
     Raises ``ValueError`` for bad arguments and for a loss that is not finite at the very first step.
     """
     start = _check(learn, start_lr, end_lr, num_iter, beta, div_factor, method)

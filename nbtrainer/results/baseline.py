@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .data import ImageData
-from .sources import ArraySource
+from ..data.image_data import ImageData
+from ..data.sources import ArraySource
 
 
 def svc_baseline(data: ImageData) -> float | None:

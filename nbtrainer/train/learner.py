@@ -25,16 +25,18 @@ from collections.abc import Collection, Sequence
 import torch
 from torch import nn
 
-from . import checkpoint, distributed, state
+from . import checkpoint
+from .. import distributed
+from . import state
 from .callbacks import (Callback, CancelBatchException, CancelEpochException, CancelFitException,
                         CancelTrainException, CancelValidException, EventLoop, FitState, InferencePass, Recorder)
-from .checks import is_int
+from ..checks import is_int
 from .cycles import CycleEnds, FitResult
-from .data import ImageData
+from ..data.image_data import ImageData
 from .evaluation import Evaluation
 from .guard import GoodState, check_loss
 from .lr_find import LRFinderResult, lr_find
-from .models import build_model, set_frozen, set_train_mode
+from ..model.classifier import build_model, set_frozen, set_train_mode
 from .precision import Precision
 from .precompute import ActivationCache, Activations
 from .schedule import cycle_starts, sgdr_epochs, sgdr_scheduler
@@ -55,10 +57,10 @@ class Learner(Evaluation, EventLoop):
             Default: ``"adamw"``, measured better on the quality benchmark (``benchmarks/README.md``).
         wd: weight decay. Default: 1e-4.
         bn_freeze: keep every body BatchNorm in eval mode even when unfrozen. Default: True (why: see
-            :mod:`nbtrainer.models`).
+            :mod:`nbtrainer.model.classifier`).
         seed: seeds the new head's weights and the random order of the loop. Default: 0.
         cache: where precomputed activations are kept. Default: a new :class:`ActivationCache`.
-        amp: ``"bf16"`` or ``"fp16"`` mixed precision (:mod:`nbtrainer.precision`). Default: float32.
+        amp: ``"bf16"`` or ``"fp16"`` mixed precision (:mod:`nbtrainer.train.precision`). Default: float32.
         channels_last: the model and every batch (training, evaluation, precompute) in the channels_last
             memory format. Default: True: the same results up to float rounding, and faster convolutions
             (an unfrozen EfficientNet-Lite0 epoch at 96 px on a 2-core AVX2 CPU: 17 s against 21 s).
@@ -138,7 +140,7 @@ class Learner(Evaluation, EventLoop):
 
     @property
     def precompute(self) -> bool:
-        """Train and validate the head on cached body activations (:mod:`nbtrainer.precompute`).
+        """Train and validate the head on cached body activations (:mod:`nbtrainer.train.precompute`).
 
         Setting it to True needs the body frozen; it computes the cache (or finds it) at once, so an
         error (e.g. an unwritable cache folder) shows here and leaves the learner unchanged.
@@ -196,12 +198,12 @@ class Learner(Evaluation, EventLoop):
                 over-fitting"; ``n_cycle`` is then the most cycles). Default: None (every cycle runs).
             snapshots: keep each cycle end's weights in :attr:`snapshots` (a snapshot ensemble).
             warmup: hold every group at 1/100 of its LR for this fraction of the first cycle (fastai 0.7's
-                ``CosAnneal``); see :func:`nbtrainer.schedule.sgdr_scheduler`. Default: 0.
+                ``CosAnneal``); see :func:`nbtrainer.train.schedule.sgdr_scheduler`. Default: 0.
             guard: on a loss that is not finite, put back the weights of the epoch's start and raise
-                :class:`~nbtrainer.guard.DivergenceError` (:mod:`nbtrainer.guard`). Default: True (the
+                :class:`~nbtrainer.train.guard.DivergenceError` (:mod:`nbtrainer.train.guard`). Default: True (the
                 LR range test turns it off: a diverging loss ends its sweep).
-        Returns: a :class:`~nbtrainer.cycles.FitResult` (cycle ends, which weights were kept, why it stopped).
-        See :mod:`nbtrainer.cycles`.
+        Returns: a :class:`~nbtrainer.train.cycles.FitResult` (cycle ends, which weights were kept, why it stopped).
+        See :mod:`nbtrainer.train.cycles`.
         """
         group_lrs = self.group_lrs(lrs)
         n_epochs = sgdr_epochs(n_cycle, cycle_len, cycle_mult)
@@ -289,7 +291,7 @@ class Learner(Evaluation, EventLoop):
     # ------------------------------------------------------------------ LR range test
     def lr_find(self, start_lr: float | Sequence[float] = 1e-7, end_lr: float = 10.0, num_iter: int = 100,
                 callbacks: Sequence[Callback] = (), **kwargs) -> LRFinderResult:
-        """The LR range test; the learner is restored exactly afterwards. See :func:`nbtrainer.lr_find.lr_find`.
+        """The LR range test; the learner is restored exactly afterwards. See :func:`nbtrainer.train.lr_find.lr_find`.
 
         ``callbacks`` are added for this sweep only (e.g. a live plot's feed)."""
         with self.added_callbacks(callbacks):
@@ -297,8 +299,8 @@ class Learner(Evaluation, EventLoop):
 
     # ------------------------------------------------------------------ state, checkpoints
     def state_dict(self, parts: Collection[str] = state.CHECKPOINT) -> dict:
-        """The learner's state, ``parts`` of :data:`nbtrainer.state.PARTS` (live references, as
-        ``nn.Module.state_dict``'s). Example: ``learn.state_dict(nbtrainer.state.WEIGHTS)``."""
+        """The learner's state, ``parts`` of :data:`nbtrainer.train.state.PARTS` (live references, as
+        ``nn.Module.state_dict``'s). Example: ``learn.state_dict(nbtrainer.train.state.WEIGHTS)``."""
         return state.state_dict(self, parts)
 
     def load_state_dict(self, saved: dict) -> None:

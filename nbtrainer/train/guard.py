@@ -2,7 +2,7 @@
 the start of that epoch and raise :class:`DivergenceError` saying so.
 
 At the start of every epoch :class:`GoodState` copies the model's weights and buffers and the optimizer
-state (:data:`nbtrainer.state.WEIGHTS`). The copy stays on the learner's device: on a GPU a
+state (:data:`nbtrainer.train.state.WEIGHTS`). The copy stays on the learner's device: on a GPU a
 device-to-device copy queued on the stream, with no host transfer and no sync, at the cost of one copy of
 the model and optimizer state in GPU memory (about 19 MB for EfficientNet-Lite0, plus AdamW's two moments
 of what trains).
@@ -25,7 +25,7 @@ class DivergenceError(ValueError):
 
 
 class GoodState:
-    """The learner's weights and optimizer state (:data:`~nbtrainer.state.WEIGHTS`) at one moment, copied on
+    """The learner's weights and optimizer state (:data:`~nbtrainer.train.state.WEIGHTS`) at one moment, copied on
     its device; :meth:`restore` puts them back in place."""
 
     def __init__(self, learn):

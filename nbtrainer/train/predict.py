@@ -2,7 +2,7 @@
 training data needed), and the ``nbtrainer predict CHECKPOINT IMAGES...`` table.
 
 An image is a path, a file's bytes, a PIL image, or an ``H x W x C`` / ``H x W`` uint8 array; it is
-converted to RGB as training images are (:func:`nbtrainer.sources.to_rgb`) and goes through the same plain
+converted to RGB as training images are (:func:`nbtrainer.data.sources.to_rgb`) and goes through the same plain
 (no augmentation) pipeline as the validation images.
 
 Example::
@@ -22,8 +22,8 @@ import torch
 from PIL import Image
 
 from . import checkpoint
-from .sources import BadImageError, image_problem, load_rgb, to_rgb
-from .transforms import make_transform
+from ..data.sources import BadImageError, image_problem, load_rgb, to_rgb
+from ..data.transforms import make_transform
 
 
 def as_image(item) -> Image.Image | torch.Tensor:
@@ -69,7 +69,7 @@ class Predictor:
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike) -> "Predictor":
-        from .models import build_model
+        from ..model.classifier import build_model
 
         ckpt = checkpoint.read(path)
         c = ckpt["config"]

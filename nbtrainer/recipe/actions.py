@@ -1,7 +1,7 @@
 """What each kind of checklist step does to the learner: the actions, their editable parameters, and
 differential learning rates.
 
-An action is ``action(learn, checklist, params) -> result dict``; :class:`nbtrainer.checklist.Checklist`
+An action is ``action(learn, checklist, params) -> result dict``; :class:`nbtrainer.recipe.checklist.Checklist`
 runs them and keeps their results. ``EDITABLE`` names the parameters a user may change before running a
 step (the widget's inputs) with the check each value must pass.
 
@@ -15,12 +15,12 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from .checks import is_int
-from .cycles import CycleEnd
-from .learner import Learner
-from .metrics import accuracy
-from .state import WEIGHTS, copy_to
-from .suggest import unfrozen_lr
+from ..checks import is_int
+from ..train.cycles import CycleEnd
+from ..train.learner import Learner
+from ..train.metrics import accuracy
+from ..train.state import WEIGHTS, copy_to
+from ..train.suggest import unfrozen_lr
 
 if TYPE_CHECKING:
     from .checklist import Checklist
@@ -61,7 +61,7 @@ def check_ratios(ratio: float | Sequence[float], n_groups: int) -> list[float]:
 
 def settings(action: str, params: dict) -> list[tuple[str, object]]:
     """The learner settings a precompute or fit step makes before its work, in order, as ``(name, value)``
-    (``size`` means ``learn.set_size``); :func:`apply_settings` makes them, :mod:`nbtrainer.script` writes
+    (``size`` means ``learn.set_size``); :func:`apply_settings` makes them, :mod:`nbtrainer.recipe.script` writes
     them out. The order matters: precompute goes off before augmentation or size change, on after them."""
     if action == "precompute":
         return [*([("size", params["size"])] if params.get("size") else []), ("augment", False),

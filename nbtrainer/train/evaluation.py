@@ -10,7 +10,7 @@ Example::
     probs, targets = learn.tta(4, snapshots=3)   # ... averaged over the last 3 cycle ends' weights too
 
 Snapshot ensembles (``snapshots=k``): the probabilities of the last ``k`` weights in ``learn.snapshots``
-(the cycle ends of the last fit with ``snapshots=True``, see :mod:`nbtrainer.cycles`), averaged; the
+(the cycle ends of the last fit with ``snapshots=True``, see :mod:`nbtrainer.train.cycles`), averaged; the
 learner's own weights are put back afterwards.
 """
 from __future__ import annotations
@@ -21,9 +21,9 @@ from contextlib import contextmanager
 
 import torch
 
-from . import distributed
+from .. import distributed
 from .callbacks import InferencePass
-from .checks import is_int
+from ..checks import is_int
 from .metrics import accuracy, nll
 from .state import copy_to
 
@@ -140,7 +140,7 @@ class Evaluation:
 
     def export(self, path):
         """An inference-only ``torch.export`` file with the preprocessing and class names inside; it loads
-        and predicts without nbtrainer (see :mod:`nbtrainer.export`)."""
+        and predicts without nbtrainer (see :mod:`nbtrainer.train.export`)."""
         from .export import export
 
         return distributed.on_main(lambda: export(self, path), f"export to '{path}'")

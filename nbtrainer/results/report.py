@@ -13,8 +13,8 @@ import json
 import math
 from pathlib import Path
 
-from .checkpoint import versions
-from .metrics import smooth
+from ..train.checkpoint import versions
+from ..train.metrics import smooth
 
 
 def pyplot():
@@ -205,7 +205,7 @@ def plot_top_losses(interp, path: Path, k: int = 9) -> Path:
 
 def write_report(out: str | Path, learn, checklist, extra: dict | None = None, interp=None) -> dict[str, Path]:
     """Write ``checkpoint.pt``, ``metrics.json``, ``training.png``, ``lr_schedule.png``, ``lr_find.png`` and,
-    given an :class:`~nbtrainer.interpret.Interpretation`, ``confusion.png`` and ``top_losses.png``."""
+    given an :class:`~nbtrainer.results.interpret.Interpretation`, ``confusion.png`` and ``top_losses.png``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"checkpoint": out / "checkpoint.pt", "metrics": out / "metrics.json",

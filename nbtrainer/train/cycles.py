@@ -30,7 +30,7 @@ import math
 from dataclasses import dataclass, field
 
 from .callbacks import Callback
-from .checks import is_int
+from ..checks import is_int
 from .state import WEIGHTS, copy_to
 
 

@@ -1,7 +1,7 @@
 """Image pipelines (torchvision transforms v2): plain (resize + centre crop) and augmented.
 
 Every pipeline ends with float images in [0, 1]; the model normalizes them itself
-(:class:`nbtrainer.models.Normalize`), so the data does not depend on the architecture.
+(:class:`nbtrainer.model.classifier.Normalize`), so the data does not depend on the architecture.
 
 Example::
 

@@ -22,8 +22,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from .checks import is_int
-from .distributed import ShardedBatchSampler, worker_init_fn
+from ..checks import is_int
+from ..distributed import ShardedBatchSampler, worker_init_fn
 from .sources import ArraySource, FolderSource, ImageSource, scan_folder, to_uint8_images
 from .transforms import Augment, make_transform
 

@@ -1,6 +1,6 @@
 """The course's checklist as data: ordered steps, each with parameters, a status and a result.
 
-Each step names an *action* (a function in :data:`nbtrainer.actions.ACTIONS`) and its parameters; running a step calls
+Each step names an *action* (a function in :data:`nbtrainer.recipe.actions.ACTIONS`) and its parameters; running a step calls
 the action on the learner and records the status (pending/running/done/failed/stopped), the seconds
 it took and the action's result (LRs used, valid loss, accuracy, the LR-finder curve...). Views (the
 CLI, the notebook widget) render steps; they never hold training logic.
@@ -26,11 +26,11 @@ from pathlib import Path
 
 from . import step_snapshots as snapshots
 from .actions import ACTIONS, EDITABLE, check_ratios, differential_lrs, editable_params
-from .callbacks import CancelFitException
-from .learner import Learner
-from .recipe import RecipeSettings, Step, plan_text, recipe_steps
-from .schedule import cycle_starts, preview_lrs
-from .sizes import plan_sizes
+from ..train.callbacks import CancelFitException
+from ..train.learner import Learner
+from .settings import RecipeSettings, Step, plan_text, recipe_steps
+from ..train.schedule import cycle_starts, preview_lrs
+from ..data.sizes import plan_sizes
 
 __all__ = ["Checklist", "Step", "differential_lrs"]
 
@@ -137,15 +137,15 @@ class Checklist:
     @classmethod
     def recipe(cls, learn: Learner, size: int | str | None = None, final_size: int | None = None,
                snapshot_dir: str | os.PathLike | None = None, **settings) -> "Checklist":
-        """The course checklist (``course-notes.txt``), in order (see :func:`nbtrainer.recipe.recipe_steps`):
+        """The course checklist (``course-notes.txt``), in order (see :func:`nbtrainer.recipe.settings.recipe_steps`):
 
         precompute; lr_find; train the head on the cache (``head_cycles`` epochs); train the head with
         augmentation (``aug_cycles`` cycles of 1 epoch); unfreeze; differential LRs (``ratio``); lr_find
         again; train everything with cycle_mult=2 until over-fitting (at most ``unfrozen_cycles``: 1+2+4...
         epochs); progressive resize to ``final_size`` (skipped if None); test-time augmentation.
         ``size``: pixels, None (the data's size) or ``"auto"``: the sizes from the images themselves
-        (:func:`nbtrainer.sizes.plan_sizes`; ``final_size`` then too, unless given: 0 for none).
-        ``settings``: fields of :class:`~nbtrainer.recipe.RecipeSettings` (their defaults are
+        (:func:`nbtrainer.data.sizes.plan_sizes`; ``final_size`` then too, unless given: 0 for none).
+        ``settings``: fields of :class:`~nbtrainer.recipe.settings.RecipeSettings` (their defaults are
         ``nbtrainer run``'s). ``snapshot_dir``: see :class:`Checklist`. :attr:`plan` says what it will do.
         """
         unknown = sorted(set(settings) - set(RecipeSettings.names()))
@@ -226,7 +226,7 @@ class Checklist:
 
     def to_script(self, data_code: str | None = None, save: str | None = None) -> str:
         """A Python script over the headless API that replays :attr:`history` with the LRs actually used.
-        See :func:`nbtrainer.script.checklist_script`."""
+        See :func:`nbtrainer.recipe.script.checklist_script`."""
         from .script import checklist_script
 
         return checklist_script(self, data_code, save)

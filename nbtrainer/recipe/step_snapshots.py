@@ -1,6 +1,6 @@
 """A checklist step's snapshot on disk: the learner right after the step, and the checklist's LR state.
 
-One checkpoint dict (:mod:`nbtrainer.checkpoint`) of the learner's :data:`~nbtrainer.state.RESUMABLE`
+One checkpoint dict (:mod:`nbtrainer.train.checkpoint`) of the learner's :data:`~nbtrainer.train.state.RESUMABLE`
 state (a checkpoint's, plus whether precompute was on and the random states and the data's shuffling
 generators, so a run continued from a snapshot is the run that followed the step), written atomically,
 plus the checklist's suggested/picked LR, ratios and how much of its
@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import os
 
-from . import checkpoint, distributed, state
+from ..train import checkpoint
+from .. import distributed
+from ..train import state
 
 
 def save(checklist, index: int, path: str | os.PathLike) -> None:

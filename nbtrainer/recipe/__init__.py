@@ -1,0 +1,2 @@
+"""The course checklist as data: its settings, steps, actions, step snapshots, script export.
+Imports results, train, data and model; never the widget."""
