@@ -1,7 +1,7 @@
 """What each kind of checklist step does to the learner: the actions, their editable parameters, and
 differential learning rates.
 
-An action is ``action(learn, checklist, params) -> result dict``; :class:`nbtrainer.recipe.checklist.Checklist`
+An action is ``action(learn, checklist, params) -> result`` (a typed dict of :mod:`nbtrainer.recipe.results`); :class:`nbtrainer.recipe.checklist.Checklist`
 runs them and keeps their results. ``EDITABLE`` names the parameters a user may change before running a
 step (the widget's inputs) with the check each value must pass.
 
@@ -21,6 +21,8 @@ from ..train.learner import Learner
 from ..train.metrics import accuracy
 from ..train.state import WEIGHTS, copy_to
 from ..train.suggest import unfrozen_lr
+from .results import (DifferentialResult, FitResult, LRFindResult, PrecomputeResult, StepResult, TTAResult,
+                      UnfreezeResult)
 
 if TYPE_CHECKING:
     from .checklist import Checklist
@@ -87,7 +89,7 @@ def apply_settings(learn: Learner, action: str, params: dict) -> None:
             setattr(learn, name, value)
 
 
-def _precompute(learn: Learner, checklist: "Checklist", params: dict) -> dict:
+def _precompute(learn: Learner, checklist: "Checklist", params: dict) -> PrecomputeResult:
     apply_settings(learn, "precompute", params)
     return {"size": learn.data.size, "features": int(learn.model.head[0].num_features)}
 
@@ -115,7 +117,7 @@ def _sweep_range(params: dict, head_lr: float, ratios, n_groups: int) -> tuple[f
     return start, params.get("end_lr", head_lr * UNFROZEN_SWEEP_SPAN)
 
 
-def _lr_find(learn: Learner, checklist: "Checklist", params: dict) -> dict:
+def _lr_find(learn: Learner, checklist: "Checklist", params: dict) -> LRFindResult:
     head_lr = _head_lr(checklist)
     start, end = _sweep_range(params, head_lr, checklist.ratios, len(learn.layer_groups))
     result = learn.lr_find(start_lr=start, end_lr=end, num_iter=params.get("num_iter", 100))
@@ -138,7 +140,7 @@ def fit_kwargs(params: dict) -> dict:
     return {name: params.get(name, default) for name, default in FIT_OPTIONS.items()}
 
 
-def _fit(learn: Learner, checklist: "Checklist", params: dict) -> dict:
+def _fit(learn: Learner, checklist: "Checklist", params: dict) -> FitResult:
     lrs = checklist.planned_lrs(params)
     before = _resize_start(learn, params)
     apply_settings(learn, "fit", params)
@@ -177,18 +179,18 @@ def _keep_resize_start(learn: Learner, outcome, before: dict) -> str:
     return f"the start at {before['size']}px: training at {tried}px did not improve on it"
 
 
-def _unfreeze(learn: Learner, checklist: "Checklist", params: dict) -> dict:
+def _unfreeze(learn: Learner, checklist: "Checklist", params: dict) -> UnfreezeResult:
     learn.unfreeze()
     return {"trainable_groups": len(learn.layer_groups) - learn.n_frozen}
 
 
-def _differential(learn: Learner, checklist: "Checklist", params: dict) -> dict:
+def _differential(learn: Learner, checklist: "Checklist", params: dict) -> DifferentialResult:
     checklist.set_ratio(params.get("ratio", checklist.ratios))
     return {"ratio": list(checklist.ratios), "lrs": differential_lrs(checklist.lr, len(learn.layer_groups),
                                                                      checklist.ratios)}
 
 
-def _tta(learn: Learner, checklist: "Checklist", params: dict) -> dict:
+def _tta(learn: Learner, checklist: "Checklist", params: dict) -> TTAResult:
     """Test-time augmentation and, with ``snapshots`` > 1, a snapshot ensemble; each is measured on the
     validation set beside the plain predictions and kept only if it beats them (ties: the cheaper one):
     an augmentation too strong for the data can make TTA worse than no TTA (measured: -5 points on the
@@ -208,7 +210,7 @@ def _tta(learn: Learner, checklist: "Checklist", params: dict) -> dict:
             "tta_n": n if "TTA" in chosen else 0, "ensemble": k if "ensemble" in chosen else 0}
 
 
-ACTIONS: dict[str, Callable[[Learner, "Checklist", dict], dict]] = {
+ACTIONS: dict[str, Callable[[Learner, "Checklist", dict], StepResult]] = {
     "precompute": _precompute, "lr_find": _lr_find, "fit": _fit, "unfreeze": _unfreeze,
     "differential": _differential, "tta": _tta,
 }

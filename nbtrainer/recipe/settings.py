@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
+from .results import StepResult
+
 
 @dataclass
 class Step:
@@ -20,7 +22,7 @@ class Step:
     params: dict = field(default_factory=dict)
     why: str = ""
     status: str = "pending"
-    result: dict = field(default_factory=dict)
+    result: StepResult = field(default_factory=dict)  # the typed result of its action (.results)
     error: str = ""
 
 

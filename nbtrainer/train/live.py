@@ -6,7 +6,7 @@ list appends, nothing else inside the tight loop) and hands the buffer to ``on_u
 poll the loop and never run per batch. The smoothed losses are computed here, so every view shows
 the same numbers.
 
-An update is a dict::
+An update is a :class:`LiveUpdate` (a typed dict)::
 
     {"kind": "fit" | "lr_find",
      "start": {...} or None,            # first update of a fit/sweep: its shape (see below)
@@ -28,9 +28,21 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from typing import TypedDict
 
 from .callbacks import Callback
 from .metrics import SmoothedLoss, smooth
+
+
+class LiveUpdate(TypedDict, total=False):
+    """One update of :class:`LiveFeed` (see the module's docstring); the widget's model adds ``seq``."""
+
+    kind: str            # "fit", "lr_find" or "history" (history_update: the whole recorder)
+    start: dict | None   # the first update of a fit or sweep: its shape
+    batches: dict        # per batch: iteration or lr, loss, smooth, lrs
+    epochs: list[dict]   # per epoch: iteration, epoch, train_loss, valid_loss, accuracy, ...
+    done: bool           # the last update of this fit or sweep
+    seq: int
 
 
 class Throttle:
@@ -70,7 +82,7 @@ class LiveFeed(Callback):
 
     order = 20  # after the recorder, so the recorder's iteration count includes this batch
 
-    def __init__(self, on_update: Callable[[dict], None], rate: float = 4.0, beta: float = 0.98):
+    def __init__(self, on_update: Callable[[LiveUpdate], None], rate: float = 4.0, beta: float = 0.98):
         self.on_update, self.beta, self.throttle = on_update, beta, Throttle(rate)
         self.updates = 0
         self._reset("fit", None)
@@ -81,8 +93,8 @@ class LiveFeed(Callback):
         self._epochs: list[dict] = []
 
     def _emit(self, done: bool) -> None:
-        update = {"kind": self._kind, "start": self._start, "batches": self._batches, "epochs": self._epochs,
-                  "done": done}
+        update: LiveUpdate = {"kind": self._kind, "start": self._start, "batches": self._batches,
+                              "epochs": self._epochs, "done": done}
         self._reset(self._kind, None)
         self.updates += 1
         self.on_update(update)
@@ -140,7 +152,7 @@ class LiveFeed(Callback):
         self._maybe_emit()
 
 
-def history_update(recorder, beta: float = 0.98) -> dict:
+def history_update(recorder, beta: float = 0.98) -> LiveUpdate:
     """The recorder's whole history as one update (``kind`` "history"), for a view that redraws from
     scratch (e.g. after going back to an earlier step). The training loss is smoothed per stage (each
     checklist step starts its own average, as each fit does in :class:`LiveFeed`); ``restarts`` are the

@@ -56,9 +56,9 @@ class LRPlot(VBox):
         self.figure.add_class("nbt-lr-plot")
         self.label = HTML("Run the LR finder, then click the curve to choose the LR.")
         self.label.add_class("nbt-lr-label")
-        self._lrs: list[float] = []
-        self._losses: list[float] = []
-        self._smooth: list[float] = []
+        # (lrs, losses, smoothed), replaced whole: a click (kernel thread) reads it while a sweep (the step's
+        # thread) extends it, and must never see arrays of different lengths
+        self._curve: tuple[list[float], list[float], list[float]] = ([], [], [])
         self._suggested: float | None = None
         self.picker.observe(self._on_click, names="x")
         super().__init__([self.figure, self.label], **kwargs)
@@ -67,36 +67,37 @@ class LRPlot(VBox):
     # ------------------------------------------------------------------ engine data in
     def update(self, update: dict) -> None:
         """Draw a :class:`~nbtrainer.train.live.LiveFeed` update of an LR sweep (the first one clears the plot)."""
+        lrs, losses, smooth = ([], [], []) if update.get("start") is not None else self._curve
         if update.get("start") is not None:
-            self._lrs, self._losses, self._smooth, self._suggested = [], [], [], None
+            self._suggested = None
         b = update["batches"]
-        self._lrs += b["lr"]
-        self._losses += b["loss"]
-        self._smooth += b["smooth"]
+        self._curve = (lrs + b["lr"], losses + b["loss"], smooth + b["smooth"])
         self._draw()
 
     def show_result(self, result: dict) -> None:
         """Draw a finished sweep (``LRFinderResult.to_dict()``) with its suggestion."""
-        self._lrs, self._losses, self._smooth = list(result["lrs"]), list(result["losses"]), list(result["smoothed"])
+        self._curve = (list(result["lrs"]), list(result["losses"]), list(result["smoothed"]))
         self._suggested = result.get("suggestion")
         self._draw()
 
     def _draw(self) -> None:
-        finite = [v for v in self._smooth if math.isfinite(v)]
+        lrs, losses, smooth = self._curve
+        finite = [v for v in smooth if math.isfinite(v)]
         top = min(max(finite), 4 * min(finite)) if finite else None  # keep the blow-up off the scale
         with hold_all(self.raw, self.smoothed, self.suggestion, self._x_scale, self._x_axis):
-            fit_log_axis(self._x_scale, self._x_axis, self._lrs)
-            self.raw.x, self.raw.y = np.array(self._lrs), np.clip(self._losses, None, top)
-            self.smoothed.x, self.smoothed.y = np.array(self._lrs), np.clip(self._smooth, None, top)
+            fit_log_axis(self._x_scale, self._x_axis, lrs)
+            self.raw.x, self.raw.y = np.array(lrs), np.clip(losses, None, top)
+            self.smoothed.x, self.smoothed.y = np.array(lrs), np.clip(smooth, None, top)
             s = self._suggested
             self.suggestion.x, self.suggestion.y = ([s], [self._loss_at(s)]) if s else ([], [])
         self._show_label()
 
     def _loss_at(self, lr: float) -> float:
         """Where a marker at ``lr`` sits on the smoothed curve (drawing only)."""
-        if not self._lrs:
+        lrs, _, smooth = self._curve
+        if not lrs:
             return 0.0
-        return float(np.interp(np.log(lr), np.log(self._lrs), self._smooth))
+        return float(np.interp(np.log(lr), np.log(lrs), smooth))
 
     # ------------------------------------------------------------------ the click
     def _on_click(self, change) -> None:

@@ -5,7 +5,13 @@ It runs checklist steps on a :class:`~nbtrainer.widget.worker.Worker` thread wit
 :class:`~nbtrainer.train.callbacks.Stopper` (Stop) and a :class:`~nbtrainer.train.live.LiveFeed` (throttled live
 data) attached to the learner for the step's duration. Live data arrives in ``lr_update`` /
 ``fit_update``; the rest of the state (statuses, LRs, ratios, preview) is copied from the checklist
-into traits after every change, in one ``hold_trait_notifications`` block.
+into traits after every change, in one ``hold_trait_notifications`` block (:meth:`sync`).
+
+One writer: the checklist and the state traits change under one lock, on one thread at a time. While a
+step runs, edits (a click on the LR curve, a ratio slider, a step's parameter) are **queued** and applied in
+order when the step ends (the panel says so); Run, Back, Export and Predict are refused with a message.
+So the running fit uses the LRs its row shows, and a sweep's suggestion never overwrites a click made
+during the sweep (the click is applied after it).
 
 Example::
 
@@ -19,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import logging
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +34,7 @@ from traitlets import Bool, Dict, Float, HasTraits, Int, List, Unicode
 from ..train.callbacks import Stopper
 from ..recipe.checklist import Checklist
 from ..results.interpret import Interpretation
-from ..train.live import LiveFeed, history_update
+from ..train.live import LiveFeed, LiveUpdate, history_update
 from ..train.predict import as_image
 from ..results.report import lrs_text, suggestion_text
 from ..data.sources import BadImageError
@@ -71,11 +78,17 @@ class TrainerModel(HasTraits):
         self.progress_cb = Progress(self._on_progress, rate=rate)
         self.interp: Interpretation | None = None
         self._seq = itertools.count()
+        self._lock = threading.RLock()  # held by whoever changes the checklist or the state traits
+        self._queued: list[tuple[str, object, tuple]] = []  # edits made while a step runs
         self.sync()
 
     # ------------------------------------------------------------------ engine -> traits
     def sync(self) -> None:
         """Copy the checklist's state into the traits (observers fire once the block ends)."""
+        with self._lock:
+            self._sync()
+
+    def _sync(self) -> None:
         c = self.checklist
         preview = c.preview()
         with self.hold_trait_notifications():
@@ -105,7 +118,7 @@ class TrainerModel(HasTraits):
             text = suggestion_text(r["suggestion"], r.get("lr"))
         return text
 
-    def _on_feed(self, update: dict) -> None:  # called by the LiveFeed, throttled, in the worker thread
+    def _on_feed(self, update: LiveUpdate) -> None:  # called by the LiveFeed, throttled, in the worker thread
         self._publish("lr_update" if update["kind"] == "lr_find" else "fit_update", update)
 
     def _on_progress(self, info) -> None:  # throttled by the Progress callback, in the worker thread
@@ -138,13 +151,26 @@ class TrainerModel(HasTraits):
         self._start(self._run_steps, None)
 
     def _start(self, job, indices) -> None:
-        if self.worker.busy:
-            self.message = "a step is still running: press Stop or wait for it to finish"
-            return
-        self.stopper.clear()
-        self.busy, self.message = True, ""
-        self.sync()  # the Run buttons are disabled before the thread starts
-        self.worker.start(job, indices)
+        with self._lock:
+            if self.busy:
+                self.message = "a step is still running: press Stop or wait for it to finish"
+                return
+            self.stopper.clear()
+            self.busy, self.message = True, ""
+            self.sync()  # the Run buttons are disabled before the thread starts
+            self.worker.start(job, indices)
+
+    def _finish(self) -> None:
+        """The end of the worker's job: idle again, then the edits queued meanwhile, in order."""
+        with self._lock:
+            self.running, self.busy = -1, False
+            queued, self._queued = self._queued, []
+            for what, action, args in queued:
+                try:
+                    self._guarded(action, *args)
+                except Exception as e:  # the kernel must not see a raise from the worker's thread
+                    self.message = f"{what} was not applied: {type(e).__name__}: {e}"
+            self.sync()
 
     def _run_steps(self, indices: list[int] | None) -> None:
         """The worker's job: the given steps, or (None) every step not done, until one is not done."""
@@ -165,8 +191,7 @@ class TrainerModel(HasTraits):
         except Exception as e:  # the step is marked failed with its error; the kernel must not see a raise
             self.message = f"{type(e).__name__}: {e}"
         finally:
-            self.running, self.busy = -1, False
-            self.sync()
+            self._finish()
 
     def _callbacks(self) -> list:
         return [self.stopper, self.feed, self.progress_cb]
@@ -183,13 +208,12 @@ class TrainerModel(HasTraits):
         except Exception as e:
             self.message = f"interpretation failed: {type(e).__name__}: {e}"
         finally:
-            self.busy = False
-            self.sync()
+            self._finish()
 
     def predict_bytes(self, content: bytes, top: int = 3) -> None:
         """Predict an uploaded picture (its file's bytes), converted as training images are; a file that is
         not an image shows an error. Refused while a step runs (predicting puts the model in eval mode)."""
-        if self.worker.busy:
+        if self.busy:
             self.prediction = {"error": "wait for the running step to finish (or press Stop) before predicting"}
             return
         try:
@@ -210,36 +234,53 @@ class TrainerModel(HasTraits):
 
     def stop(self) -> None:
         """Stop the running step at the next batch boundary (the learner stays consistent)."""
-        if self.worker.busy:
+        if self.busy:
             self.stopper.request()
             self.message = "stopping at the next batch..."
 
     def pick_lr(self, lr: float) -> None:
         """Use ``lr`` for the following fits (a click on the LR-finder curve)."""
-        self._guarded(self.checklist.pick_lr, lr)
+        self._edit(f"the LR {lr:.3g}", self.checklist.pick_lr, lr)
 
     def set_ratio(self, boundary: int, value: float) -> None:
         """Set the LR ratio between group ``boundary`` and the next one (a slider)."""
-        ratios = list(self.checklist.ratios)
+        self._edit(f"the ratio {value:g}", self._set_one_ratio, boundary, value)
+
+    def _set_one_ratio(self, boundary: int, value: float) -> None:
+        ratios = list(self.checklist.ratios)  # read when applied: queued moves of two sliders both count
         ratios[boundary] = value
-        self._guarded(self.checklist.set_ratio, ratios)
+        self.checklist.set_ratio(ratios)
 
     def set_param(self, index: int, name: str, value) -> None:
         """Change an editable parameter of step ``index`` (an input in its row)."""
-        self._guarded(self.checklist.set_param, index, name, value)
+        self._edit(f"{name}={value!r}", self.checklist.set_param, index, name, value)
+
+    def _edit(self, what: str, action, *args) -> None:
+        """Apply an edit now, or, while a step runs, queue it for the step's end (and say so)."""
+        with self._lock:
+            if self.busy:
+                self._queued.append((what, action, args))
+                self.message = (f"queued until the running step ends: "
+                                f"{', '.join(w for w, _, _ in self._queued)}")
+                return
+            self._guarded(action, *args)
 
     def go_back(self, index: int) -> None:
         """Return to the state right after step ``index`` (its snapshot on disk)."""
-        if self.worker.busy:
-            self.message = "wait for the running step to finish (or press Stop) before going back"
-            return
-        if self._guarded(self.checklist.go_back, index):
-            self.history = {**history_update(self.learn.recorder), "seq": next(self._seq)}
-            self.message = f"back to the state after step {index + 1}: {self.checklist.steps[index].name}"
+        with self._lock:
+            if self.busy:
+                self.message = "wait for the running step to finish (or press Stop) before going back"
+                return
+            if self._guarded(self.checklist.go_back, index):
+                self.history = {**history_update(self.learn.recorder), "seq": next(self._seq)}
+                self.message = f"back to the state after step {index + 1}: {self.checklist.steps[index].name}"
 
     def export(self, path: str | Path) -> Path | None:
         """Write the steps run so far as a Python script (:meth:`Checklist.to_script`)."""
         path = Path(path)
+        if self.busy:
+            self.message = "wait for the running step to finish (or press Stop) before exporting"
+            return None
         code = self._guarded(self.checklist.to_script)
         if code:
             path.write_text(code)

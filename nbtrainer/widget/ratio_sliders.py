@@ -27,6 +27,7 @@ class RatioSliders(VBox):
         self.group_names, self.on_change = list(group_names), on_change
         n = len(self.group_names)
         ratios = list(ratios or [3.0] * (n - 1))
+        self._echo: list[float | None] = [None] * (n - 1)  # the value show() is setting on each slider
         self.sliders = []
         for k in range(n - 1):
             slider = FloatSlider(value=ratios[k], min=1.0, max=10.0, step=0.5, readout_format=".1f",
@@ -47,18 +48,21 @@ class RatioSliders(VBox):
 
     def _moved(self, boundary: int):
         def moved(change) -> None:
-            if self.on_change is not None and not getattr(self, "_showing", False):
+            # the change :meth:`show` makes is the engine's own; any other is the user's (no "showing" flag:
+            # show runs on the step's thread and such a flag would swallow a move made meanwhile)
+            if self._echo[boundary] is not None and float(change["new"]) == self._echo[boundary]:
+                self._echo[boundary] = None
+            elif self.on_change is not None:
                 self.on_change(boundary, float(change["new"]))
         return moved
 
     def show(self, ratios: Sequence[float], preview: dict) -> None:
         """Render the engine's ratios and the next fit's preview (:meth:`nbtrainer.Checklist.preview`)."""
-        self._showing = True
-        try:
-            for slider, ratio in zip(self.sliders, ratios):
-                slider.value = ratio
-        finally:
-            self._showing = False
+        for k, (slider, ratio) in enumerate(zip(self.sliders, ratios)):
+            shown = min(max(float(ratio), slider.min), slider.max)  # the slider clamps what it is given
+            if slider.value != shown:
+                self._echo[k] = shown
+                slider.value = shown
         if not preview:
             self.lrs_label.value = "No fit step left to preview."
             self.lr_figure.show([], [])

@@ -1,0 +1,74 @@
+"""What each kind of checklist step returns: one typed definition per action (``TypedDict``: the results
+stay plain dicts, so they go into ``metrics.json``, step snapshots and widget traits as they are, and
+every reader, the report, the CLI table, the script, the widget and the benchmarks, reads the keys
+defined here). The checklist adds ``seconds`` to every result; a step that raised holds ``seconds`` and
+``traceback`` only; a step stopped before its action returned holds ``cancelled``.
+
+Example::
+
+    result: FitResult = checklist.steps[4].result
+    print(result["accuracy"], result["kept"])      # e.g. 0.975 cycle 3 of 4
+"""
+from __future__ import annotations
+
+from typing import TypedDict, Union
+
+
+class PrecomputeResult(TypedDict, total=False):
+    size: int          # the image size the cache holds
+    features: int      # pooled features per image
+    seconds: float
+
+
+class LRFindResult(TypedDict, total=False):
+    suggestion: float | None  # the sweep's suggestion (None: no descent found)
+    lr: float                 # the checklist's LR afterwards (the suggestion, bounded for the whole network)
+    stop_reason: str
+    curve: dict               # LRFinderResult.to_dict()
+    start_lr: float | list[float]
+    end_lr: float
+    cancelled: bool
+    seconds: float
+
+
+class FitResult(TypedDict, total=False):
+    lrs: list[float]          # the group LRs the fit used
+    epochs: int
+    size: int
+    augment: bool
+    precompute: bool
+    valid_loss: float | None  # of the kept weights
+    accuracy: float | None
+    cancelled: bool
+    kept: str                 # "cycle 2 of 3", "the start: this fit did not improve on it", ...
+    cycle_ends: list[dict]    # nbtrainer.train.cycles.CycleEnd as dicts
+    stop_reason: str
+    seconds: float
+
+
+class UnfreezeResult(TypedDict, total=False):
+    trainable_groups: int
+    seconds: float
+
+
+class DifferentialResult(TypedDict, total=False):
+    ratio: list[float]
+    lrs: list[float]
+    seconds: float
+
+
+class TTAResult(TypedDict, total=False):
+    accuracy: float           # of the kept choice (plain, TTA or a snapshot ensemble)
+    plain_accuracy: float
+    tta_accuracy: float
+    scores: dict[str, float]  # every choice measured
+    chosen: str
+    kept: str
+    size: int
+    snapshots: int
+    tta_n: int                # TTA passes of the kept choice (0: none)
+    ensemble: int             # snapshots averaged by the kept choice (0: none)
+    seconds: float
+
+
+StepResult = Union[PrecomputeResult, LRFindResult, FitResult, UnfreezeResult, DifferentialResult, TTAResult]
