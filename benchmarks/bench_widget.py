@@ -12,14 +12,17 @@ Run: ``python benchmarks/bench_widget.py``
 from __future__ import annotations
 
 import statistics
+import sys
 import tempfile
 import time
-
+from pathlib import Path
 
 import nbtrainer as nbt
 from nbtrainer.train.state import restore, take
 from nbtrainer.widget import Trainer, Worker
-from nbtrainer.widget.traffic import recording_comms
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: its tests' helpers
+from tests.traffic import recording_comms  # noqa: E402  (counts widget messages; a test helper)
 
 try:
     from .common import print_table, row, seconds

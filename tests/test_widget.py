@@ -14,7 +14,7 @@ import torch
 
 import nbtrainer as nbt
 from nbtrainer.widget import LRPlot, Trainer
-from nbtrainer.widget.traffic import recording_comms
+from .traffic import recording_comms
 
 from .conftest import FAST_RECIPE as FAST, digit_png, small_learner
 
