@@ -305,3 +305,20 @@ def test_progress_interpretation_and_upload_tabs(tmp_path):
     assert trainer.predictor.result.value.startswith(f"<b>{label}</b>") and trainer.predictor.image.value
     trainer.model.predict_bytes(b"not an image")
     assert "not an image this model can read" in trainer.predictor.result.value
+
+
+def test_the_widget_shows_which_cycle_end_a_fit_kept(tmp_path):
+    learn = small_learner(n=100)
+    learn.precompute = True
+    steps = [nbt.Step("Fit", "fit", {"n_cycle": 3, "keep_best": True, "lr": 0.05})]
+    trainer = Trainer(nbt.Checklist(learn, steps), folder=tmp_path)
+    run_and_wait(trainer, 0)
+    kept = trainer.model.checklist.steps[0].result["kept"]
+    assert kept.startswith(("cycle", "the start")) and f"kept {kept}" in trainer.panel.rows[0].detail.value
+    plot, rows = trainer.training, learn.recorder.epochs
+    assert list(plot.cycle_ends.y) == [r["accuracy"] for r in rows if r.get("cycle_end")] and len(plot.cycle_ends.x) == 3
+    marked = [r for r in rows if r.get("kept")]  # the kept cycle end's diamond; none when the start was kept
+    assert len(marked) == (1 if kept.startswith("cycle") else 0)
+    assert list(plot.kept.y) == [r["accuracy"] for r in marked]
+    if marked:
+        assert kept == f"cycle {marked[0]['cycle_end']} of 3"
