@@ -140,8 +140,18 @@ def data_parallel(learn):
     learn._parallel = wrap(learn.model.head if learn.precompute else learn.model, learn.device)
     try:
         yield
+        broadcast_buffers(learn.model)
     finally:
         learn._parallel = None
+
+
+def broadcast_buffers(module: torch.nn.Module) -> None:
+    """Every rank takes rank 0's buffers (BatchNorm running statistics). DDP broadcasts them at the start of
+    each training forward, so after the last batch each rank holds its own batch's update: validating or
+    saving then would use a different model on each rank. A no-op in a single process."""
+    if current().enabled:
+        for buffer in module.buffers():
+            dist.broadcast(buffer, 0)
 
 
 def rank_device(device: torch.device) -> torch.device:

@@ -99,7 +99,8 @@ def main(out: Path, cache: Path) -> None:
     sweep = learn.lr_find(start_lr=[1e-7 / 9, 1e-7 / 3, 1e-7], num_iter=12)
     valid = learn.validate()
     learn.save(out / f"checkpoint-rank{ranks.rank}.pt")
-    torch.save({"one_step": step, "weights": flat(learn.model)}, out / f"tensors-{ranks.rank}.pt")
+    buffers = torch.cat([b.double().flatten() for b in learn.model.buffers()])  # BatchNorm statistics too
+    torch.save({"one_step": step, "weights": flat(learn.model), "buffers": buffers}, out / f"tensors-{ranks.rank}.pt")
     seen = {"world_size": ranks.world_size, "error": error, "augmented": [augmented_views(0), augmented_views(1)], "precompute_after_error": precompute_after_error,
             "losses": [row["loss"] for row in learn.recorder.iterations],
             "head_valid": head_valid, "valid": valid, "sweep": sweep.smoothed, "suggestion": sweep.suggestion,

@@ -86,6 +86,7 @@ def test_every_rank_holds_the_same_model_curve_and_metrics(recipe_runs):
     _, ddp = recipe_runs
     rank0, rank1 = seen(ddp, 0), seen(ddp, 1)
     torch.testing.assert_close(tensors(ddp, 1)["weights"], tensors(ddp, 0)["weights"], rtol=0, atol=0)
+    torch.testing.assert_close(tensors(ddp, 1)["buffers"], tensors(ddp, 0)["buffers"], rtol=0, atol=0)
     for key in ("losses", "head_valid", "valid", "sweep", "suggestion", "stop_reason"):
         assert rank1[key] == rank0[key], key
 

@@ -240,6 +240,8 @@ class Learner(Evaluation, EventLoop):
         self._with_events(self._do_validate, "validate", CancelValidException)
 
     def _do_validate(self) -> None:
+        if self._parallel is not None:  # the same BatchNorm statistics on every rank (see broadcast_buffers)
+            distributed.broadcast_buffers(self.model)
         self.state.valid_loss, self.state.accuracy = self.validate()
 
     def train_loader(self):
