@@ -107,7 +107,7 @@ class LRFinder(Callback):
         self.gamma = (end_lr / start[-1]) ** (1 / (num_iter - 1))
         self.ema, self.best = SmoothedLoss(beta), math.inf
         self.lrs, self.losses, self.smoothed, self.group_lrs = [], [], [], []
-        self.reason, self.done = f"reached end_lr={end_lr:g}", False
+        self.reason, self.done = f"reached end_lr={end_lr:.3g}", False
 
     def epochs(self, learn) -> int:
         """Epochs of the training loader that ``num_iter`` batches span."""
