@@ -11,20 +11,20 @@ from importlib import metadata
 
 __version__ = metadata.version("nbtrainer")  # one definition: pyproject.toml
 
-from .train.callbacks import (EVENTS, Callback, CancelBatchException, CancelEpochException, CancelFitException,
-                        CancelTrainException, CancelValidException, Recorder, Stopper)
-from .recipe.checklist import Checklist, Step
 from .data.image_data import ImageData
-from .train.guard import DivergenceError
+from .data.sources import BadImageError
+from .data.transforms import Augment
+from .recipe.checklist import Checklist, Step
 from .results.interpret import Interpretation
+from .train.callbacks import (EVENTS, Callback, CancelBatchException, CancelEpochException, CancelFitException,
+                              CancelTrainException, CancelValidException, Recorder, Stopper)
+from .train.guard import DivergenceError
 from .train.learner import Learner
 from .train.lr_find import LRFinderResult, lr_find
 from .train.precompute import ActivationCache
 from .train.predict import Predictor
 from .train.progress import Progress, ProgressInfo, TqdmProgress
 from .train.schedule import cycle_starts, preview_lrs, sgdr_epochs, sgdr_scheduler
-from .data.sources import BadImageError
-from .data.transforms import Augment
 
 __all__ = [
     "EVENTS", "ActivationCache", "Augment", "BadImageError", "Callback", "CancelBatchException", "CancelEpochException",

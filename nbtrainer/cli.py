@@ -106,8 +106,8 @@ def build_run(args: argparse.Namespace, ranks=None, callbacks=()):
         checklist.run()
     """
     from . import distributed
-    from .recipe.checklist import Checklist
     from .data.image_data import ImageData
+    from .recipe.checklist import Checklist
     from .train.learner import Learner
     from .train.precompute import ActivationCache
 
@@ -131,8 +131,8 @@ def build_run(args: argparse.Namespace, ranks=None, callbacks=()):
 def train_and_report(args: argparse.Namespace, ranks) -> int:
     from .results.baseline import svc_baseline
     from .results.interpret import Interpretation
-    from .train.progress import TqdmProgress
     from .results.report import detail, format_table, summary_rows, write_report
+    from .train.progress import TqdmProgress
 
     start = time.perf_counter()
     callbacks = [] if args.no_progress or not ranks.is_main else [TqdmProgress()]

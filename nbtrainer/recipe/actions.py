@@ -1,8 +1,8 @@
 """What each kind of checklist step does to the learner: the actions, their editable parameters, and
 differential learning rates.
 
-An action is ``action(learn, checklist, params) -> result`` (a typed dict of :mod:`nbtrainer.recipe.results`); :class:`nbtrainer.recipe.checklist.Checklist`
-runs them and keeps their results. ``EDITABLE`` names the parameters a user may change before running a
+An action is ``action(learn, checklist, params) -> result`` (a typed dict of
+:mod:`nbtrainer.recipe.results`); :class:`nbtrainer.recipe.checklist.Checklist` runs them and keeps their results. ``EDITABLE`` names the parameters a user may change before running a
 step (the widget's inputs) with the check each value must pass.
 
 Example::

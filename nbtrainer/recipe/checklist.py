@@ -1,7 +1,7 @@
 """The course's checklist as data: ordered steps, each with parameters, a status and a result.
 
-Each step names an *action* (a function in :data:`nbtrainer.recipe.actions.ACTIONS`) and its parameters; running a step calls
-the action on the learner and records the status (pending/running/done/failed/stopped), the seconds
+Each step names an *action* (a function in :data:`nbtrainer.recipe.actions.ACTIONS`) and its parameters;
+running a step calls the action on the learner and records the status (pending/running/done/failed/stopped), the seconds
 it took and the action's result (LRs used, valid loss, accuracy, the LR-finder curve...). Views (the
 CLI, the notebook widget) render steps; they never hold training logic.
 
@@ -24,13 +24,13 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import step_snapshots as snapshots
-from .actions import ACTIONS, EDITABLE, check_ratios, differential_lrs, editable_params
+from ..data.sizes import plan_sizes
 from ..train.callbacks import CancelFitException
 from ..train.learner import Learner
-from .settings import RecipeSettings, Step, plan_text, recipe_steps
 from ..train.schedule import cycle_starts, preview_lrs
-from ..data.sizes import plan_sizes
+from . import step_snapshots as snapshots
+from .actions import ACTIONS, EDITABLE, check_ratios, differential_lrs, editable_params
+from .settings import RecipeSettings, Step, plan_text, recipe_steps
 
 __all__ = ["Checklist", "Step", "differential_lrs"]
 

@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import os
 
-from ..train import checkpoint
 from .. import distributed
-from ..train import state
+from ..train import checkpoint, state
 
 
 def save(checklist, index: int, path: str | os.PathLike) -> None:

@@ -20,7 +20,6 @@ import torch
 from ..train.metrics import accuracy, target_losses
 
 
-
 @dataclass
 class Interpretation:
     """Predictions of the validation set (``probs`` N x C, ``targets`` N) with their classes and data."""

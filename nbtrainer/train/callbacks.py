@@ -123,7 +123,8 @@ def run_event(callbacks: list[Callback], event: str) -> None:
 
 class EventLoop:
     """The event side of :class:`~nbtrainer.Learner` (fastai's event loop, without its magic): the callback
-    list, :meth:`run_event`, and :meth:`_with_events` around a part of the loop. Needs ``self.callbacks`` and ``self.state``.
+    list, :meth:`run_event`, and :meth:`_with_events` around a part of the loop. Needs ``self.callbacks``
+    and ``self.state``.
 
     Example::
 

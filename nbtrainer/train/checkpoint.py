@@ -1,7 +1,7 @@
 """One-dict checkpoints (nanoGPT style), written atomically, read with ``torch.load(weights_only=True)``.
 
-The dict: ``format``, ``model``, ``optimizer``, ``grad_scaler`` (fp16 only), ``layer_groups`` (names), ``n_frozen``, ``size``,
-``classes``, ``history`` (the recorder), ``config`` (the Learner's arguments), ``versions``.
+The dict: ``format``, ``model``, ``optimizer``, ``grad_scaler`` (fp16 only), ``layer_groups`` (names),
+``n_frozen``, ``size``, ``augment``, ``classes``, ``history`` (the recorder), ``config`` (the Learner's arguments), ``versions``.
 
 Example::
 
@@ -12,9 +12,9 @@ Example::
 from __future__ import annotations
 
 import os
-from importlib import metadata
 import tempfile
 from collections.abc import Collection
+from importlib import metadata
 from pathlib import Path
 
 import torch

@@ -29,8 +29,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from .callbacks import Callback
 from ..checks import is_int
+from .callbacks import Callback
 from .state import WEIGHTS, copy_to
 
 

@@ -22,8 +22,8 @@ from contextlib import contextmanager
 import torch
 
 from .. import distributed
-from .callbacks import InferencePass
 from ..checks import is_int
+from .callbacks import InferencePass
 from .metrics import accuracy, nll
 from .state import copy_to
 

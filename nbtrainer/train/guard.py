@@ -1,11 +1,12 @@
 """Divergence guard: when a fit's training loss stops being finite, put back the weights as they were at
 the start of that epoch and raise :class:`DivergenceError` saying so.
 
-At the start of every epoch :class:`GoodState` copies the model's weights and buffers and the optimizer
-state (:data:`nbtrainer.train.state.WEIGHTS`). The copy stays on the learner's device: on a GPU a
-device-to-device copy queued on the stream, with no host transfer and no sync, at the cost of one copy of
-the model and optimizer state in GPU memory (about 19 MB for EfficientNet-Lite0, plus AdamW's two moments
-of what trains).
+At the start of every epoch :class:`GoodState` copies what an epoch can change: the parameters and
+buffers of the trainable layer groups and the optimizer state (:data:`nbtrainer.train.state.GUARD`; frozen
+groups cannot change; on a head trained on cached activations this is 1 ms a copy against 5 ms for the
+whole model). The copy stays on the learner's device: on a GPU a device-to-device copy queued on the
+stream, with no host transfer and no sync, at the cost of one copy of the trainable weights and optimizer
+state in GPU memory.
 
 Example::
 
@@ -17,7 +18,7 @@ Example::
 """
 from __future__ import annotations
 
-from .state import WEIGHTS, copy_to
+from .state import GUARD, copy_to
 
 
 class DivergenceError(ValueError):
@@ -25,11 +26,11 @@ class DivergenceError(ValueError):
 
 
 class GoodState:
-    """The learner's weights and optimizer state (:data:`~nbtrainer.train.state.WEIGHTS`) at one moment, copied on
-    its device; :meth:`restore` puts them back in place."""
+    """The trainable groups' weights and the optimizer state (:data:`~nbtrainer.train.state.GUARD`) at one
+    moment, copied on the learner's device; :meth:`restore` puts them back in place."""
 
     def __init__(self, learn):
-        self.weights = copy_to(learn.state_dict(WEIGHTS), learn.device)
+        self.weights = copy_to(learn.state_dict(GUARD), learn.device)
 
     def restore(self, learn) -> None:
         learn.load_state_dict(self.weights)  # (the optimizer's part is copied again: this copy stays good)

@@ -25,18 +25,17 @@ from collections.abc import Collection, Sequence
 import torch
 from torch import nn
 
-from . import checkpoint
 from .. import distributed
-from . import state
-from .callbacks import (Callback, CancelBatchException, CancelEpochException, CancelFitException,
-                        CancelTrainException, CancelValidException, EventLoop, FitState, InferencePass, Recorder)
 from ..checks import is_int
-from .cycles import CycleEnds, FitResult
 from ..data.image_data import ImageData
+from ..model.classifier import build_model, set_frozen, set_train_mode
+from . import checkpoint, state
+from .callbacks import (Callback, CancelBatchException, CancelEpochException, CancelFitException, CancelTrainException,
+                        CancelValidException, EventLoop, FitState, InferencePass, Recorder)
+from .cycles import CycleEnds, FitResult
 from .evaluation import Evaluation
 from .guard import GoodState, check_loss
 from .lr_find import LRFinderResult, lr_find
-from ..model.classifier import build_model, set_frozen, set_train_mode
 from .precision import Precision
 from .precompute import ActivationCache, Activations
 from .schedule import cycle_starts, sgdr_epochs, sgdr_scheduler
@@ -296,8 +295,7 @@ class Learner(Evaluation, EventLoop):
         """The LR range test; the learner is restored exactly afterwards. See :func:`nbtrainer.train.lr_find.lr_find`.
 
         ``callbacks`` are added for this sweep only (e.g. a live plot's feed)."""
-        with self.added_callbacks(callbacks):
-            return lr_find(self, start_lr, end_lr, num_iter, **kwargs)
+        return lr_find(self, start_lr, end_lr, num_iter, callbacks=callbacks, **kwargs)
 
     # ------------------------------------------------------------------ state, checkpoints
     def state_dict(self, parts: Collection[str] = state.CHECKPOINT) -> dict:

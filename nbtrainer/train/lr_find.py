@@ -4,8 +4,8 @@ The LR grows exponentially from ``start_lr`` to ``end_lr`` over ``num_iter`` min
 (``torch.optim.lr_scheduler.ExponentialLR``'s formula with ``gamma = (end_lr / start_lr) ** (1 / (num_iter - 1))``),
 so at iteration ``i`` the last group's LR is ``start_lr * gamma**i``. The sweep is :class:`LRFinder`, a
 callback on the ordinary training loop (``learn.fit``), as fastai's: it sets the LR before each batch (by
-hand, from the formula: the loop's own SGDR schedule runs underneath and is overruled batch by batch). Every layer group is multiplied
-by the same factor: with ``start_lr=[a, b, c]`` the ratios ``a:b:c`` hold for the whole sweep, and
+hand, from the formula: the loop's own SGDR schedule runs underneath and is overruled batch by batch).
+Every layer group is multiplied by the same factor: with ``start_lr=[a, b, c]`` the ratios ``a:b:c`` hold for the whole sweep, and
 the x axis (``result.lrs``) is the *last* group's LR.
 
 The loss is smoothed with a debiased exponential moving average,
@@ -36,8 +36,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
-from .callbacks import Callback, CancelFitException, CancelValidException
 from ..checks import is_int
+from .callbacks import Callback, CancelFitException, CancelValidException
 from .metrics import SmoothedLoss
 from .state import restoring
 from .suggest import SUGGESTERS, suggest
@@ -150,7 +150,8 @@ class LRFinder(Callback):
 
 
 def lr_find(learn, start_lr: float | Sequence[float] = 1e-7, end_lr: float = 10.0, num_iter: int = 100,
-            beta: float = 0.98, div_factor: float = 4.0, method: str = "valley") -> LRFinderResult:
+            beta: float = 0.98, div_factor: float = 4.0, method: str = "valley",
+            callbacks: Sequence[Callback] = ()) -> LRFinderResult:
     """Sweep the LR exponentially, record the loss, suggest an LR; leave ``learn`` exactly as it was.
 
     Args:
@@ -160,13 +161,14 @@ def lr_find(learn, start_lr: float | Sequence[float] = 1e-7, end_lr: float = 10.
         beta: smoothing of the loss (debiased moving average). Default: 0.98.
         div_factor: stop once the smoothed loss exceeds ``div_factor`` x its minimum. Default: 4.
         method: suggestion, ``"valley"`` or ``"steepest"`` (see :mod:`nbtrainer.train.suggest`). Default: valley.
+        callbacks: added to the loop for this sweep only (e.g. a live plot's feed).
     Raises ``ValueError`` for bad arguments and for a loss that is not finite at the very first step.
     """
     start = _check(learn, start_lr, end_lr, num_iter, beta, div_factor, method)
     finder = LRFinder(start, end_lr, num_iter, beta, div_factor)
     with restoring(learn):
         # the ordinary loop, without its divergence guard: a diverging loss ends the sweep instead
-        learn.fit(start, n_cycle=finder.epochs(learn), callbacks=[finder], guard=False)
+        learn.fit(start, n_cycle=finder.epochs(learn), callbacks=[finder, *callbacks], guard=False)
     lrs = finder.lrs
     index = suggest(lrs, finder.smoothed, method)
     return LRFinderResult(lrs=lrs, losses=finder.losses, smoothed=finder.smoothed, group_lrs=finder.group_lrs,

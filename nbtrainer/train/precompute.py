@@ -33,10 +33,10 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from .. import distributed
-from .checkpoint import atomic_torch_save
 from ..checks import is_int
-from ..distributed import ShardedBatchSampler
 from ..data.sources import ArraySource, FolderSource
+from ..distributed import ShardedBatchSampler
+from .checkpoint import atomic_torch_save
 
 MiB = 2 ** 20
 

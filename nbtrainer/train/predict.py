@@ -21,9 +21,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import checkpoint
 from ..data.sources import BadImageError, image_problem, load_rgb, to_rgb
 from ..data.transforms import make_transform
+from . import checkpoint
 
 
 def as_image(item) -> Image.Image | torch.Tensor:

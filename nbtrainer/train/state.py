@@ -31,7 +31,6 @@ import numpy as np
 import torch
 
 
-
 def copy_to(obj, device: str | torch.device = "cpu"):
     """A deep copy of ``obj`` with every tensor copied to ``device`` (``detach().to(device, copy=True)``;
     default: host memory)."""
@@ -84,6 +83,26 @@ def _set_fit_state(learn, state) -> None:
     learn.state = state
 
 
+def _trainable_tensors(learn):
+    """``("<group>.<name>", tensor)`` of every parameter and buffer of the layer groups that train."""
+    for i in range(learn.n_frozen, len(learn.layer_groups)):
+        group = learn.layer_groups[i]
+        for name, tensor in [*group.named_parameters(), *group.named_buffers()]:
+            yield f"{i}.{name}", tensor
+
+
+def _get_trainable(learn) -> dict:
+    """What an epoch can change of the model: the trainable groups' parameters and buffers (read group by
+    group: walking the whole model for its state_dict costs more than the copy on a head)."""
+    return {key: tensor.detach() for key, tensor in _trainable_tensors(learn)}
+
+
+@torch.no_grad()
+def _set_trainable(learn, saved: dict) -> None:
+    for key, tensor in _trainable_tensors(learn):
+        tensor.copy_(saved[key])
+
+
 # name -> (read, put back); put back in this order (freezing first: it decides what precompute may do)
 PARTS: dict[str, tuple[Callable, Callable]] = {
     "n_frozen": (lambda learn: learn.n_frozen, lambda learn, n: learn.freeze_to(n)),
@@ -103,24 +122,28 @@ PARTS: dict[str, tuple[Callable, Callable]] = {
     "precompute": (lambda learn: learn.precompute, _set_precompute),
     "rng": (_get_rng, _set_rng),
 }
+# a view of a part (read and put back a piece of it): not in EXACT, whose "model" holds it already
+VIEWS: dict[str, tuple[Callable, Callable]] = {"trainable": (_get_trainable, _set_trainable)}
+_ALL = {**PARTS, **VIEWS}
 WEIGHTS = ("model", "optimizer")
+GUARD = ("trainable", "optimizer")  # the divergence guard, every epoch: only what the epoch can change
 CHECKPOINT = ("n_frozen", "model", "optimizer", "grad_scaler", "history", "size", "augment")
 RESUMABLE = (*CHECKPOINT, "precompute", "rng")
 EXACT = (*RESUMABLE, "grads", "modes", "fit_state")
 
 
 def state_dict(learn, parts: Collection[str] = CHECKPOINT) -> dict:
-    """``{part: value}`` for ``parts`` (names of :data:`PARTS`); values are live references, as
-    ``nn.Module.state_dict``'s: copy them (:func:`copy_to`) to keep them unchanged."""
-    unknown = set(parts) - set(PARTS)
+    """``{part: value}`` for ``parts`` (names of :data:`PARTS` or :data:`VIEWS`); values are live references,
+    as ``nn.Module.state_dict``'s: copy them (:func:`copy_to`) to keep them unchanged."""
+    unknown = set(parts) - set(_ALL)
     if unknown:
-        raise ValueError(f"unknown learner state parts {sorted(unknown)}; expected some of {list(PARTS)}")
-    return {name: read(learn) for name, (read, _) in PARTS.items() if name in parts}
+        raise ValueError(f"unknown learner state parts {sorted(unknown)}; expected some of {list(_ALL)}")
+    return {name: read(learn) for name, (read, _) in _ALL.items() if name in parts}
 
 
 def load_state_dict(learn, state: dict) -> None:
     """Put back every part present in ``state`` (other keys are ignored), in :data:`PARTS`' order."""
-    for name, (_, put) in PARTS.items():
+    for name, (_, put) in _ALL.items():
         if name in state:
             put(learn, state[name])
 

@@ -31,13 +31,13 @@ from pathlib import Path
 import numpy as np
 from traitlets import Bool, Dict, Float, HasTraits, Int, List, Unicode
 
-from ..train.callbacks import Stopper
+from ..data.sources import BadImageError
 from ..recipe.checklist import Checklist
 from ..results.interpret import Interpretation
+from ..results.report import lrs_text, suggestion_text
+from ..train.callbacks import Stopper
 from ..train.live import LiveFeed, LiveUpdate, history_update
 from ..train.predict import as_image
-from ..results.report import lrs_text, suggestion_text
-from ..data.sources import BadImageError
 from ..train.progress import Progress
 from .worker import Worker
 
