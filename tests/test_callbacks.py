@@ -13,12 +13,15 @@ from .conftest import small_learner
 
 
 class Raiser(nbt.Callback):
-    """Records every event; raises ``exc`` at the first ``times`` announcements of ``event``."""
+    """Records every event; raises ``exc`` at the first ``times`` announcements of ``event``. The batch events
+    of inference passes (``learner.training`` False) are named ``inference:before_batch`` and so on."""
 
     def __init__(self, event: str, exc: type[Exception], times: int = 1):
         self.event, self.exc, self.left, self.seen = event, exc, times, []
 
     def __call__(self, event: str) -> None:
+        if event.endswith("_batch") and not self.learner.training:
+            event = f"inference:{event}"
         self.seen.append(event)
         if event == self.event and self.left:
             self.left -= 1
@@ -58,7 +61,7 @@ def test_cancel_train_from_the_first_batch_skips_the_batches_and_keeps_the_valid
 
 
 def test_cancel_valid_skips_the_validation_and_leaves_its_metrics_unknown():
-    learn, seen, changed = _fit("after_inference_batch", nbt.CancelValidException, times=1)
+    learn, seen, changed = _fit("inference:after_batch", nbt.CancelValidException, times=1)
     assert changed and _count(seen, "after_cancel_validate") == 1 and _count(seen, "after_validate") == 2
     first, second = learn.recorder.epochs
     assert math.isnan(first["valid_loss"]) and math.isnan(first["accuracy"])  # not the previous epoch's
@@ -98,7 +101,7 @@ def test_cancel_train_from_before_train_skips_the_batches_of_that_epoch():
 def test_cancel_valid_from_before_validate_skips_the_pass():
     learn, seen, _ = _fit("before_validate", nbt.CancelValidException, times=1)
     first_epoch = seen[:seen.index("after_epoch")]
-    assert "before_inference" not in first_epoch and "after_cancel_validate" in first_epoch
+    assert "inference:before_batch" not in first_epoch and "after_cancel_validate" in first_epoch
     assert math.isnan(learn.recorder.epochs[0]["accuracy"]) and learn.recorder.epochs[1]["accuracy"] > 0
 
 
@@ -113,3 +116,35 @@ def test_cancel_fit_from_before_fit_runs_nothing_and_keeps_the_weights():
     learn, seen, changed = _fit("before_fit", nbt.CancelFitException)
     assert seen[-3:] == ["before_fit", "after_cancel_fit", "after_fit"] and learn.state.cancelled
     assert not changed and "before_epoch" not in seen
+
+
+def test_an_inference_pass_outside_a_fit_is_announced_as_a_validation():
+    learn = small_learner(n=60)
+    names = []
+
+    class Names(nbt.Callback):
+        def before_validate(self):
+            names.append(self.learner.inference.name)
+
+    learn.add_callback(cb := Raiser("none", nbt.CancelValidException))
+    learn.add_callback(Names())
+    learn.tta(2)
+    n = learn.valid_batches()
+    assert names == ["tta"]  # TTA's predictions are one pass, not three
+    assert cb.seen == ["before_validate", *["inference:before_batch", "inference:after_batch"] * (3 * n),
+                       "after_validate"]
+    assert learn.recorder.iterations == []  # the recorder counts training batches only
+
+
+@pytest.mark.parametrize("event, exc", [("inference:before_batch", nbt.CancelValidException),
+                                        ("inference:after_batch", nbt.CancelFitException),
+                                        ("before_validate", nbt.CancelValidException)])
+def test_a_cancelled_inference_pass_ends_its_events_and_raises_to_the_caller(event, exc):
+    learn = small_learner(n=60)
+    learn.add_callback(cb := Raiser(event, exc))
+    with pytest.raises(exc):
+        learn.get_preds()
+    assert cb.seen[-2:] == ["after_cancel_validate", "after_validate"] and learn.inference is None
+    assert not learn.state.cancelled  # no fit was cancelled
+    probs, targets = learn.get_preds()  # and the next pass runs whole
+    assert len(probs) == len(targets) == len(learn.data.valid)

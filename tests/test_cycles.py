@@ -29,7 +29,8 @@ class Scripted(nbt.Callback):
         self.script, self.weights = list(script), []
 
     def after_validate(self):
-        self.learner.state.valid_loss, self.learner.state.accuracy = self.script.pop(0)
+        if self.learner.inference.name == "validate":  # a fit's validation, not a prediction pass
+            self.learner.state.valid_loss, self.learner.state.accuracy = self.script.pop(0)
 
     def after_epoch(self):
         self.weights.append({k: v.clone() for k, v in self.learner.model.state_dict().items()})

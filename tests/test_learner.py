@@ -73,8 +73,8 @@ def test_events_fire_in_order_and_cancel_fit_leaves_a_usable_learner():
     learn = small_learner(n=80)
     learn.fit(1e-2, callbacks=[Watch()])
     assert seen[:5] == ["before_fit", "before_epoch", "before_train", "before_batch", "after_loss"]
-    assert seen[-8:] == ["after_train", "before_validate", "before_inference", "after_inference_batch",
-                         "after_inference", "after_validate", "after_epoch", "after_fit"]  # the valid set: one batch
+    assert seen[-7:] == ["after_train", "before_validate", "before_batch", "after_batch", "after_validate",
+                         "after_epoch", "after_fit"]  # the valid set: one batch, announced as a batch too
     assert learn.callbacks == [learn.recorder]  # per-fit callbacks are removed afterwards
     learn.fit(1e-2, n_cycle=3, callbacks=[StopAfterTwo()])
     assert learn.state.cancelled and len(learn.recorder.iterations) == 4 + 2

@@ -144,7 +144,7 @@ def test_a_cache_larger_than_memory_streams_to_memory_mapped_files_and_trains(tm
     seen = []
 
     class LookAtScratch(nbt.Callback):
-        def after_inference_batch(self):  # during the pass: the features go straight into files
+        def after_batch(self):  # during the pass: the features go straight into files
             seen.extend((p.name, p.stat().st_size) for p in folder.glob(".*/*.f32"))
 
     learn.add_callback(look := LookAtScratch())

@@ -91,7 +91,7 @@ def test_ctrl_c_in_an_lr_sweep_restores_the_learner_exactly():
 
 def test_ctrl_c_in_the_precompute_pass_keeps_no_cache_and_the_next_try_is_exact():
     learn = small_learner(n=100)
-    learn.add_callback(interrupt := InterruptAt("after_inference_batch", 2))
+    learn.add_callback(interrupt := InterruptAt("after_batch", 2))
     with pytest.raises(KeyboardInterrupt):
         learn.precompute = True
     assert not learn.precompute

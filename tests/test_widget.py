@@ -276,7 +276,7 @@ def test_stop_during_an_inference_pass_stops_the_step(tmp_path, action):
     learn = small_learner(n=100)
     trainer = Trainer(nbt.Checklist(learn, [nbt.Step(action, action, {"n": 3} if action == "tta" else {})]),
                       folder=tmp_path)
-    stop_while_held(trainer, learn, at=1, event="after_inference_batch")
+    stop_while_held(trainer, learn, at=1, event="after_batch")
     assert trainer.model.statuses == ["stopped"] and not learn.precompute
     run_and_wait(trainer, 0)  # and it runs to the end when asked again
     assert trainer.model.statuses == ["done"]

@@ -7,6 +7,15 @@ may raise a cancel exception from an event inside a part of the loop to skip the
 training), :class:`CancelValidException` (an epoch's validation), :class:`CancelEpochException` (an
 epoch) or :class:`CancelFitException` (the fit); ``after_cancel_<part>`` then runs, then ``after_<part>``.
 
+One family of events for every loop: an LR sweep is a fit (``state.sweep_iters``), and every inference pass
+(validation, predictions, TTA, the precompute pass) is a validation: ``before_validate``, then
+``before_batch``/``after_batch`` for each of its batches with ``learner.training`` False (a callback that
+wants training batches only checks it, as fastai's do), then ``after_validate``; ``learner.inference`` names
+the pass ("validate" for a fit's own validation) and counts its batches. Inference batches cannot be skipped (every image gets its prediction). A
+pass outside a fit cancelled from any of its events (:class:`CancelValidException`, or
+:class:`CancelFitException` from the :class:`Stopper`) runs ``after_cancel_validate`` and ``after_validate``,
+then raises the exception to its caller: no partial predictions are returned.
+
 Example::
 
     class PrintLoss(Callback):
@@ -30,8 +39,6 @@ EVENTS = (
     "before_fit", "before_epoch", "before_train", "before_batch", "after_loss", "after_batch",
     "after_train", "before_validate", "after_validate", "after_epoch", "after_fit",
     "after_cancel_batch", "after_cancel_train", "after_cancel_validate", "after_cancel_epoch", "after_cancel_fit",
-    "before_inference", "after_inference_batch", "after_inference",  # an inference pass (learner.inference):
-    # validation, predictions, TTA, the precompute pass; nested passes (TTA's predictions) announce only batches
 )
 
 
@@ -73,7 +80,8 @@ class FitState:
 
 @dataclass
 class InferencePass:
-    """An inference pass under way (``learner.inference``): its name, batches in all, batches done."""
+    """An inference pass under way (``learner.inference``): its name ("validate" inside a fit, "predict", "tta",
+    "precompute"), batches in all, batches done."""
 
     name: str
     total: int
@@ -124,7 +132,7 @@ def run_event(callbacks: list[Callback], event: str) -> None:
 class EventLoop:
     """The event side of :class:`~nbtrainer.Learner` (fastai's event loop, without its magic): the callback
     list, :meth:`run_event`, and :meth:`_with_events` around a part of the loop. Needs ``self.callbacks``
-    and ``self.state``.
+    and ``self.state``. ``training`` is True while a batch is a training batch (False in inference passes).
 
     Example::
 
@@ -132,6 +140,7 @@ class EventLoop:
     """
 
     callbacks: list[Callback]
+    training: bool = False
 
     def add_callback(self, cb: Callback) -> None:
         cb.learner = self
@@ -157,30 +166,35 @@ class EventLoop:
         """Announce ``name`` (one of :data:`EVENTS`) to every callback."""
         run_event(self.callbacks, name)
 
-    def _with_events(self, f: Callable[[], None], name: str, cancel: type[Exception] | None) -> None:
+    def _with_events(self, f: Callable[[], None], name: str,
+                     cancel: type[Exception] | tuple[type[Exception], ...] | None) -> Exception | None:
         """``before_<name>``, ``f()``, ``after_<name>`` (fastai's ``_with_events``). A ``cancel`` exception
         raised by ``before_<name>`` or inside ``f`` (its inner events included) skips the rest of the part
-        and runs ``after_cancel_<name>``; ``after_<name>`` always runs. A function, not a ``with`` block,
+        and runs ``after_cancel_<name>``; ``after_<name>`` then runs too, and the cancel exception is returned
+        (None when nothing cancelled); any other exception propagates. A function, not a ``with`` block,
         because a context manager cannot skip its body when ``before_<name>`` cancels."""
+        caught = None
         try:
             self.run_event(f"before_{name}")
             f()
         except Exception as e:
             if cancel is None or not isinstance(e, cancel):
                 raise
-            self.state.cancelled = self.state.cancelled or cancel is CancelFitException
+            caught = e
+            if name == "fit":
+                self.state.cancelled = True
             self.run_event(f"after_cancel_{name}")
         self.run_event(f"after_{name}")
+        return caught
 
 
 class Stopper(Callback):
     """Stops a fit or an LR sweep at the next batch boundary once :meth:`request` is called (from any thread).
 
-    The loop raises :class:`CancelFitException` before the next batch (``before_batch``: a fit or an LR
-    sweep) or after a batch of an inference pass
-    (``after_inference_batch``: validation, TTA, the precompute pass); the fit then ends as a cancelled fit
-    (``state.cancelled``), an LR sweep restores the learner, a precompute pass keeps no cache. The request
-    stays set until :meth:`clear`.
+    It raises :class:`CancelFitException` before the next batch (``before_batch``) of any loop: a fit, an LR
+    sweep or an inference pass (validation, TTA, the precompute pass); the fit then ends as a cancelled fit
+    (``state.cancelled``), an LR sweep restores the learner, a pass outside a fit raises it to its caller and
+    a precompute pass keeps no cache. The request stays set until :meth:`clear`.
 
     Example::
 
@@ -209,7 +223,7 @@ class Stopper(Callback):
         if self._event.is_set():
             raise CancelFitException("stop requested")
 
-    before_batch = after_inference_batch = _check
+    before_batch = _check
 
 
 class Recorder(Callback):
@@ -232,6 +246,8 @@ class Recorder(Callback):
         self._epoch_losses, self._epoch_start = [], time.perf_counter()
 
     def after_batch(self) -> None:
+        if not self.learner.training:  # a batch of an inference pass
+            return
         state = self.learner.state
         loss = state.loss_value
         self._epoch_losses.append(loss)

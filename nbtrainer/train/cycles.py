@@ -111,7 +111,7 @@ class CycleEnds(Callback):
         if self.snapshots:
             learn.snapshots = []
         if self.keep_best:  # the start is validated as an epoch end is (the same events)
-            learn._with_events(learn._do_validate, "validate", None)
+            learn._validate_part(None)
             self.result.start = CycleEnd(0, 0, learn.state.valid_loss, learn.state.accuracy)
             self._keep(self.result.start)
 

@@ -1,4 +1,4 @@
-"""The evaluation side of :class:`nbtrainer.Learner`: inference passes (announced to the progress bars),
+"""The evaluation side of :class:`nbtrainer.Learner`: inference passes (announced as validations),
 validation predictions, TTA, one-image predictions and the inference-only export. ``Learner`` inherits it;
 everything here works on the learner's own ``model``, ``data``, ``precision`` and callbacks.
 
@@ -16,41 +16,51 @@ learner's own weights are put back afterwards.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator
+from typing import TypeVar
 
 import torch
 
 from .. import distributed
 from ..checks import is_int
-from .callbacks import InferencePass
+from .callbacks import CancelFitException, CancelValidException, InferencePass
 from .metrics import accuracy, nll
 from .state import copy_to
+
+T = TypeVar("T")
+B = TypeVar("B")
 
 
 class Evaluation:
     """Methods of :class:`~nbtrainer.Learner` that predict rather than train."""
 
-    @contextmanager
-    def inference_pass(self, name: str, total: int):
-        """Announce an inference pass of ``total`` batches (``before_inference``/``after_inference``; the
-        progress bars use it); a pass inside another one (TTA's predictions) announces nothing more."""
+    def inference_pass(self, name: str, total: int, f: Callable[[], T]) -> T:
+        """``f()``, an inference pass of ``total`` batches, announced as a validation (``before_validate``,
+        ``after_validate``; see :mod:`nbtrainer.train.callbacks`) with ``learner.inference`` naming it. A pass
+        inside another one (TTA's predictions) or inside a fit's validation announces nothing more. Cancelled
+        (:class:`CancelValidException`, or :class:`CancelFitException` from the Stopper), it raises that
+        exception after ``after_validate``: no partial result."""
         if self.inference is not None:
-            yield
-            return
-        self.inference = InferencePass(name, total)
-        self.run_event("before_inference")
+            return f()
+        self.inference, out = InferencePass(name, total), []
         try:
-            yield
+            cancelled = self._with_events(lambda: out.append(f()), "validate",
+                                          (CancelValidException, CancelFitException))
         finally:
-            self.run_event("after_inference")
             self.inference = None
+        if cancelled is not None:
+            raise cancelled
+        return out[0]
 
-    def inference_batch_done(self) -> None:
-        """Count one batch of the current inference pass and announce it (``after_inference_batch``)."""
-        if self.inference is not None:
-            self.inference.done += 1
-        self.run_event("after_inference_batch")
+    def inference_batches(self, batches: Iterable[B]) -> Iterator[B]:
+        """``batches``, each one announced as a batch of the pass under way (``before_batch`` before it is
+        handed out, ``after_batch`` once its prediction is done, ``learner.training`` False)."""
+        for batch in batches:
+            self.run_event("before_batch")
+            yield batch
+            if self.inference is not None:
+                self.inference.done += 1
+            self.run_event("after_batch")
 
     def valid_batches(self) -> int:
         """Batches in one pass over the validation set (this rank's part of it under torch.distributed)."""
@@ -98,14 +108,16 @@ class Evaluation:
         batches = (self._current_activations().valid_batches(2 * self.data.bs, part) if use_cache
                    else self.data.valid_dl(augment=augment, part=part))
         probs, targets = [torch.empty(0, self.data.c)], [torch.empty(0, dtype=torch.long)]
-        with self.inference_pass("predict", self.valid_batches()):
-            for xb, yb in batches:
+
+        def predict() -> None:
+            for xb, yb in self.inference_batches(batches):
                 with self.precision.autocast():
                     xb = xb.to(self.device, non_blocking=True)
                     pred = self.model.head(xb) if use_cache else self.on_images(xb)
                 probs.append(pred.float().softmax(dim=1).cpu())
                 targets.append(yb)
-                self.inference_batch_done()
+
+        self.inference_pass("predict", self.valid_batches(), predict)
         return distributed.gather(torch.cat(probs)), distributed.gather(torch.cat(targets))
 
     def predict(self, item, snapshots: int = 0) -> tuple[str, torch.Tensor]:
@@ -135,8 +147,7 @@ class Evaluation:
             return probs / (n + 1), targets
 
         passes = max(1, len(self.snapshot_weights(snapshots))) * (n + 1)
-        with self.inference_pass("tta", passes * self.valid_batches()):
-            return self.ensemble(predict, snapshots)
+        return self.inference_pass("tta", passes * self.valid_batches(), lambda: self.ensemble(predict, snapshots))
 
     def export(self, path):
         """An inference-only ``torch.export`` file with the preprocessing and class names inside; it loads

@@ -95,6 +95,7 @@ class Learner(Evaluation, EventLoop):
         self._activations: Activations | None = None
         self._pinned: Activations | None = None  # checked once at the start of a fit, kept for its epochs
         self.inference: InferencePass | None = None  # the inference pass under way (progress bars read it)
+        self.training = False  # the current batch is a training batch (not one of an inference pass)
         self._parallel: nn.Module | None = None  # DistributedDataParallel during a fit or sweep with several ranks
         self.snapshots: list[dict] = []  # cycle-end weights (host copies) of the last fit with snapshots=True
         self.n_frozen = 0
@@ -236,7 +237,16 @@ class Learner(Evaluation, EventLoop):
         good = GoodState(self) if self.state.guard else None  # a NaN/inf loss puts these back, raises DivergenceError
         self._with_events(lambda: self._do_batches(dl, scheduler, good), "train", CancelTrainException)
         self.state.valid_loss = self.state.accuracy = math.nan  # until validated
-        self._with_events(self._do_validate, "validate", CancelValidException)
+        self._validate_part(CancelValidException)
+
+    def _validate_part(self, cancel: type[Exception] | None) -> None:
+        """A fit's validation: an inference pass named "validate" (``learner.inference.name`` in its events)
+        whose loss and accuracy go into ``state``."""
+        self.inference = InferencePass("validate", self.valid_batches())
+        try:
+            self._with_events(self._do_validate, "validate", cancel)
+        finally:
+            self.inference = None
 
     def _do_validate(self) -> None:
         if self._parallel is not None:  # the same BatchNorm statistics on every rank (see broadcast_buffers)
@@ -265,10 +275,14 @@ class Learner(Evaluation, EventLoop):
 
     def _do_batches(self, dl, scheduler, good: GoodState | None) -> None:
         set_train_mode(self.model, self.layer_groups, self.n_frozen, self.config["bn_freeze"])
-        for xb, yb in dl:
-            self._with_events(lambda: self._do_batch(xb, yb, good), "batch", CancelBatchException)
-            self.state.iteration += 1
-            scheduler.step()
+        self.training = True
+        try:
+            for xb, yb in dl:
+                self._with_events(lambda: self._do_batch(xb, yb, good), "batch", CancelBatchException)
+                self.state.iteration += 1
+                scheduler.step()
+        finally:
+            self.training = False
 
     def _do_batch(self, xb: torch.Tensor, yb: torch.Tensor, good: GoodState | None) -> None:
         self.train_batch(xb, yb)

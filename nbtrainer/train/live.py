@@ -121,6 +121,8 @@ class LiveFeed(Callback):
         self._ema = SmoothedLoss(self.beta)
 
     def after_batch(self) -> None:
+        if not self.learner.training:  # a batch of an inference pass
+            return
         if self._kind == "lr_find":
             self._sweep_point()
             return

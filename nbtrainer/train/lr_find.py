@@ -117,6 +117,8 @@ class LRFinder(Callback):
         self.learner.state.sweep_iters = self.num_iter
 
     def before_batch(self) -> None:
+        if not self.learner.training:  # never in a sweep (it cancels its validation); said for the reader
+            return
         if self.done:  # here, not in after_batch: the views see the last point before the sweep ends
             raise CancelFitException(self.reason)
         i = self.learner.state.iteration
@@ -124,6 +126,8 @@ class LRFinder(Callback):
             group["lr"] = lr * self.gamma ** i
 
     def after_batch(self) -> None:
+        if not self.learner.training:
+            return
         state = self.learner.state
         i, loss = state.iteration, state.loss_value
         if i == 0 and not math.isfinite(loss):

@@ -116,12 +116,11 @@ def _features(learn, loader, name: str, store: Store) -> tuple[torch.Tensor, tor
     """The pooled body outputs of ``loader``, written batch by batch into ``store(name, rows, width)``."""
     out = store(name, len(loader.dataset), learn.model.head[0].num_features)
     ys, row = [], 0
-    for xb, yb in loader:
+    for xb, yb in learn.inference_batches(loader):
         feats = learn.on_images(xb.to(learn.device, non_blocking=True), learn.model.features).float().cpu()
         out[row:row + len(feats)] = feats
         row += len(feats)
         ys.append(yb)
-        learn.inference_batch_done()
     return out, torch.cat(ys)
 
 
@@ -134,8 +133,8 @@ def compute_activations(learn, key: str, store: Store = _in_memory) -> Activatio
     model.eval()
     train_dl, valid_dl = data.train_dl(shuffle=False, augment=False), data.valid_dl(augment=False)
     try:
-        with learn.inference_pass("precompute", len(train_dl) + len(valid_dl)):
-            train, valid = _features(learn, train_dl, "train_x", store), _features(learn, valid_dl, "valid_x", store)
+        train, valid = learn.inference_pass("precompute", len(train_dl) + len(valid_dl), lambda: (
+            _features(learn, train_dl, "train_x", store), _features(learn, valid_dl, "valid_x", store)))
     finally:
         for module, training in zip(model.modules(), was_training):
             module.training = training

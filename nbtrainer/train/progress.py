@@ -89,22 +89,18 @@ class Progress(Callback):
             self._start("fit", state.n_epochs * state.iters_per_epoch, state.n_epochs)
 
     def after_batch(self) -> None:
-        if self.stage in ("fit", "lr_find"):
-            self._tick()
+        if self.learner.training == (self.stage in ("fit", "lr_find")) and self.stage is not None:
+            self._tick()  # a training batch of a fit or sweep, or a batch of an inference stage
 
     def after_fit(self) -> None:
         self._finish()
 
-    # an inference pass (not the validation inside a fit)
-    def before_inference(self) -> None:
+    # an inference pass outside a fit (announced as a validation; the one inside a fit is part of the fit)
+    def before_validate(self) -> None:
         if self.stage is None:
             self._start(self.learner.inference.name, self.learner.inference.total)
 
-    def after_inference_batch(self) -> None:
-        if self.stage not in (None, "fit", "lr_find"):
-            self._tick()
-
-    def after_inference(self) -> None:
+    def after_validate(self) -> None:
         if self.stage not in (None, "fit", "lr_find"):
             self._finish()
 
