@@ -26,7 +26,8 @@ LR = 1e-2
 
 class StopAfterFirstBatch(Callback):
     def after_batch(self) -> None:
-        raise CancelFitException()
+        if self.learner.training:
+            raise CancelFitException()
 
 
 def flat(module: torch.nn.Module) -> torch.Tensor:

@@ -107,6 +107,7 @@ class ImageData:
         # so evaluating never changes the order of the next training epoch.
         self.eval_generator = torch.Generator().manual_seed(seed + 1)
         self.origin: str | None = None  # Python code that builds this data again (None for arrays in memory)
+        self.root: Path | None = None  # the folder the images came from (None for arrays in memory)
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -134,7 +135,7 @@ class ImageData:
             train_idx, valid_idx = split_indices(len(source), valid_pct, seed)
             data = cls(Split(source, train_idx), Split(source, valid_idx), source.classes, size, bs,
                        augment, aug, num_workers, seed)
-            data.origin = origin
+            data.origin, data.root = origin, root
             return data
         train_src = FolderSource(scan_folder(root / train, check_images, bad_images=bad_images))
         valid_src = FolderSource(scan_folder(root / valid, check_images, min_classes=1, bad_images=bad_images))
@@ -143,7 +144,7 @@ class ImageData:
                              f"'{root / train}' {train_src.classes}; expected the same class folders")
         data = cls(Split(train_src, list(range(len(train_src)))), Split(valid_src, list(range(len(valid_src)))),
                    train_src.classes, size, bs, augment, aug, num_workers, seed)
-        data.origin = origin
+        data.origin, data.root = origin, root
         return data
 
     @classmethod

@@ -7,6 +7,8 @@ Example::
 """
 from __future__ import annotations
 
+import io
+import os
 import warnings
 from pathlib import Path
 from typing import Protocol
@@ -60,12 +62,13 @@ def load_rgb(path, name: str | None = None) -> Image.Image:
         raise BadImageError(f"cannot read image '{name or path}': {e}") from e
 
 
-def image_problem(path: str) -> str | None:
-    """Why ``path`` cannot be used as an image, or None. Cheap: the header, the declared size (PIL's
-    decompression-bomb limit), and for JPEG/PNG whether the file ends as a whole one does (a truncated
-    download), without decoding the pixels."""
+def image_problem(path: str | os.PathLike | bytes) -> str | None:
+    """Why ``path`` (a file, or the bytes of one) cannot be used as an image, or None. Cheap: the header, the
+    declared size (PIL's decompression-bomb limit), and for JPEG/PNG whether the file ends as a whole one does
+    (a truncated download), without decoding the pixels."""
+    source = io.BytesIO(path) if isinstance(path, bytes) else path
     try:
-        with Image.open(path) as im:
+        with Image.open(source) as im:
             width, height = im.size
             kind = im.format
     except Image.DecompressionBombError as e:
@@ -75,12 +78,30 @@ def image_problem(path: str) -> str | None:
     if width < 1 or height < 1:
         return f"declares an empty size {width}x{height}"
     end = {"JPEG": JPEG_END, "PNG": PNG_END}.get(kind)
-    if end is not None:
-        with open(path, "rb") as f:
-            f.seek(max(0, Path(path).stat().st_size - 1024))
-            if end not in f.read():
-                return f"truncated {kind} (no end marker {end!r} in its last bytes)"
+    if end is not None and end not in _tail(path):
+        return f"truncated {kind} (no end marker {end!r} in its last bytes)"
     return None
+
+
+def _tail(path: str | os.PathLike | bytes, n: int = 1024) -> bytes:
+    if isinstance(path, bytes):
+        return path[-n:]
+    with open(path, "rb") as f:
+        f.seek(max(0, Path(path).stat().st_size - n))
+        return f.read()
+
+
+class VisibleImageFolder(ImageFolder):
+    """torchvision's ``ImageFolder`` without hidden folders as classes: Jupyter's ``.ipynb_checkpoints`` and
+    nbtrainer's own ``.nbtrainer`` (the undo journal and trash of :mod:`nbtrainer.data.edits`) are not
+    classes. torchvision's ``find_classes`` takes every sub-folder."""
+
+    def find_classes(self, directory: str) -> tuple[list[str], dict[str, int]]:
+        classes, _ = super().find_classes(directory)
+        classes = [c for c in classes if not c.startswith(".")]
+        if not classes:
+            raise FileNotFoundError(f"Couldn't find any class folder in {directory}.")
+        return classes, {c: i for i, c in enumerate(classes)}
 
 
 def scan_folder(root: Path, check_images: bool = True, min_classes: int = 2, bad_images: str = "error") -> ImageFolder:
@@ -98,7 +119,7 @@ def scan_folder(root: Path, check_images: bool = True, min_classes: int = 2, bad
     if not root.is_dir():
         raise NotADirectoryError(f"{where} is not a folder; expected one sub-folder of images per class")
     try:
-        folder = ImageFolder(str(root), loader=load_rgb)
+        folder = VisibleImageFolder(str(root), loader=load_rgb)
     except FileNotFoundError as e:  # no class folder, or class folders with no image files
         raise FileNotFoundError(f"{where}: {e} Expected one sub-folder per class holding images "
                                 f"({', '.join(IMG_EXTENSIONS)}), e.g. {root}/cats/001.jpg") from e

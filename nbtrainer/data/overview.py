@@ -1,0 +1,76 @@
+"""What a student should look at before training: images per class in train and valid, a few images of each
+class, and one image under several augmentations (what the model will see when augmentation is on).
+
+Images come back as ``H x W x 3`` uint8 arrays, drawn through the data's own pipelines, so what is shown is
+what is trained on.
+
+Example::
+
+    counts = class_counts(data)                      # ClassCounts(classes=[...], train=[...], valid=[...])
+    grid = samples(data, per_class=4)                 # {"cat": [array, ...], "dog": [...]}
+    views = augmentation_preview(data, n=6, seed=0)   # the first is the plain image
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..checks import is_int
+from .image_data import ImageData, Split
+from .transforms import make_transform
+
+
+@dataclass
+class ClassCounts:
+    """Images per class (``classes[i]``) in the training and the validation set."""
+
+    classes: list[str]
+    train: list[int]
+    valid: list[int]
+
+    def rows(self) -> list[tuple[str, int, int]]:
+        return list(zip(self.classes, self.train, self.valid))
+
+
+def class_counts(data: ImageData) -> ClassCounts:
+    def count(split: Split) -> list[int]:
+        return torch.bincount(split.targets(), minlength=data.c).tolist()
+
+    return ClassCounts(list(data.classes), count(data.train), count(data.valid))
+
+
+def _pixels(image: torch.Tensor) -> np.ndarray:
+    return (image.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+
+
+def samples(data: ImageData, per_class: int = 4, seed: int = 0) -> dict[str, list[np.ndarray]]:
+    """Up to ``per_class`` training images of each class (drawn with ``seed``), plain, at the data's size."""
+    if not is_int(per_class, 1):
+        raise ValueError(f"per_class={per_class!r}: expected an integer >= 1")
+    order = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(seed)).tolist()
+    plain, targets = make_transform(data.size, augment=False), data.train.targets()
+    out: dict[str, list[np.ndarray]] = {c: [] for c in data.classes}
+    for i in order:
+        shown = out[data.classes[int(targets[i])]]
+        if len(shown) < per_class:
+            shown.append(_pixels(plain(data.train.source.load(data.train.indices[i]))))
+    return out
+
+
+def augmentation_preview(data: ImageData, index: int = 0, n: int = 6, seed: int = 0) -> list[np.ndarray]:
+    """Training image ``index`` plain, then under ``n - 1`` draws of the data's augmentation (``data.aug``)."""
+    if not is_int(n, 2):
+        raise ValueError(f"n={n!r}: expected an integer >= 2 (the plain image and at least one augmented one)")
+    if not is_int(index, 0) or index >= len(data.train):
+        raise ValueError(f"index={index!r}: expected a training-image index in 0..{len(data.train) - 1}")
+    image = data.train.source.load(data.train.indices[index])
+    augmented = make_transform(data.size, augment=True, aug=data.aug)
+    rng = torch.get_rng_state()
+    torch.manual_seed(seed)  # torchvision's random transforms draw from the global generator
+    try:
+        views = [make_transform(data.size, augment=False)(image)] + [augmented(image) for _ in range(n - 1)]
+    finally:
+        torch.set_rng_state(rng)  # the preview never changes what training draws next
+    return [_pixels(v) for v in views]

@@ -1,0 +1,73 @@
+"""A class's own images into a data folder: classes made as sub-folders, uploaded files checked and written as
+one undoable batch (:mod:`nbtrainer.data.edits`); a file that is not a usable image is named and left out.
+
+Example::
+
+    result = add_images("my-data", "cats", [("tom.jpg", jpeg_bytes), ("notes.txt", b"...")])
+    result.saved        # [Path('my-data/cats/tom.jpg')]
+    result.rejected     # {'notes.txt': 'not an image file (expected one of .jpg, .jpeg, .png, ...)'}
+    FolderEdits("my-data").undo()   # the upload taken back
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePath
+
+from torchvision.datasets.folder import IMG_EXTENSIONS
+
+from .edits import Create, FolderEdits, check_name, free_name
+from .sources import image_problem
+
+
+@dataclass
+class UploadResult:
+    """What an upload did: the files ``saved``, the ones ``rejected`` (file name -> why), the undo journal."""
+
+    saved: list[Path] = field(default_factory=list)
+    rejected: dict[str, str] = field(default_factory=dict)
+    journal: Path | None = None
+
+    def message(self) -> str:
+        """One line for the user: how many saved, and each file left out with its reason."""
+        text = f"{len(self.saved)} image(s) saved"
+        if self.rejected:
+            text += "; left out: " + "; ".join(f"'{name}' ({why})" for name, why in self.rejected.items())
+        return text
+
+
+def add_class(root: str | os.PathLike, name: str) -> Path:
+    """Make the class folder ``root/name`` (nothing if it exists); ``name`` must be one plain folder name."""
+    folder = FolderEdits(root).inside(check_name(name))
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+def upload_problem(name: str, data: bytes) -> str | None:
+    """Why an uploaded file cannot join the data, or None."""
+    base = PurePath(name.replace("\\", "/")).name
+    if not base or base.startswith("."):
+        return "a hidden or empty file name"
+    if not base.lower().endswith(IMG_EXTENSIONS):
+        return f"not an image file (expected one of {', '.join(IMG_EXTENSIONS)})"
+    return image_problem(data)
+
+
+def add_images(root: str | os.PathLike, class_name: str, files: Iterable[tuple[str, bytes]]) -> UploadResult:
+    """Write ``files`` (name, bytes) into ``root/class_name/`` (made if needed) as one undoable batch; every
+    file is checked first and the bad ones are left out, named in :attr:`UploadResult.rejected`."""
+    edits, folder = FolderEdits(root), add_class(root, class_name)
+    result, creates, taken = UploadResult(), [], set()
+    for name, data in files:
+        problem = upload_problem(name, bytes(data))
+        if problem:
+            result.rejected[name] = problem
+            continue
+        target = free_name(folder, PurePath(name.replace("\\", "/")).name, taken)
+        taken.add(target)
+        creates.append(Create(str(folder / target), bytes(data)))
+    if creates:
+        result.journal = edits.apply(creates)
+        result.saved = [Path(c.dst) for c in creates]
+    return result
