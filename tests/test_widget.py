@@ -322,3 +322,41 @@ def test_the_widget_shows_which_cycle_end_a_fit_kept(tmp_path):
     assert list(plot.kept.y) == [r["accuracy"] for r in marked]
     if marked:
         assert kept == f"cycle {marked[0]['cycle_end']} of 3"
+
+
+def test_the_laptop_layout_follows_the_running_step_and_shows_the_selected_steps_details(tmp_path):
+    learn = small_learner(n=100)
+    trainer = Trainer(learn, folder=tmp_path, **FAST)
+    panel, steps = trainer.panel, trainer.model.checklist.steps
+    shown = lambda: [i for i, row in enumerate(panel.rows) if row.details.layout.display != "none"]  # noqa: E731
+    assert shown() == [0] and "nbt-selected" in panel.rows[0]._dom_classes
+    press(panel.rows[7].name)                                       # the student looks at step 8's parameters
+    assert shown() == [7] and "nbt-selected" not in panel.rows[0]._dom_classes
+    panel.rows[7].inputs["n_cycle"].value = 2
+    assert steps[7].params["n_cycle"] == 2 and shown() == [7]      # an edit keeps the choice
+    run_and_wait(trainer, 0)
+    assert shown() == [1]                                           # a run takes the detail area to the next step
+    lr_find = next(i for i, s in enumerate(steps) if s.action == "lr_find")
+    fit = next(i for i, s in enumerate(steps) if s.action == "fit")
+    trainer.plot_choice.value = "Training"
+    run_and_wait(trainer, lr_find)
+    assert trainer.plot_choice.value == "LR finder" and trainer.plots.selected_index == 0
+    run_and_wait(trainer, fit)
+    assert trainer.plot_choice.value == "Training" and trainer.plots.selected_index == 1
+
+
+def test_the_data_tab_shows_counts_images_and_augmentations(tmp_path):
+    learn = small_learner(n=100)
+    trainer = Trainer(learn, folder=tmp_path, **FAST)
+    view = trainer.data_view
+    press(view.refresh)
+    counts = learn.data.train.targets().bincount(minlength=learn.data.c).tolist()
+    for name, n in zip(learn.data.classes, counts):
+        assert f"<tr><td>{name}</td><td>{n}</td>" in view.counts.value
+    assert len(view.samples.children) == learn.data.c
+    assert all(len(row.children) == 1 + 4 for row in view.samples.children)  # the name and 4 images
+    first = [img.value for img in view.preview.children]
+    assert len(first) == 8 and first[0][:4] == b"\x89PNG"
+    press(view.redraw)                                              # a new draw of the augmentation
+    second = [img.value for img in view.preview.children]
+    assert second[0] == first[0] and second[1:] != first[1:]       # the plain image stays

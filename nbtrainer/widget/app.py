@@ -1,5 +1,7 @@
-"""``Trainer``: the whole app in one widget: the checklist panel, the live LR-finder curve, the ratio
-sliders with their preview, the live training curves.
+"""``Trainer``: the whole app in one widget, laid out for a laptop screen (1366x768): the checklist panel on
+the left; on the right the plot the current step needs (the LR-finder curve with the ratio sliders during
+and after ``lr_find``, the live training curves during a fit; the student can switch); below, the stage
+progress and the Data, Interpretation and Predict tabs.
 
 The views hold no training logic: a :class:`~nbtrainer.widget.model.TrainerModel` does (through the
 engine), the views forward clicks to it and redraw from its traits.
@@ -17,18 +19,21 @@ import html
 import time
 from pathlib import Path
 
-from ipywidgets import HTML, HBox, Layout, Tab, VBox
+from ipywidgets import HTML, HBox, Layout, Stack, Tab, ToggleButtons, VBox
 
 from ..recipe.checklist import Checklist
 from ..train.learner import Learner
 from .checklist_panel import ChecklistPanel
+from .data_view import DataView
 from .lr_plot import LRPlot
 from .model import TrainerModel
 from .ratio_sliders import RatioSliders
+from .render import hold_all
 from .results_view import InterpretView, PredictView, StageProgress, png_bytes
 from .training_plot import TrainingPlot
 
 SESSION_ROOT = "nbtrainer-session"
+PLOTS = {"LR finder": 0, "Training": 1}  # the right-hand plots, by their toggle's label
 
 
 def default_folder() -> Path:
@@ -66,15 +71,24 @@ class Trainer(VBox):
         self.stage_progress = StageProgress()
         self.interpretation = InterpretView(on_interpret=model.interpret)
         self.predictor = PredictView(on_upload=model.predict_bytes)
-        self.tabs = Tab(children=[self.training, self.interpretation, self.predictor])
-        for i, name in enumerate(("Training", "Interpretation", "Predict")):
+        self.data_view = DataView(on_show=model.show_data)
+        self.tabs = Tab(children=[self.data_view, self.interpretation, self.predictor])
+        for i, name in enumerate(("Data", "Interpretation", "Predict")):
             self.tabs.set_title(i, name)
+        self.plots = Stack([VBox([self.lr_plot, self.sliders], layout=Layout(width="100%")), self.training],
+                           selected_index=0, layout=Layout(width="100%"))
+        self.training.layout.width = "100%"
+        for i, child in enumerate(self.plots.children):  # which one is on show, for styling and the browser tests
+            child.add_class("nbt-plots-on" if i == 0 else "nbt-plots-off")
+        self.plot_choice = ToggleButtons(options=list(PLOTS), value="LR finder", style={"button_width": "120px"})
+        self.plot_choice.add_class("nbt-plot-choice")
         self._link()
-        right = VBox([self.lr_plot, self.sliders], layout=Layout(width="46%"))
-        top = HBox([VBox([self.panel], layout=Layout(width="54%")), right])
+        right = VBox([self.plot_choice, self.plots], layout=Layout(width="50%", min_width="420px"))
+        left = VBox([self.panel, self.stage_progress], layout=Layout(width="50%", min_width="440px"))
         title = HTML(f"<b>nbtrainer</b> &middot; {checklist.learn.config['arch']} &middot; {checklist.learn.data}"
-                     f"<br><span class='nbt-plan'>plan: {html.escape(checklist.plan)}</span>")
-        super().__init__([title, top, self.stage_progress, self.tabs])
+                     f" &middot; <span class='nbt-plan' title='{html.escape(checklist.plan, quote=True)}'>plan: "
+                     f"{html.escape(checklist.plan[:80])}{'...' if len(checklist.plan) > 80 else ''}</span>")
+        super().__init__([title, HBox([left, right], layout=Layout(align_items="flex-start")), self.tabs])
         self.add_class("nbt-trainer")
 
     def _link(self) -> None:
@@ -89,8 +103,26 @@ class Trainer(VBox):
         m.observe(lambda c: self.stage_progress.show(c["new"]), names="progress")
         m.observe(lambda c: self.interpretation.show(c["new"], self._image_png), names="interpretation")
         m.observe(lambda c: self.predictor.show(self._with_png(c["new"])), names="prediction")
+        m.observe(lambda c: self.data_view.show(c["new"]), names="data_overview")
+        m.observe(lambda c: self._follow(c["new"]), names="running")
+        self.plot_choice.observe(lambda c: self._show_plot(PLOTS[c["new"]]), names="value")
         self.panel.render(m)
         self.sliders.show(m.ratios, m.preview)
+
+    def _show_plot(self, index: int) -> None:
+        with hold_all(self.plots, *self.plots.children):
+            self.plots.selected_index = index
+            for i, child in enumerate(self.plots.children):
+                child.remove_class("nbt-plots-off" if i == index else "nbt-plots-on")
+                child.add_class("nbt-plots-on" if i == index else "nbt-plots-off")
+
+    def _follow(self, running: int) -> None:
+        """Show the plot the step that starts needs: the LR curve for a sweep, the training curves for a fit."""
+        if running >= 0:
+            action = self.model.checklist.steps[running].action
+            wanted = {"lr_find": "LR finder", "fit": "Training"}.get(action)
+            if wanted:
+                self.plot_choice.value = wanted
 
     def _image_png(self, index: int) -> bytes:
         pixels = self.model.interp.image(index)

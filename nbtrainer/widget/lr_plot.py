@@ -25,7 +25,7 @@ from ipywidgets import HTML, Layout, VBox
 from traitlets import Float
 
 from ..train.live import LiveFeed
-from .render import fit_log_axis, hold_all
+from .render import fit_log_axis, hold_all, log_domain
 
 
 def _fmt(lr: float | None) -> str:
@@ -39,7 +39,9 @@ class LRPlot(VBox):
 
     def __init__(self, on_pick: Callable[[float], None] | None = None, **kwargs):
         self.on_pick = on_pick
-        x, y, unit = LogScale(), LinearScale(), LinearScale(min=0, max=1)
+        # the LR axis starts with lr_find's default range and its decades: a log scale without a domain puts
+        # its first ticks at NaN in the browser (console errors) until a curve arrives
+        x, y, unit = LogScale(min=1e-7, max=10.0), LinearScale(), LinearScale(min=0, max=1)
         self.raw = Lines(x=[], y=[], scales={"x": x, "y": y}, colors=["#c7c7c7"], stroke_width=1)
         self.smoothed = Lines(x=[], y=[], scales={"x": x, "y": y}, colors=["#1f77b4"], stroke_width=2.5)
         self.suggestion = Scatter(x=[], y=[], scales={"x": x, "y": y}, colors=["#ff7f0e"], marker="triangle-down",
@@ -47,11 +49,12 @@ class LRPlot(VBox):
         self.rule = Lines(x=[], y=[0, 1], scales={"x": x, "y": unit}, colors=["#d62728"], line_style="dashed")
         self.picker = Scatter(x=[], y=[], scales={"x": x, "y": y}, colors=["#d62728"], default_size=80,
                               interactions={"click": "add"})
-        self._x_scale, self._x_axis = x, Axis(scale=x, label="learning rate (last layer group)", tick_format=".0e")
+        self._x_scale, self._x_axis = x, Axis(scale=x, label="learning rate (last layer group)", tick_format=".0e",
+                                              tick_values=log_domain([1e-7, 10.0])[2])
         self.figure = Figure(marks=[self.raw, self.smoothed, self.rule, self.suggestion, self.picker],
                              axes=[self._x_axis, Axis(scale=y, orientation="vertical", label="loss")],
                              title="LR finder: click to choose the learning rate",
-                             layout=Layout(width="100%", height="320px"),
+                             layout=Layout(width="100%", height="290px"),
                              fig_margin={"top": 40, "bottom": 45, "left": 55, "right": 15})
         self.figure.add_class("nbt-lr-plot")
         self.label = HTML("Run the LR finder, then click the curve to choose the LR.")

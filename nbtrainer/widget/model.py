@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 from traitlets import Bool, Dict, Float, HasTraits, Int, List, Unicode
 
+from ..data.overview import augmentation_preview, class_counts, samples
 from ..data.sources import BadImageError
 from ..recipe.checklist import Checklist
 from ..results.interpret import Interpretation
@@ -69,6 +70,7 @@ class TrainerModel(HasTraits):
     progress = Dict()                # the running stage's ProgressInfo (as a dict), throttled
     interpretation = Dict()          # Interpretation.to_dict() of the latest "Interpret"
     prediction = Dict()              # the uploaded picture's label, top classes and pixels (or an error)
+    data_overview = Dict()           # class counts, sample images, the augmentation preview (or an error)
 
     def __init__(self, checklist: Checklist, rate: float = 4.0):
         super().__init__()
@@ -209,6 +211,17 @@ class TrainerModel(HasTraits):
             self.message = f"interpretation failed: {type(e).__name__}: {e}"
         finally:
             self._finish()
+
+    def show_data(self, seed: int = 0) -> None:
+        """Publish the data's class counts, 4 images per class and one image under 7 augmentations drawn
+        with ``seed`` (:mod:`nbtrainer.data.overview`); reads the data only, so it runs even during a step."""
+        data = self.learn.data
+        try:
+            overview = {"counts": class_counts(data).rows(), "samples": samples(data, per_class=4),
+                        "preview": augmentation_preview(data, index=0, n=8, seed=seed), "aug": data.aug.to_dict()}
+        except (OSError, BadImageError, ValueError) as e:
+            overview = {"error": f"cannot show the data: {e}"}
+        self.data_overview = {**overview, "seq": next(self._seq)}
 
     def predict_bytes(self, content: bytes, top: int = 3) -> None:
         """Predict an uploaded picture (its file's bytes), converted as training images are; a file that is

@@ -40,7 +40,7 @@ class RatioSliders(VBox):
         self.lrs_label = HTML()
         self.lrs_label.add_class("nbt-group-lrs")
         self.lr_figure = GroupLRFigure(self.group_names, "iteration of the next fit", "Next fit: LR per layer group",
-                                       "230px", "nbt-lr-preview", {"top": 35, "bottom": 40, "left": 60, "right": 10})
+                                       "170px", "nbt-lr-preview", {"top": 35, "bottom": 40, "left": 60, "right": 10})
         self.lines, self.figure = self.lr_figure.lines, self.lr_figure.figure
         title = HTML("<b>Differential learning rates</b>: each group's LR is this many times the one before")
         super().__init__([title, *self.sliders, self.lrs_label, self.figure], **kwargs)

@@ -54,7 +54,8 @@ class GroupLRFigure:
         x, self.scale = LinearScale(), LogScale(min=1e-6, max=1.0)
         self.lines = Lines(x=[], y=[], scales={"x": x, "y": self.scale}, colors=COLORS[:len(group_names)],
                            labels=list(group_names), display_legend=True)
-        self.axis = Axis(scale=self.scale, orientation="vertical", label="LR", tick_format=".1~e")
+        self.axis = Axis(scale=self.scale, orientation="vertical", label="LR", tick_format=".1~e",
+                         tick_values=log_domain([1e-6, 1.0])[2])  # bqplot's own log ticks overlap when empty
         self.figure = Figure(marks=[self.lines], axes=[Axis(scale=x, label=x_label), self.axis], title=title,
                              legend_location="bottom-right", layout=Layout(width="100%", height=height),
                              fig_margin=margin)

@@ -65,16 +65,15 @@ class InterpretView(VBox):
         self.tta = Checkbox(value=False, description="with TTA", indent=False)
         self.button.on_click(lambda _: on_interpret(self.tta.value))
         self._scales = {"row": OrdinalScale(reverse=True), "column": OrdinalScale(), "color": ColorScale(scheme="Blues")}
-        self.heat: GridHeatMap | None = None  # made at the first show(): bqplot needs the rows and columns
-        self.figure = Figure(marks=[], axes=[Axis(scale=self._scales["column"], label="predicted"),
-                                             Axis(scale=self._scales["row"], orientation="vertical", label="actual")],
-                             title="Confusion matrix", layout=Layout(width="420px", height="420px"),
-                             fig_margin={"top": 40, "bottom": 50, "left": 60, "right": 10})
-        self.figure.add_class("nbt-confusion")
+        # The heat map and its figure are made at the first show(): bqplot needs the rows and columns, and an
+        # empty figure drawn in a hidden tab logs errors (negative sizes, NaN positions) in the browser.
+        self.heat: GridHeatMap | None = None
+        self.figure: Figure | None = None
         self.summary = HTML()
         self.grid = GridBox(layout=Layout(grid_template_columns="repeat(3, 150px)", grid_gap="6px"))
         self.grid.add_class("nbt-top-losses")
-        super().__init__([HBox([self.button, self.tta]), self.summary, HBox([self.figure, self.grid])], **kwargs)
+        self.body = HBox([self.grid])
+        super().__init__([HBox([self.button, self.tta]), self.summary, self.body], **kwargs)
 
     def show(self, result: dict, image_png: Callable[[int], bytes]) -> None:
         """Render :meth:`Interpretation.to_dict` output; ``image_png(index)`` gives a validation image."""
@@ -85,7 +84,13 @@ class InterpretView(VBox):
         if self.heat is None or list(self.heat.row) != classes:
             self.heat = GridHeatMap(row=classes, column=classes, color=counts, scales=self._scales,
                                     display_format=".0f", font_style={"font-size": "11px"})
-            self.figure.marks = [self.heat]
+            self.figure = Figure(marks=[self.heat], axes=[
+                Axis(scale=self._scales["column"], label="predicted"),
+                Axis(scale=self._scales["row"], orientation="vertical", label="actual")],
+                title="Confusion matrix", layout=Layout(width="420px", height="420px"),
+                fig_margin={"top": 40, "bottom": 50, "left": 60, "right": 10})
+            self.figure.add_class("nbt-confusion")
+            self.body.children = [self.figure, self.grid]
         else:
             self.heat.color = counts
         pairs = ", ".join(f"{a}→{p} ({n})" for a, p, n in result["most_confused"][:5]) or "none"

@@ -51,10 +51,10 @@ class TrainingPlot(VBox):
                    self.cycle_ends, self.kept],
             axes=[Axis(scale=x, label="iteration"), Axis(scale=y_loss, orientation="vertical", label="loss"),
                   Axis(scale=y_acc, orientation="vertical", side="right", label="accuracy", tick_format=".0%")],
-            title="Training", legend_location="top-right", layout=Layout(width="100%", height="300px"),
+            title="Training", legend_location="top-right", layout=Layout(width="100%", height="290px"),
             fig_margin={"top": 40, "bottom": 45, "left": 55, "right": 55})
         self.loss_figure.add_class("nbt-training-plot")
-        self.lr_plot = GroupLRFigure(self.group_names, "iteration", "Learning rate per layer group (SGDR)", "220px",
+        self.lr_plot = GroupLRFigure(self.group_names, "iteration", "LR per layer group (SGDR)", "200px",
                                      "nbt-lr-schedule-plot", {"top": 40, "bottom": 45, "left": 60, "right": 15})
         self.lr_lines, self.lr_figure = self.lr_plot.lines, self.lr_plot.figure
         self.status = HTML()
