@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -46,19 +47,24 @@ def start_server(app: str, root: Path, fast: bool = True) -> tuple[subprocess.Po
            "--ServerApp.token=", "--ServerApp.password=", f"--ServerApp.root_dir={root}"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")
-    log = open(root.parent / f"{app}.log", "w")
-    server = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    return launch(cmd, env, root.parent / f"{app}.log", f"http://127.0.0.1:{port}", "/api/status")
+
+
+def launch(cmd: list[str], env: dict, log_path: Path, url: str, probe: str, cwd: Path | None = None):
+    """Start a server (its output into ``log_path``) and wait until ``url + probe`` answers; ``(server, url)``."""
+    server = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=open(log_path, "w"), stderr=subprocess.STDOUT)
     for _ in range(120):
         try:
-            urllib.request.urlopen(f"{url}/api/status", timeout=1)
+            urllib.request.urlopen(f"{url}{probe}", timeout=1)
+            return server, url
+        except urllib.error.HTTPError:  # an answer, even a refusal: the server is up
             return server, url
         except OSError:
             if server.poll() is not None:
                 break
             time.sleep(0.5)
     stop_server(server)
-    raise RuntimeError(f"jupyter {app} did not start: {(root.parent / f'{app}.log').read_text()[-2000:]}")
+    raise RuntimeError(f"{cmd[2:4]} did not start: {log_path.read_text()[-2000:]}")
 
 
 def stop_server(server: subprocess.Popen) -> None:

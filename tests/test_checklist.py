@@ -91,3 +91,24 @@ def test_a_failing_step_is_marked_failed_with_its_error():
 def test_checklist_arguments_are_checked(kwargs, match):
     with pytest.raises(ValueError, match=match):
         nbt.Checklist(small_learner(n=60), [], **kwargs)
+
+
+def test_with_data_starts_the_same_recipe_again_on_new_images(tmp_path):
+    from PIL import Image
+
+    learn = small_learner(n=80, opt="sgd", seed=3)
+    checklist = _recipe(learn)
+    checklist.run_step(checklist.steps[0])
+    for c, color in (("red", (200, 30, 30)), ("blue", (30, 30, 200))):
+        (tmp_path / c).mkdir()
+        for i in range(6):
+            Image.new("RGB", (40, 40), tuple(v + i for v in color)).save(tmp_path / c / f"{i}.png")
+    data = nbt.ImageData.from_folder(tmp_path, size=32, bs=4)
+    again = checklist.with_data(data)
+    assert again.learn is not learn and again.learn.data is data and again.learn.data.c == 2
+    assert again.learn.config == learn.config and again.learn.cache is learn.cache
+    assert [s.name for s in again.steps] == [s.name for s in checklist.steps]
+    assert all(s.status == "pending" for s in again.steps) and checklist.steps[0].status == "done"
+    assert again.plan and again.recipe_args == checklist.recipe_args
+    again.run_step(again.steps[0])
+    assert again.steps[0].status == "done"

@@ -103,6 +103,16 @@ def test_the_cleaner_relabels_and_deletes_on_disk_and_undo_puts_them_back(tmp_pa
     assert {k: v for k, v in tree(root).items() if not k.startswith(".")} == before
 
 
+def test_the_cleaner_works_on_a_folder_given_as_a_relative_path(tmp_path, monkeypatch):
+    folder(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    data = nbt.ImageData.from_folder("data", size=32, valid_pct=0.5)
+    cleaner = Cleaner(data)
+    assert cleaner.apply({0: "delete"}) is not None and not cleaner.path(0).exists()
+    cleaner.undo()
+    assert cleaner.path(0).is_file()
+
+
 def test_the_cleaner_explains_bad_decisions_and_in_memory_data(tmp_path):
     data = nbt.ImageData.from_folder(folder(tmp_path), size=32, valid_pct=0.5)
     with pytest.raises(ValueError, match=r"decision 'horse'; expected 'keep', 'delete' or one of the classes"):

@@ -53,7 +53,7 @@ def test_binder_pins_agree_with_pyproject():
             req = Requirement(line)
             (version,) = [s.version for s in req.specifier if s.operator == "=="]
             pins[canonicalize_name(req.name)] = version
-    for dependency in project["dependencies"]:
+    for dependency in project["dependencies"] + project["optional-dependencies"]["app"]:  # the app runs there
         req = Requirement(dependency)
         name = canonicalize_name(req.name)
         assert name in pins, f"binder/requirements.txt does not pin {req.name}"

@@ -34,7 +34,9 @@ class Cleaner:
         """The file of validation image ``index`` (an index of :class:`~nbtrainer.Interpretation`)."""
         if not is_int(index, 0) or index >= len(self.data.valid):
             raise ValueError(f"image {index!r}: expected a validation-set index in 0..{len(self.data.valid) - 1}")
-        return Path(self.data.valid.source.path(self.data.valid.indices[index]))
+        # absolute: a folder given as a relative path lists relative file names, and the edits read a relative
+        # path as one inside the data folder
+        return Path(self.data.valid.source.path(self.data.valid.indices[index])).resolve()
 
     def label(self, index: int) -> str:
         return self.data.classes[self.data.valid.source.targets[self.data.valid.indices[index]]]

@@ -35,8 +35,18 @@ class Augment:
     max_translate: float = 0.1
     max_lighting: float = 0.2
 
+    def __post_init__(self) -> None:
+        for name, (lo, hi) in AUGMENT_RANGES.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
+                raise ValueError(f"Augment {name}={value!r}: expected a number in [{lo}, {hi}]")
+
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+AUGMENT_RANGES = {"max_rotate": (0.0, 180.0), "max_zoom": (1.0, 4.0), "max_translate": (0.0, 0.5),
+                  "max_lighting": (0.0, 1.0)}  # the values an Augment accepts (do_flip: a bool)
 
 
 def make_transform(size: int, augment: bool, aug: Augment = Augment()) -> v2.Compose:

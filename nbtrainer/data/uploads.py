@@ -11,6 +11,7 @@ Example::
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
@@ -18,6 +19,7 @@ from pathlib import Path, PurePath
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from .edits import Create, FolderEdits, check_name, free_name
+from .image_data import ImageData
 from .sources import image_problem
 
 
@@ -71,3 +73,13 @@ def add_images(root: str | os.PathLike, class_name: str, files: Iterable[tuple[s
         result.journal = edits.apply(creates)
         result.saved = [Path(c.dst) for c in creates]
     return result
+
+
+def load_folder(path: str | os.PathLike, like: ImageData) -> tuple[ImageData, str]:
+    """The images of ``path`` (one sub-folder per class) as :class:`ImageData` with ``like``'s size, batch
+    size and seed; files that are not usable images are left out, and named in the returned note ("" when
+    none was). Errors (no such folder, fewer than 2 classes...) say what was expected."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        data = ImageData.from_folder(path, size=like.size, bs=like.bs, seed=like.seed, bad_images="skip")
+    return data, "; ".join(str(w.message) for w in caught if issubclass(w.category, UserWarning))

@@ -18,13 +18,16 @@ Example::
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..data.image_data import ImageData
 from ..data.sizes import plan_sizes
+from ..data.transforms import Augment
 from ..train.callbacks import CancelFitException
 from ..train.learner import Learner
 from ..train.schedule import cycle_starts, preview_lrs
@@ -65,6 +68,7 @@ class Checklist:
         self.history: list[dict] = []           # {"index", "action", "params", "result"} of each step run
         self.snapshot_dir = None if snapshot_dir is None else Path(snapshot_dir)
         self.plan = ""                          # why these sizes and epochs (Checklist.recipe's plan)
+        self.recipe_args: dict | None = None    # Checklist.recipe's arguments (with_data plans again with them)
 
     @property
     def lr(self) -> float:
@@ -127,6 +131,19 @@ class Checklist:
         EDITABLE[step.action][name][1](value)
         step.params[name] = value
 
+    def set_aug(self, **settings) -> None:
+        """Change the data's augmentation settings (fields of :class:`~nbtrainer.Augment`, checked); the change
+        is kept in :attr:`history` so the exported script makes it too."""
+        unknown = sorted(set(settings) - set(Augment.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"unknown augmentation setting(s) {unknown}; expected some of "
+                             f"{sorted(Augment.__dataclass_fields__)}")
+        aug = dataclasses.replace(self.learn.data.aug, **settings)
+        if aug != self.learn.data.aug:
+            self.learn.data.aug = aug
+            self.history.append({"index": -1, "action": "augment_settings", "name": "augmentation settings",
+                                 "params": aug.to_dict(), "result": {}})
+
     def record_lr_find(self, result, lr: float | None = None) -> None:
         """Keep a sweep; ``lr`` (default: its suggestion), if any, becomes the LR and clears an earlier pick."""
         self.lr_finds.append(result)
@@ -153,6 +170,7 @@ class Checklist:
             raise ValueError(f"Checklist.recipe: unknown setting(s) {unknown}; expected some of "
                              f"{RecipeSettings.names()}")
         s = RecipeSettings(**settings)
+        asked_size, asked_final = size, final_size
         why = "the size set on the data" if size is None else "as given"
         if size == "auto":
             auto = plan_sizes(learn.data)
@@ -161,7 +179,20 @@ class Checklist:
         size = size or learn.data.size
         checklist = cls(learn, recipe_steps(s, size, final_size or None), s.lr, s.ratio, snapshot_dir)
         checklist.plan = plan_text(s, size, final_size or None, why)
+        checklist.recipe_args = {"size": asked_size, "final_size": asked_final, **settings}
         return checklist
+
+    def with_data(self, data: ImageData, snapshot_dir: str | os.PathLike | None = None) -> "Checklist":
+        """The same recipe started again on ``data`` (new images, or the same folder after a clean-up): a new
+        learner with this one's settings (architecture, optimizer, seed...) and its activation cache, every
+        step pending. A checklist made by :meth:`recipe` plans its sizes and epochs again for the new images."""
+        learn = self.learn
+        new = Learner(data, **{**learn.config, "ps": tuple(learn.config["ps"])}, device=str(learn.device),
+                      cache=learn.cache)
+        if self.recipe_args is not None:
+            return Checklist.recipe(new, snapshot_dir=snapshot_dir, **self.recipe_args)
+        steps = [Step(s.name, s.action, dict(s.params), s.why) for s in self.steps]
+        return Checklist(new, steps, self.start_lr, self.ratios, snapshot_dir)
 
     def pending(self) -> list[Step]:
         return [s for s in self.steps if s.status != "done"]

@@ -57,9 +57,14 @@ def _tta(params: dict, result: dict) -> list[str]:
             "print('TTA accuracy', nbt.metrics.accuracy(probs, targets))"]
 
 
+def _augment_settings(params: dict, result: dict) -> list[str]:
+    args = ", ".join(f"{k}={v!r}" for k, v in params.items())
+    return [f"data.aug = nbt.Augment({args})"]
+
+
 EMITTERS: dict[str, Callable[[dict, dict], list[str]]] = {
     "precompute": _precompute, "lr_find": _lr_find, "fit": _fit, "unfreeze": _unfreeze,
-    "differential": _differential, "tta": _tta,
+    "differential": _differential, "tta": _tta, "augment_settings": _augment_settings,
 }
 
 
@@ -87,7 +92,7 @@ def checklist_script(checklist, data_code: str | None = None, save: str | None =
              "import nbtrainer as nbt", "import nbtrainer.train.metrics", "",
              f"data = {data_code}", _learner_code(learn)]
     for entry in checklist.history:
-        lines += ["", f"# {entry['index'] + 1}. {entry['name']}"]
+        lines += ["", f"# {entry['index'] + 1}. {entry['name']}" if entry["index"] >= 0 else f"# {entry['name']}"]
         if entry["result"].get("cancelled"):
             lines.append("# (stopped by the user part-way: not repeated here, so later numbers will differ)")
             continue

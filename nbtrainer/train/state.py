@@ -30,6 +30,8 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
+from ..data.transforms import Augment
+
 
 def copy_to(obj, device: str | torch.device = "cpu"):
     """A deep copy of ``obj`` with every tensor copied to ``device`` (``detach().to(device, copy=True)``;
@@ -119,6 +121,7 @@ PARTS: dict[str, tuple[Callable, Callable]] = {
     "fit_state": (lambda learn: learn.state, _set_fit_state),
     "size": (lambda learn: learn.data.size, lambda learn, size: learn.data.set_size(size)),
     "augment": (lambda learn: learn.data.augment, lambda learn, on: setattr(learn.data, "augment", bool(on))),
+    "aug": (lambda learn: learn.data.aug.to_dict(), lambda learn, d: setattr(learn.data, "aug", Augment(**d))),
     "precompute": (lambda learn: learn.precompute, _set_precompute),
     "rng": (_get_rng, _set_rng),
 }
@@ -127,7 +130,7 @@ VIEWS: dict[str, tuple[Callable, Callable]] = {"trainable": (_get_trainable, _se
 _ALL = {**PARTS, **VIEWS}
 WEIGHTS = ("model", "optimizer")
 GUARD = ("trainable", "optimizer")  # the divergence guard, every epoch: only what the epoch can change
-CHECKPOINT = ("n_frozen", "model", "optimizer", "grad_scaler", "history", "size", "augment")
+CHECKPOINT = ("n_frozen", "model", "optimizer", "grad_scaler", "history", "size", "augment", "aug")
 RESUMABLE = (*CHECKPOINT, "precompute", "rng")
 EXACT = (*RESUMABLE, "grads", "modes", "fit_state")
 

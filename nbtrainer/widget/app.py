@@ -24,7 +24,7 @@ from ipywidgets import HTML, HBox, Layout, Stack, Tab, ToggleButtons, VBox
 from ..recipe.checklist import Checklist
 from ..train.learner import Learner
 from .checklist_panel import ChecklistPanel
-from .data_view import DataView
+from .data_view import ConfirmBar, DataView
 from .lr_plot import LRPlot
 from .model import TrainerModel
 from .ratio_sliders import RatioSliders
@@ -61,38 +61,52 @@ class Trainer(VBox):
             checklist.snapshot_dir = checklist.snapshot_dir or self.folder / "snapshots"
         else:
             checklist = Checklist.recipe(learn, snapshot_dir=self.folder / "snapshots", **recipe)
-        self.model = model = TrainerModel(checklist, rate=rate)
-        self.panel = ChecklistPanel(checklist.steps, {
-            "run": model.run, "back": model.go_back, "param": model.set_param, "run_next": model.run_next,
-            "run_all": model.run_all, "stop": model.stop, "export": self.export})
-        self.lr_plot = LRPlot(on_pick=model.pick_lr)
-        self.sliders = RatioSliders(checklist.learn.group_names, on_change=model.set_ratio, ratios=model.ratios)
-        self.training = TrainingPlot(checklist.learn.group_names)
+        self.model = model = TrainerModel(checklist, rate=rate, data_root=self.folder / "data")
         self.stage_progress = StageProgress()
-        self.interpretation = InterpretView(on_interpret=model.interpret)
         self.predictor = PredictView(on_upload=model.predict_bytes)
-        self.data_view = DataView(on_show=model.show_data)
-        self.tabs = Tab(children=[self.data_view, self.interpretation, self.predictor])
+        # the question before a write shows where it was asked: in the Data tab and in the Interpretation tab
+        self.confirm, self.clean_confirm = ConfirmBar(on_answer=model.answer), ConfirmBar(on_answer=model.answer)
+        self.data_view = DataView(on_show=model.show_data, model=model, confirm_bar=self.confirm)
+        self.plot_choice = ToggleButtons(options=list(PLOTS), value="LR finder", style={"button_width": "120px"})
+        self.plot_choice.add_class("nbt-plot-choice")
+        self.plot_choice.observe(lambda c: self._show_plot(PLOTS[c["new"]]), names="value")
+        self.tabs = Tab()
+        super().__init__()
+        self._build()
+        self._link()
+        self.add_class("nbt-trainer")
+
+    def _build(self) -> None:
+        """The views of the model's checklist (again after new data: another learner, other steps)."""
+        m, checklist = self.model, self.model.checklist
+        self.panel = ChecklistPanel(checklist.steps, {
+            "run": m.run, "back": m.go_back, "param": m.set_param, "run_next": m.run_next,
+            "run_all": m.run_all, "stop": m.stop, "export": self.export})
+        self.lr_plot = LRPlot(on_pick=m.pick_lr)
+        self.sliders = RatioSliders(checklist.learn.group_names, on_change=m.set_ratio, ratios=m.ratios)
+        self.training = TrainingPlot(checklist.learn.group_names, layout=Layout(width="100%"))
+        self.interpretation = InterpretView(on_interpret=m.interpret, on_clean=m.clean, on_undo=m.undo_edit,
+                                            confirm_bar=self.clean_confirm)
+        self.tabs.children = [self.data_view, self.interpretation, self.predictor]
         for i, name in enumerate(("Data", "Interpretation", "Predict")):
             self.tabs.set_title(i, name)
         self.plots = Stack([VBox([self.lr_plot, self.sliders], layout=Layout(width="100%")), self.training],
                            selected_index=0, layout=Layout(width="100%"))
-        self.training.layout.width = "100%"
         for i, child in enumerate(self.plots.children):  # which one is on show, for styling and the browser tests
             child.add_class("nbt-plots-on" if i == 0 else "nbt-plots-off")
-        self.plot_choice = ToggleButtons(options=list(PLOTS), value="LR finder", style={"button_width": "120px"})
-        self.plot_choice.add_class("nbt-plot-choice")
-        self._link()
+        self.plot_choice.value = "LR finder"
         right = VBox([self.plot_choice, self.plots], layout=Layout(width="50%", min_width="420px"))
         left = VBox([self.panel, self.stage_progress], layout=Layout(width="50%", min_width="440px"))
         title = HTML(f"<b>nbtrainer</b> &middot; {checklist.learn.config['arch']} &middot; {checklist.learn.data}"
                      f" &middot; <span class='nbt-plan' title='{html.escape(checklist.plan, quote=True)}'>plan: "
                      f"{html.escape(checklist.plan[:80])}{'...' if len(checklist.plan) > 80 else ''}</span>")
-        super().__init__([title, HBox([left, right], layout=Layout(align_items="flex-start")), self.tabs])
-        self.add_class("nbt-trainer")
+        self.children = [title, HBox([left, right], layout=Layout(align_items="flex-start")), self.tabs]
+        self.panel.render(m)
+        self.sliders.show(m.ratios, m.preview)
 
     def _link(self) -> None:
-        """The model's traits -> the views (the "links" of ipywidgets' separating-concerns pattern)."""
+        """The model's traits -> the views (the "links" of ipywidgets' separating-concerns pattern). Each
+        observer looks its view up when it fires, so the views rebuilt for new data are the ones drawn."""
         m = self.model
         m.observe(lambda _: self.panel.render(m), names=["revision", "message"])
         m.observe(lambda c: self.lr_plot.update(c["new"]), names="lr_update")
@@ -104,10 +118,17 @@ class Trainer(VBox):
         m.observe(lambda c: self.interpretation.show(c["new"], self._image_png), names="interpretation")
         m.observe(lambda c: self.predictor.show(self._with_png(c["new"])), names="prediction")
         m.observe(lambda c: self.data_view.show(c["new"]), names="data_overview")
+        m.observe(lambda c: self._aug_changed(c["new"]), names="aug")
+        m.observe(lambda c: [bar.show(c["new"]) for bar in (self.confirm, self.clean_confirm)], names="confirm")
+        m.observe(lambda c: self.data_view.show_message(m.message), names="message")
         m.observe(lambda c: self._follow(c["new"]), names="running")
-        self.plot_choice.observe(lambda c: self._show_plot(PLOTS[c["new"]]), names="value")
-        self.panel.render(m)
-        self.sliders.show(m.ratios, m.preview)
+        m.observe(lambda _: self._build(), names="generation")
+
+    def _aug_changed(self, aug: dict) -> None:
+        """New augmentation settings: on the controls, and the preview drawn again once the data was shown."""
+        self.data_view.show_aug(aug)
+        if self.model.data_overview:
+            self.model.show_data(self.data_view.draws)
 
     def _show_plot(self, index: int) -> None:
         with hold_all(self.plots, *self.plots.children):

@@ -1,22 +1,30 @@
-"""The Data tab: images per class in train and valid, a few images of each class, and one training image under
-several draws of the augmentation (what the model sees when augmentation is on).
+"""The Data tab: images per class in train and valid, a few images of each class, one training image under
+several draws of the augmentation (what the model sees when augmentation is on); and the students' own
+images: a folder to train on, classes made and pictures uploaded into it, Undo. Also the bar that asks
+before anything is written (:class:`ConfirmBar`).
 
-It draws what :meth:`TrainerModel.data_overview` publishes (from :mod:`nbtrainer.data.overview`); "Show"
-and "Another draw" forward to the model.
+It draws what the model publishes (``data_overview``, ``confirm``, ``message``) and forwards clicks to the
+model's :class:`~nbtrainer.widget.data_actions.DataActions`.
 
 CSS classes: ``nbt-data``, ``nbt-class-counts``, ``nbt-samples``, ``nbt-aug-preview``, ``nbt-data-refresh``,
-``nbt-aug-redraw``.
+``nbt-aug-redraw``, ``nbt-data-folder``, ``nbt-use-folder``, ``nbt-class-name``, ``nbt-images-upload``,
+``nbt-add-images``, ``nbt-undo-edit``, ``nbt-data-message``; the bar ``nbt-confirm``, ``nbt-confirm-text``,
+``nbt-confirm-yes``, ``nbt-confirm-no``.
 """
 from __future__ import annotations
 
 import html
 from collections.abc import Callable
 
-from ipywidgets import HTML, Button, HBox, Image, Layout, VBox
+from ipywidgets import HTML, Button, Checkbox, FileUpload, FloatSlider, HBox, Image, Layout, Text, VBox
+
+from ..data.transforms import AUGMENT_RANGES
 
 from .results_view import png_bytes
 
 THUMB = 64  # px a thumbnail is shown at
+AUG_SLIDERS = {"max_rotate": ("rotate °", 45.0, 1.0), "max_zoom": ("zoom", 2.0, 0.05),
+               "max_translate": ("shift", 0.3, 0.01), "max_lighting": ("lighting", 0.8, 0.05)}  # label, max, step
 
 
 def _thumb(pixels) -> Image:
@@ -27,8 +35,10 @@ def _thumb(pixels) -> Image:
 class DataView(VBox):
     """Class counts, a sample grid per class and the augmentation preview."""
 
-    def __init__(self, on_show: Callable[[int], None], **kwargs):
+    def __init__(self, on_show: Callable[[int], None], model=None, confirm_bar=None, **kwargs):
         self.draws = 0
+        own = self._own_images(model) if model is not None else []
+        own += [confirm_bar] if confirm_bar is not None else []
         self.refresh = Button(description="Show the data", button_style="info",
                               tooltip="count the classes and draw some images")
         self.refresh.add_class("nbt-data-refresh")
@@ -43,9 +53,63 @@ class DataView(VBox):
         self.preview = HBox(layout=Layout(flex_flow="row wrap"))
         self.preview.add_class("nbt-aug-preview")
         self.aug_text = HTML()
-        super().__init__([HBox([self.refresh, self.redraw]), self.counts, self.samples, self.aug_text, self.preview],
-                         **kwargs)
+        self.aug_controls = self._aug_controls(model) if model is not None else {}
+        controls = HBox(list(self.aug_controls.values()), layout=Layout(flex_flow="row wrap"))
+        super().__init__([HBox([self.refresh, self.redraw]), self.counts, self.samples, self.aug_text, controls,
+                          self.preview, *own], **kwargs)
         self.add_class("nbt-data")
+
+    def _aug_controls(self, model) -> dict:
+        """A control per augmentation setting; a change goes to the engine, whose settings come back through
+        :meth:`show_aug` (a refused value goes back)."""
+        controls = {"do_flip": Checkbox(value=model.aug["do_flip"], description="flip", indent=False,
+                                        layout=Layout(width="80px"))}
+        for name, (label, hi, step) in AUG_SLIDERS.items():
+            controls[name] = FloatSlider(value=model.aug[name], min=AUGMENT_RANGES[name][0], max=hi, step=step,
+                                         description=label, continuous_update=False, readout_format=".2f",
+                                         style={"description_width": "70px"}, layout=Layout(width="260px"))
+        for name, control in controls.items():
+            control.add_class(f"nbt-aug-{name}")
+            control.observe(lambda c, name=name: model.set_aug(name, c["new"]), names="value")
+        return controls
+
+    def show_aug(self, aug: dict) -> None:
+        """The engine's augmentation settings on the controls (no event when a value is unchanged)."""
+        for name, control in self.aug_controls.items():
+            if control.value != aug[name]:
+                control.value = aug[name]
+
+    def _own_images(self, model) -> list:
+        """The students' own images: a folder to train on, a class and pictures to add to it, Undo."""
+        def button(label: str, css: str, action, style: str = "") -> Button:
+            b = Button(description=label, button_style=style, layout=Layout(width="auto"))
+            b.add_class(css)
+            b.on_click(lambda _: action())
+            return b
+
+        self.folder = Text(value=model.data_root, description="folder", layout=Layout(width="420px"))
+        self.folder.add_class("nbt-data-folder")
+        self.class_name = Text(placeholder="e.g. cats", description="class", layout=Layout(width="220px"))
+        self.class_name.add_class("nbt-class-name")
+        self.files = FileUpload(accept="image/*", multiple=True, description="Pictures")
+        self.files.add_class("nbt-images-upload")
+        self.message = HTML()
+        self.message.add_class("nbt-data-message")
+        use = button("Train on this folder", "nbt-use-folder", lambda: model.use_folder(self.folder.value), "warning")
+        add = button("Add to class", "nbt-add-images", lambda: self._add(model), "info")
+        undo = button("Undo last change", "nbt-undo-edit", model.undo_edit)
+        title = HTML("<b>Your own images</b>: one sub-folder per class; make a class, add pictures, then train on "
+                     "the folder (every change asks first and can be undone)")
+        return [title, HBox([self.folder, use]), HBox([self.class_name, self.files, add, undo]), self.message]
+
+    def _add(self, model) -> None:
+        files = [(f["name"], bytes(f["content"])) for f in self.files.value]
+        model.upload(self.class_name.value.strip(), files)
+        self.files.value = ()  # taken: the question that follows holds them
+
+    def show_message(self, text: str) -> None:
+        if hasattr(self, "message"):
+            self.message.value = html.escape(text, quote=False)
 
     def _again(self, on_show: Callable[[int], None]) -> None:
         self.draws += 1
@@ -72,3 +136,25 @@ class DataView(VBox):
                                "The first image is the plain one.")
         self.preview.children = [_thumb(p) for p in overview["preview"]]
 
+
+
+class ConfirmBar(HBox):
+    """A question with Yes / Cancel, shown only while one waits (``confirm`` trait); hidden otherwise."""
+
+    def __init__(self, on_answer: Callable[[bool], None], **kwargs):
+        self.text = HTML(layout=Layout(flex="1 1 auto"))
+        self.text.add_class("nbt-confirm-text")
+        self.yes = Button(description="Yes", button_style="danger", layout=Layout(width="70px"))
+        self.yes.add_class("nbt-confirm-yes")
+        self.yes.on_click(lambda _: on_answer(True))
+        self.no = Button(description="Cancel", layout=Layout(width="80px"))
+        self.no.add_class("nbt-confirm-no")
+        self.no.on_click(lambda _: on_answer(False))
+        super().__init__([self.text, self.yes, self.no], layout=Layout(display="none", border="2px solid #ff7f0e",
+                                                                        padding="4px", align_items="center"), **kwargs)
+        self.add_class("nbt-confirm")
+
+    def show(self, question: dict) -> None:
+        with self.hold_sync():
+            self.text.value = f"<b>{html.escape(question.get('text', ''))}</b>"
+            self.layout.display = None if question else "none"

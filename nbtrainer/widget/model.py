@@ -28,24 +28,22 @@ import logging
 import threading
 from pathlib import Path
 
-import numpy as np
 from traitlets import Bool, Dict, Float, HasTraits, Int, List, Unicode
 
-from ..data.overview import augmentation_preview, class_counts, samples
-from ..data.sources import BadImageError
 from ..recipe.checklist import Checklist
 from ..results.interpret import Interpretation
 from ..results.report import lrs_text, suggestion_text
 from ..train.callbacks import Stopper
 from ..train.live import LiveFeed, LiveUpdate, history_update
-from ..train.predict import as_image
 from ..train.progress import Progress
+from .data_actions import DataActions
+from .result_actions import ResultActions
 from .worker import Worker
 
 log = logging.getLogger(__name__)
 
 
-class TrainerModel(HasTraits):
+class TrainerModel(DataActions, ResultActions, HasTraits):
     """State of the trainer app; every change goes through the checklist (the engine)."""
 
     statuses = List(Unicode())       # per step: pending / running / done / failed / stopped
@@ -71,10 +69,16 @@ class TrainerModel(HasTraits):
     interpretation = Dict()          # Interpretation.to_dict() of the latest "Interpret"
     prediction = Dict()              # the uploaded picture's label, top classes and pixels (or an error)
     data_overview = Dict()           # class counts, sample images, the augmentation preview (or an error)
+    confirm = Dict()                 # the question a write or a new learner waits on ({"text"}), {} when none
+    data_root = Unicode("")          # the folder uploads go to and clean-ups change
+    generation = Int(0)              # +1 when the checklist is replaced (new data): views rebuild
+    aug = Dict()                     # the data's augmentation settings (Augment.to_dict())
 
-    def __init__(self, checklist: Checklist, rate: float = 4.0):
+    def __init__(self, checklist: Checklist, rate: float = 4.0, data_root: str | Path = ""):
         super().__init__()
         self.checklist, self.learn = checklist, checklist.learn
+        root = checklist.learn.data.root
+        self.data_root = str(root if root is not None else data_root)
         self.worker, self.stopper = Worker(), Stopper()
         self.feed = LiveFeed(self._on_feed, rate=rate)
         self.progress_cb = Progress(self._on_progress, rate=rate)
@@ -83,6 +87,14 @@ class TrainerModel(HasTraits):
         self._lock = threading.RLock()  # held by whoever changes the checklist or the state traits
         self._queued: list[tuple[str, object, tuple]] = []  # edits made while a step runs
         self.sync()
+
+    def replace(self, checklist: Checklist) -> None:
+        """Start again with ``checklist`` (a new learner on new data): its state in the traits, the views
+        rebuilt (:attr:`generation`), the live plots and results of the old one cleared."""
+        with self._lock:
+            self.checklist, self.learn, self.interp, self._queued = checklist, checklist.learn, None, []
+            self.generation += 1
+            self.sync()
 
     # ------------------------------------------------------------------ engine -> traits
     def sync(self) -> None:
@@ -100,6 +112,7 @@ class TrainerModel(HasTraits):
             self.can_go_back = [c.can_go_back(i) for i in range(len(c.steps))]
             self.lr, self.picked_lr, self.suggested_lr, self.lr_source = c.lr, c.picked_lr, c.suggested_lr, c.lr_source
             self.ratios = list(c.ratios)
+            self.aug = c.learn.data.aug.to_dict()
             self.group_lrs = preview.get("lrs", [])
             self.preview = preview
             if c.lr_finds:
@@ -198,48 +211,6 @@ class TrainerModel(HasTraits):
     def _callbacks(self) -> list:
         return [self.stopper, self.feed, self.progress_cb]
 
-    def interpret(self, tta: bool = False) -> None:
-        """Compute the :class:`~nbtrainer.results.interpret.Interpretation` (plain or TTA) on the worker thread."""
-        self._start(self._interpret, tta)
-
-    def _interpret(self, tta: bool) -> None:
-        try:
-            with self.learn.added_callbacks(self._callbacks()):
-                self.interp = Interpretation.from_learner(self.learn, tta=tta)
-            self.interpretation = {**self.interp.to_dict(), "seq": next(self._seq)}
-        except Exception as e:
-            self.message = f"interpretation failed: {type(e).__name__}: {e}"
-        finally:
-            self._finish()
-
-    def show_data(self, seed: int = 0) -> None:
-        """Publish the data's class counts, 4 images per class and one image under 7 augmentations drawn
-        with ``seed`` (:mod:`nbtrainer.data.overview`); reads the data only, so it runs even during a step."""
-        data = self.learn.data
-        try:
-            overview = {"counts": class_counts(data).rows(), "samples": samples(data, per_class=4),
-                        "preview": augmentation_preview(data, index=0, n=8, seed=seed), "aug": data.aug.to_dict()}
-        except (OSError, BadImageError, ValueError) as e:
-            overview = {"error": f"cannot show the data: {e}"}
-        self.data_overview = {**overview, "seq": next(self._seq)}
-
-    def predict_bytes(self, content: bytes, top: int = 3) -> None:
-        """Predict an uploaded picture (its file's bytes), converted as training images are; a file that is
-        not an image shows an error. Refused while a step runs (predicting puts the model in eval mode)."""
-        if self.busy:
-            self.prediction = {"error": "wait for the running step to finish (or press Stop) before predicting"}
-            return
-        try:
-            image = as_image(content)
-        except BadImageError as e:
-            self.prediction = {"error": f"the uploaded file is not an image this model can read: {e}"}
-            return
-        label, probs = self.learn.predict(image)
-        best = probs.argsort(descending=True)[:top].tolist()
-        classes = self.learn.data.classes
-        self.prediction = {"label": label, "top": [(classes[i], float(probs[i])) for i in best],
-                           "pixels": np.asarray(image), "seq": next(self._seq)}
-
     def _pending_indices(self):
         """Indices of the steps not done, looked up one at a time (a step may change what is pending)."""
         while (step := self.checklist.next_step()) is not None:
@@ -263,6 +234,10 @@ class TrainerModel(HasTraits):
         ratios = list(self.checklist.ratios)  # read when applied: queued moves of two sliders both count
         ratios[boundary] = value
         self.checklist.set_ratio(ratios)
+
+    def set_aug(self, name: str, value) -> None:
+        """Change one augmentation setting of the data (a control of the Data tab)."""
+        self._edit(f"{name}={value!r}", lambda: self.checklist.set_aug(**{name: value}))
 
     def set_param(self, index: int, name: str, value) -> None:
         """Change an editable parameter of step ``index`` (an input in its row)."""

@@ -2,7 +2,8 @@
 bqplot heat map, the top losses as an image grid) and the predict tab (drop a picture, see the class).
 
 CSS classes: ``nbt-stage-progress``, ``nbt-interpret`` (button), ``nbt-confusion``, ``nbt-top-losses``,
-``nbt-upload``, ``nbt-prediction``.
+``nbt-clean-choice`` (keep / delete / a class, under each top-loss image), ``nbt-clean-apply``,
+``nbt-clean-undo``, ``nbt-upload``, ``nbt-prediction``.
 
 Example::
 
@@ -17,7 +18,8 @@ from collections.abc import Callable
 
 import numpy as np
 from bqplot import Axis, ColorScale, Figure, GridHeatMap, OrdinalScale
-from ipywidgets import HTML, Button, Checkbox, FileUpload, GridBox, HBox, Image, IntProgress, Layout, VBox
+from ipywidgets import (HTML, Button, Checkbox, Dropdown, FileUpload, GridBox, HBox, Image, IntProgress, Layout,
+                        VBox)
 
 from ..train.progress import format_seconds
 
@@ -59,7 +61,8 @@ class StageProgress(HBox):
 class InterpretView(VBox):
     """Interpret button (with TTA or not), confusion-matrix heat map, per-class table, top-loss images."""
 
-    def __init__(self, on_interpret: Callable[[bool], None], **kwargs):
+    def __init__(self, on_interpret: Callable[[bool], None], on_clean: Callable[[dict], None] | None = None,
+                 on_undo: Callable[[], None] | None = None, confirm_bar=None, **kwargs):
         self.button = Button(description="Interpret", button_style="info", tooltip="what does the model get wrong?")
         self.button.add_class("nbt-interpret")
         self.tta = Checkbox(value=False, description="with TTA", indent=False)
@@ -73,7 +76,19 @@ class InterpretView(VBox):
         self.grid = GridBox(layout=Layout(grid_template_columns="repeat(3, 150px)", grid_gap="6px"))
         self.grid.add_class("nbt-top-losses")
         self.body = HBox([self.grid])
-        super().__init__([HBox([self.button, self.tta]), self.summary, self.body], **kwargs)
+        self.choices: dict[int, Dropdown] = {}  # the cleaner: per top-loss image, keep / delete / a class
+        self.apply = Button(description="Apply changes", button_style="warning", disabled=True,
+                            tooltip="relabel or delete these files in the data folder (asks first; Undo puts them back)")
+        self.apply.add_class("nbt-clean-apply")
+        self.undo = Button(description="Undo", tooltip="put back the files of the last change")
+        self.undo.add_class("nbt-clean-undo")
+        if on_clean is not None:
+            self.apply.on_click(lambda _: on_clean({i: d.value for i, d in self.choices.items() if d.value != "keep"}))
+        if on_undo is not None:
+            self.undo.on_click(lambda _: on_undo())
+        cleaner = [self.apply, self.undo] if on_clean is not None else []
+        bar = [confirm_bar] if confirm_bar is not None else []
+        super().__init__([HBox([self.button, self.tta, *cleaner]), *bar, self.summary, self.body], **kwargs)
 
     def show(self, result: dict, image_png: Callable[[int], bytes]) -> None:
         """Render :meth:`Interpretation.to_dict` output; ``image_png(index)`` gives a validation image."""
@@ -96,13 +111,17 @@ class InterpretView(VBox):
         pairs = ", ".join(f"{a}→{p} ({n})" for a, p, n in result["most_confused"][:5]) or "none"
         self.summary.value = (f"accuracy {result['accuracy']:.2%}{' (TTA)' if result['tta'] else ''} · most "
                               f"confused (actual→predicted): {html.escape(pairs)}")
-        cells = []
+        cells, self.choices = [], {}
         for row in result["top_losses"]:
             caption = HTML(f"<small>{html.escape(row['predicted'])} / {html.escape(row['actual'])} / "
                            f"{row['loss']:.2f} / {row['prob_actual']:.2f}</small>")
+            choice = Dropdown(options=["keep", "delete", *classes], value="keep", layout=Layout(width="140px"))
+            choice.add_class("nbt-clean-choice")
+            self.choices[row["index"]] = choice
             cells.append(VBox([Image(value=image_png(row["index"]), format="png", layout=Layout(width="140px")),
-                               caption]))
+                               caption, choice]))
         self.grid.children = cells
+        self.apply.disabled = not self.choices
 
 
 class PredictView(VBox):

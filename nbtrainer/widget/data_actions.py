@@ -1,0 +1,146 @@
+"""The Data tab's and the cleaner's actions of :class:`~nbtrainer.widget.model.TrainerModel` (a mixin: it uses the
+model's lock, traits and messages). The work is the engine's (:mod:`nbtrainer.data.overview`,
+:mod:`~nbtrainer.data.uploads`, :mod:`~nbtrainer.data.cleaner`, :meth:`Checklist.with_data`); here it is only
+asked for, confirmed and reported.
+
+Everything that writes files or replaces the learner **asks first**: the action is kept as ``_pending`` and
+described in the ``confirm`` trait; :meth:`DataActions.answer` (the Yes / Cancel buttons) runs or drops it.
+Writes stay inside the data folder and can be undone (:meth:`DataActions.undo_edit`). All of it is refused
+while a step runs (the step trains on the data).
+
+Example::
+
+    model.upload("cats", [("tom.jpg", jpeg_bytes)])   # asks: model.confirm["text"]
+    model.answer(True)                                  # saved into <data_root>/cats/
+    model.use_folder(model.data_root); model.answer(True)   # the checklist starts again on the new images
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+
+from ..data.cleaner import Cleaner
+from ..data.edits import FolderEdits, check_name
+from ..data.overview import augmentation_preview, class_counts, samples
+from ..data.sources import BadImageError
+from ..data.uploads import add_images, load_folder
+
+
+class DataActions:
+    """Mixin for TrainerModel: show the data, use a folder, upload, clean, undo; each write confirmed."""
+
+    _pending: tuple[str, Callable[[], None]] | None = None
+
+    def show_data(self, seed: int = 0) -> None:
+        """Publish the data's class counts, 4 images per class and one image under 7 augmentations drawn
+        with ``seed`` (:mod:`nbtrainer.data.overview`); reads the data only, so it runs even during a step."""
+        data = self.learn.data
+        try:
+            overview = {"counts": class_counts(data).rows(), "samples": samples(data, per_class=4),
+                        "preview": augmentation_preview(data, index=0, n=8, seed=seed), "aug": data.aug.to_dict()}
+        except (OSError, BadImageError, ValueError) as e:
+            overview = {"error": f"cannot show the data: {e}"}
+        self.data_overview = {**overview, "seq": next(self._seq)}
+
+    # ------------------------------------------------------------------ asking first
+    def _ask(self, text: str, action: Callable[[], None]) -> None:
+        with self._lock:
+            if self.busy:
+                self.message = "wait for the running step to finish (or press Stop): it trains on this data"
+                return
+            self._pending = (text, action)
+            self.confirm = {"text": text, "seq": next(self._seq)}
+
+    def answer(self, yes: bool) -> None:
+        """The user's answer to :attr:`confirm`: run the pending action, or drop it."""
+        with self._lock:
+            pending, self._pending = self._pending, None
+            self.confirm = {}
+            if pending is None:
+                return
+            if not yes:
+                self.message = "cancelled: nothing was changed"
+                return
+            if self.busy:
+                self.message = "a step started meanwhile: nothing was changed"
+                return
+            try:
+                pending[1]()
+            except (OSError, ValueError) as e:  # a refused path, a missing file: said, nothing half done
+                self.message = f"{type(e).__name__}: {e}"
+
+    # ------------------------------------------------------------------ new data
+    def use_folder(self, path: str) -> None:
+        """Check ``path`` (one sub-folder of images per class), then ask to start the checklist again on it."""
+        try:
+            data, note = load_folder(Path(path).expanduser(), self.learn.data)
+        except (OSError, ValueError) as e:
+            self.message = f"cannot use '{path}': {e}"
+            return
+        counts = ", ".join(f"{c}: {t + v}" for c, t, v in class_counts(data).rows())
+        text = (f"Train on '{path}' ({len(data.train) + len(data.valid)} images; {counts})? The checklist starts "
+                f"again from step 1 on the new images.{' Note: ' + note if note else ''}")
+        self._ask(text, lambda: self._use(data, path))
+
+    def _use(self, data, path: str) -> None:
+        snapshots = self.checklist.snapshot_dir
+        folder = None if snapshots is None else snapshots.parent / f"snapshots-{next(self._seq)}"
+        self.replace(self.checklist.with_data(data, snapshot_dir=folder))
+        self.data_root = str(data.root)
+        self.message = f"now training on '{path}': the checklist starts again"
+        self.show_data()
+
+    # ------------------------------------------------------------------ writing the data folder
+    def upload(self, class_name: str, files: Iterable[tuple[str, bytes]]) -> None:
+        """Ask, then save ``files`` (name, bytes) as images of ``class_name`` in :attr:`data_root`."""
+        files = list(files)
+        try:
+            check_name(class_name)
+        except ValueError as e:
+            self.message = str(e)
+            return
+        if not files:
+            self.message = "choose some pictures first"
+            return
+        text = f"Save {len(files)} file(s) as class '{class_name}' into '{self.data_root}'?"
+        self._ask(text, lambda: self._upload(class_name, files))
+
+    def _upload(self, class_name: str, files: list[tuple[str, bytes]]) -> None:
+        Path(self.data_root).mkdir(parents=True, exist_ok=True)
+        result = add_images(self.data_root, class_name, files)
+        self.message = (f"{result.message()} in '{class_name}'. Undo takes them back; 'Train on this folder' "
+                        "starts the checklist on it.")
+
+    def clean(self, decisions: Mapping[int, str]) -> None:
+        """Ask, then apply the cleaner's ``decisions`` (validation index -> keep / delete / a class)."""
+        try:
+            cleaner = Cleaner(self.learn.data)
+            lines = cleaner.describe(decisions)
+        except ValueError as e:
+            self.message = str(e)
+            return
+        if not lines:
+            self.message = "nothing to change: every image is kept in its class"
+            return
+        text = f"Apply {len(lines)} change(s) in '{cleaner.edits.root}'? " + "; ".join(lines)
+        self._ask(text, lambda: self._clean(cleaner, decisions))
+
+    def _clean(self, cleaner: Cleaner, decisions: Mapping[int, str]) -> None:
+        cleaner.apply(decisions)
+        self.data_root = str(cleaner.edits.root)
+        self.message = ("changed the files (Undo puts them back); the learner still has the old list of images: "
+                        "'Train on this folder' starts the checklist on the cleaned folder")
+
+    def undo_edit(self) -> None:
+        """Ask, then undo the last upload or clean-up in :attr:`data_root`."""
+        root = Path(self.data_root)
+        journals = FolderEdits(root).journals() if root.is_dir() else []
+        if not journals:
+            self.message = f"nothing to undo in '{root}'"
+            return
+        n = len(FolderEdits(root).describe(journals[-1]))
+        self._ask(f"Undo the last change in '{root}' ({n} file(s))?", lambda: self._undo(root))
+
+    def _undo(self, root: Path) -> None:
+        FolderEdits(root).undo()
+        self.message = f"undone: the files of the last change in '{root}' are back as they were"

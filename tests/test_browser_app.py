@@ -1,0 +1,139 @@
+"""The code-free app (``voila notebooks/app.ipynb``) in Chromium at a laptop's size, used as a class would:
+a step runs and the LR curve takes a click; the Data tab shows images; two classes are made and pictures
+uploaded through the FileUpload input; the checklist starts again on them and trains; a relabel and a delete
+are applied from the top losses and undone, checked on disk; no console error from our widgets.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from . import test_browser
+from .test_browser import (LAPTOP, NOT_OURS, ROOT, STEP_TIMEOUT, click_lr_curve, free_port, launch, run_step, shot,
+                           stop_server)
+
+browser = test_browser.browser  # the same Chromium fixture
+
+
+def start_voila(root: Path):
+    """Voilà serving ``root/app.ipynb`` on 127.0.0.1 (no token), the kernel with the fast settings."""
+    port = free_port()
+    env = {**os.environ, "NBTRAINER_NOTEBOOK_FAST": "1"}
+    cmd = [sys.executable, "-m", "voila", "app.ipynb", "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1"]
+    return launch(cmd, env, root.parent / "voila.log", f"http://127.0.0.1:{port}", "/api/kernels", cwd=root)
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    root = tmp_path_factory.mktemp("voila") / "root"
+    root.mkdir()
+    shutil.copy(ROOT / "notebooks" / "app.ipynb", root)
+    shutil.copy(ROOT / "voila.json", root)  # Voila reads it from where it runs (as from the repository's root)
+    server, url = start_voila(root)
+    yield url, root
+    stop_server(server)
+
+
+def pictures(folder: Path, kind: str, n: int = 8) -> list[str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(n):
+        rng = np.random.default_rng(i)
+        base = np.array([200, 40, 40] if kind == "red" else [40, 40, 200], dtype=float)
+        pixels = np.clip(base + rng.normal(0, 25, (40, 40, 3)), 0, 255).astype(np.uint8)
+        paths.append(str(folder / f"{kind}{i}.png"))
+        Image.fromarray(pixels).save(paths[-1])
+    return paths
+
+
+def files(root: Path) -> dict[str, bytes]:
+    """The images of the session's data folder (relative path -> bytes), the hidden trash left out."""
+    data = next(root.glob("nbtrainer-session/*/data"))
+    return {str(p.relative_to(data)): p.read_bytes() for p in data.rglob("*.png") if ".nbtrainer" not in p.parts}
+
+
+def confirm(page, text: str) -> None:
+    page.wait_for_selector(f".nbt-confirm-text:visible:has-text({json.dumps(text)})", timeout=30_000)
+    page.click(".nbt-confirm-yes:visible")  # the bar of the tab the question was asked in
+    page.wait_for_selector(".nbt-confirm:visible", state="detached", timeout=30_000)
+
+
+def wait_message(page, text: str) -> None:
+    """Wait for the panel's message line to say ``text`` (it says what went wrong otherwise)."""
+    try:
+        page.wait_for_selector(f".nbt-message:has-text({json.dumps(text)})", state="attached", timeout=30_000)
+    except Exception:
+        raise AssertionError(f"message {page.locator('.nbt-message').inner_text()!r}, expected {text!r}") from None
+
+
+def add_class(page, name: str, paths: list[str]) -> None:
+    page.fill(".nbt-class-name input", name)
+    with page.expect_file_chooser() as chooser:  # the student clicks "Pictures" and picks the files
+        page.click(".nbt-images-upload")
+    chooser.value.set_files(paths)
+    page.wait_for_selector(f".nbt-images-upload:has-text('({len(paths)})')", timeout=30_000)
+    page.click(".nbt-add-images")
+    confirm(page, f"as class '{name}'")
+    page.wait_for_selector(f".nbt-data-message:has-text({json.dumps(f'in {name!r}')})", timeout=30_000)
+
+
+def test_a_class_uses_the_app_in_voila(browser, app, tmp_path):
+    url, root = app
+    page = browser.new_page(viewport=LAPTOP)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: m.type == "error" and not m.text.startswith(NOT_OURS)
+            and errors.append(f"console: {m.text}"))
+    page.goto(url)
+    page.wait_for_selector(".nbt-trainer", timeout=STEP_TIMEOUT)
+    assert "import nbtrainer" not in page.content()  # no code on the page
+    run_step(page, 0)
+    run_step(page, 1)
+    assert "Chosen LR" in click_lr_curve(page)
+    page.wait_for_selector(".nbt-next-lr:has-text('clicked on the curve')", timeout=30_000)
+    shot(page, "voila-app.png")
+
+    page.locator(".lm-TabBar-tab, .p-TabBar-tab, .widget-tab .lm-TabBar-tab", has_text="Data").first.click()
+    page.click(".nbt-data-refresh")
+    page.wait_for_selector(".nbt-samples img", timeout=60_000)
+    assert page.locator(".nbt-aug-preview img").count() == 8
+    add_class(page, "red", pictures(tmp_path / "red", "red"))
+    add_class(page, "blue", pictures(tmp_path / "blue", "blue"))
+    assert sorted(files(root)) == sorted([f"blue/blue{i}.png" for i in range(8)] + [f"red/red{i}.png" for i in range(8)])
+    page.click(".nbt-use-folder")
+    confirm(page, "The checklist starts again")
+    page.wait_for_selector(".nbt-trainer:has-text('classes=2')", timeout=60_000)
+    for i in range(3):  # precompute, lr_find, the head: on the students' pictures
+        run_step(page, i)
+    shot(page, "voila-own-images.png")
+
+    page.locator(".lm-TabBar-tab", has_text="Interpretation").first.click()
+    page.click(".nbt-interpret")
+    page.wait_for_selector(".nbt-clean-choice select", timeout=STEP_TIMEOUT)
+    before = files(root)
+    cells = page.locator(".nbt-top-losses > .widget-vbox")
+    actual = cells.nth(0).locator("small").inner_text().split(" / ")[1]
+    cells.nth(0).locator("select").select_option("red" if actual == "blue" else "blue")
+    cells.nth(1).locator("select").select_option("delete")
+    page.click(".nbt-clean-apply")
+    confirm(page, "Apply 2 change(s)")
+    wait_message(page, "changed the files")
+    after = files(root)
+    assert len(after) == len(before) - 1 and sorted(after.values()) != sorted(before.values())
+    moved = [k for k in after if k not in before]
+    assert len(moved) == 1 and moved[0].split("/")[0] != actual  # the relabelled file is in the other class
+    page.click(".nbt-clean-undo")
+    confirm(page, "Undo the last change")
+    wait_message(page, "undone")
+    assert files(root) == before
+    shot(page, "voila-cleaned.png")
+    assert page.locator("text=Error displaying widget").count() == 0
+    assert not errors, sorted(set(errors))
+    page.close()

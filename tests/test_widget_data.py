@@ -1,0 +1,139 @@
+"""The classroom flow of the widget, driven as a student drives it (no browser): make classes, upload pictures
+through the FileUpload input, train on them after a confirmation, clean labels from the top losses, undo; every
+write asks first and the files on disk are checked."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+
+from nbtrainer.widget import Trainer
+
+from .conftest import FAST_RECIPE as FAST, small_learner
+
+
+def picture(kind: str, i: int) -> bytes:
+    """A red-ish or a blue-ish 40 px picture with a little noise (two classes a model tells apart at once)."""
+    rng = np.random.default_rng(i)
+    base = np.array([200, 40, 40] if kind == "red" else [40, 40, 200], dtype=float)
+    pixels = np.clip(base + rng.normal(0, 25, (40, 40, 3)), 0, 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def choose_files(upload, files: list[tuple[str, bytes]]) -> None:
+    """What the browser's FileUpload syncs to the kernel when files are chosen (ipywidgets 8's JSON state,
+    through the widget's own deserializer)."""
+    upload.set_state({"value": [{"name": n, "type": "image/png", "size": len(b), "content": memoryview(b),
+                                 "last_modified": 0} for n, b in files]})
+
+
+def add_class(trainer: Trainer, name: str, files: list[tuple[str, bytes]], answer: bool = True) -> None:
+    view = trainer.data_view
+    view.class_name.value = name
+    choose_files(view.files, files)
+    next(b for b in _buttons(view) if "nbt-add-images" in b._dom_classes).click()
+    assert trainer.model.confirm["text"].startswith(f"Save {len(files)} file(s) as class '{name}'")
+    (trainer.confirm.yes if answer else trainer.confirm.no).click()
+    assert trainer.model.confirm == {}
+
+
+def _buttons(widget):
+    for child in getattr(widget, "children", ()):
+        if hasattr(child, "on_click"):
+            yield child
+        yield from _buttons(child)
+
+
+def press(view, css: str) -> None:
+    next(b for b in _buttons(view) if css in b._dom_classes).click()
+
+
+def test_students_make_classes_upload_train_clean_and_undo(tmp_path):
+    trainer = Trainer(small_learner(n=100), folder=tmp_path / "session", **FAST)
+    root = tmp_path / "session" / "data"
+    assert trainer.data_view.folder.value == str(root)
+    add_class(trainer, "red", [(f"r{i}.png", picture("red", i)) for i in range(8)] + [("notes.txt", b"hi")])
+    assert sorted(p.name for p in (root / "red").iterdir()) == [f"r{i}.png" for i in range(8)]
+    assert "left out: 'notes.txt' (not an image file" in trainer.data_view.message.value
+    add_class(trainer, "blue", [(f"b{i}.png", picture("blue", i)) for i in range(8)], answer=False)
+    assert not (root / "blue").exists() and "cancelled" in trainer.model.message  # Cancel writes nothing
+    add_class(trainer, "blue", [(f"b{i}.png", picture("blue", i)) for i in range(8)])
+
+    old_panel = trainer.panel
+    press(trainer.data_view, "nbt-use-folder")
+    assert "Train on" in trainer.model.confirm["text"] and "blue: 8, red: 8" in trainer.model.confirm["text"]
+    trainer.confirm.yes.click()
+    learn = trainer.model.learn
+    assert learn.data.classes == ["blue", "red"] and trainer.panel is not old_panel
+    assert trainer.model.statuses == ["pending"] * len(trainer.model.statuses)
+    for i in range(3):                                  # precompute, lr_find, the head: trained on their images
+        trainer.panel.rows[i].run.click()
+        assert trainer.model.worker.join(120)
+    assert trainer.model.statuses[:3] == ["done"] * 3 and trainer.model.checklist.steps[2].result["accuracy"] > 0.5
+
+    trainer.interpretation.button.click()
+    assert trainer.model.worker.join(120)
+    (move, delete), choices = list(trainer.interpretation.choices)[:2], trainer.interpretation.choices
+    moved_from = learn.data.valid.source.path(learn.data.valid.indices[move])
+    deleted = learn.data.valid.source.path(learn.data.valid.indices[delete])
+    other = next(c for c in learn.data.classes if f"/{c}/" not in moved_from)
+    choices[move].value, choices[delete].value = other, "delete"
+    before = {p: p.read_bytes() for p in root.rglob("*.png")}
+    trainer.interpretation.apply.click()
+    assert "Apply 2 change(s)" in trainer.model.confirm["text"]
+    assert trainer.clean_confirm.layout.display is None and trainer.clean_confirm in trainer.interpretation.children
+    trainer.clean_confirm.yes.click()
+    name = moved_from.rsplit("/", 1)[1]
+    assert (root / other / name).is_file() and not (root / moved_from).exists() and not (root / deleted).exists()
+    trainer.interpretation.undo.click()
+    trainer.clean_confirm.yes.click()
+    assert {p: p.read_bytes() for p in root.rglob("*.png")} == before  # every file back as it was
+
+
+def test_nothing_is_written_or_replaced_while_a_step_runs(tmp_path):
+    trainer = Trainer(small_learner(n=100), folder=tmp_path, **FAST)
+    trainer.model.busy = True  # as during a step
+    add_files = [("r.png", picture("red", 0))]
+    trainer.data_view.class_name.value = "red"
+    choose_files(trainer.data_view.files, add_files)
+    press(trainer.data_view, "nbt-add-images")
+    assert trainer.model.confirm == {} and "wait for the running step" in trainer.model.message
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_bad_folder_and_bad_class_names_are_explained(tmp_path):
+    trainer = Trainer(small_learner(n=100), folder=tmp_path, **FAST)
+    trainer.data_view.folder.value = str(tmp_path / "nowhere")
+    press(trainer.data_view, "nbt-use-folder")
+    assert "cannot use" in trainer.model.message and "does not exist" in trainer.model.message
+    trainer.data_view.class_name.value = "../up"
+    choose_files(trainer.data_view.files, [("r.png", picture("red", 0))])
+    press(trainer.data_view, "nbt-add-images")
+    assert "class name '../up'" in trainer.model.message and trainer.model.confirm == {}
+
+
+def test_augmentation_settings_redraw_the_preview_and_reach_the_script_and_back(tmp_path):
+    import pytest
+
+    import nbtrainer as nbt
+
+    learn = small_learner(n=100)
+    trainer = Trainer(learn, folder=tmp_path, **FAST)
+    trainer.panel.rows[0].run.click()
+    assert trainer.model.worker.join(120)
+    trainer.data_view.refresh.click()
+    plain = [img.value for img in trainer.data_view.preview.children]
+    for name in ("max_rotate", "max_zoom", "max_translate", "max_lighting"):
+        trainer.data_view.aug_controls[name].value = 0.0 if name != "max_zoom" else 1.0
+    after = [img.value for img in trainer.data_view.preview.children]
+    assert learn.data.aug == nbt.Augment(do_flip=False, max_rotate=0, max_zoom=1, max_translate=0, max_lighting=0)
+    assert after != plain and len(set(after[1:])) == 1  # redrawn; every draw of "no augmentation" is alike
+    assert "data.aug = nbt.Augment(do_flip=False, max_rotate=0.0, max_zoom=1.0" in trainer.model.checklist.to_script()
+    trainer.panel.rows[0].back.click()                # the snapshot after step 1 had the old settings
+    assert learn.data.aug == nbt.data.image_data.DIGITS_AUG
+    assert trainer.data_view.aug_controls["max_rotate"].value == 10.0
+    with pytest.raises(ValueError, match=r"max_zoom=0.5: expected a number in \[1.0, 4.0\]"):
+        nbt.Augment(max_zoom=0.5)
