@@ -1,7 +1,7 @@
 """The README's screenshots, from a real run: ``python docs/screenshots.py`` (after the test install; about 6
 minutes on 2 CPU cores). JupyterLab 4 serves ``notebooks/recipe.ipynb`` with its full settings (1,797 digits at
 64 px); Chromium at a laptop's 1366x768 clicks through every step as a student would, picking each LR on the
-curve; the shots are of the screen as the student sees it.
+curve at its suggestion; the shots are of the screen as the student sees it.
 
 Writes docs/laptop-lr-finder.png, docs/laptop-training.png, docs/data-tab.png, docs/interpretation.png.
 """
@@ -16,10 +16,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.test_browser import (ARGS, CHROMIUM, STEP_TIMEOUT, click_lr_curve, in_view_together,  # noqa: E402
-                                open_and_run_all, run_step, start_server, stop_server)
+from tests.test_browser import (ARGS, CHROMIUM, STEP_TIMEOUT, in_view_together, open_and_run_all,  # noqa: E402
+                                run_step, start_server, stop_server)
 
 DOCS = ROOT / "docs"
+
+
+def click_suggestion(page) -> str:
+    """Click the LR-finder curve where its suggestion (the triangle, the plot's only dot before a pick) is, as
+    a student who agrees with it would; returns the label."""
+    page.locator(".nbt-plot-choice button:has-text('LR finder')").click()
+    box = page.locator(".nbt-lr-plot .dot").first.bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2 + 12)
+    page.wait_for_selector(".nbt-lr-label:has-text('Chosen LR')", timeout=30_000)
+    return page.locator(".nbt-lr-label").inner_text()
 
 
 def screen(page, name: str) -> None:
@@ -40,7 +50,7 @@ def main() -> None:
             page, errors = open_and_run_all(browser, f"{url}/lab/tree/recipe.ipynb")
             run_step(page, 0)
             run_step(page, 1)
-            click_lr_curve(page, 0.45)
+            print(click_suggestion(page))
             run_step(page, 2)
             in_view_together(page, 3)
             page.click(".nbt-plot-choice button:has-text('LR finder')")
@@ -49,7 +59,7 @@ def main() -> None:
             for i in range(3, 6):
                 run_step(page, i)
             run_step(page, 6)
-            click_lr_curve(page, 0.4)
+            print(click_suggestion(page))
             run_step(page, 7)
             in_view_together(page, 8)
             time.sleep(1)
