@@ -113,14 +113,20 @@ LAPTOP = {"width": 1366, "height": 768}
 NOT_OURS = ("Failed to load resource",)  # a 404 of the server (a favicon, a workspace), not a widget's error
 
 
-def open_and_run_all(browser, url: str):
-    """A page at a laptop's size with recipe.ipynb open, every cell run (Run > Run All Cells), the widget
-    shown. ``errors`` collects page errors and console errors from here on."""
+def laptop_page(browser):
+    """A page at a laptop's size and the list its page errors and console errors go to."""
     page = browser.new_page(viewport=LAPTOP)
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.on("console", lambda m: m.type == "error" and not m.text.startswith(NOT_OURS)
             and errors.append(f"console: {m.text}"))
+    return page, errors
+
+
+def open_and_run_all(browser, url: str):
+    """A page at a laptop's size with recipe.ipynb open, every cell run (Run > Run All Cells), the widget
+    shown. ``errors`` collects page errors and console errors from here on."""
+    page, errors = laptop_page(browser)
     page.goto(url)
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
     time.sleep(2)  # the kernel may still be starting: the cells wait for it in the queue

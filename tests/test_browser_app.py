@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from . import test_browser
-from .test_browser import (LAPTOP, NOT_OURS, ROOT, STEP_TIMEOUT, click_lr_curve, free_port, launch, run_step, shot,
+from .test_browser import (ROOT, STEP_TIMEOUT, click_lr_curve, free_port, laptop_page, launch, run_step, shot,
                            stop_server)
 
 browser = test_browser.browser  # the same Chromium fixture
@@ -86,11 +86,7 @@ def add_class(page, name: str, paths: list[str]) -> None:
 
 def test_a_class_uses_the_app_in_voila(browser, app, tmp_path):
     url, root = app
-    page = browser.new_page(viewport=LAPTOP)
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("console", lambda m: m.type == "error" and not m.text.startswith(NOT_OURS)
-            and errors.append(f"console: {m.text}"))
+    page, errors = laptop_page(browser)
     page.goto(url)
     page.wait_for_selector(".nbt-trainer", timeout=STEP_TIMEOUT)
     assert "import nbtrainer" not in page.content()  # no code on the page

@@ -28,13 +28,12 @@ from torch import nn
 from .. import distributed
 from ..checks import is_int
 from ..data.image_data import ImageData
-from ..model.classifier import build_model, set_frozen, set_train_mode
+from ..model.classifier import build_model, set_frozen
 from . import checkpoint, state
-from .callbacks import (Callback, CancelBatchException, CancelEpochException, CancelFitException, CancelTrainException,
-                        CancelValidException, EventLoop, FitState, InferencePass, Recorder)
+from .callbacks import Callback, CancelFitException, EventLoop, FitState, InferencePass, Recorder
 from .cycles import CycleEnds, FitResult
 from .evaluation import Evaluation
-from .guard import GoodState, check_loss
+from .loop import FitLoop
 from .lr_find import LRFinderResult, lr_find
 from .precision import Precision
 from .precompute import ActivationCache, Activations
@@ -44,7 +43,7 @@ OPTIMIZERS = ("adamw", "sgd")
 MIN_MODEL_SIZE = 32  # every supported body downsamples by 32
 
 
-class Learner(Evaluation, EventLoop):
+class Learner(FitLoop, Evaluation, EventLoop):
     """Trains a pretrained-body classifier on :class:`ImageData` with the fast.ai course recipe.
 
     Args:
@@ -226,33 +225,6 @@ class Learner(Evaluation, EventLoop):
             self.model.eval()
         return ends.result
 
-    def _do_epochs(self, dl, scheduler) -> None:
-        for epoch in range(self.state.n_epochs):
-            self.state.epoch = epoch
-            self._with_events(lambda: self._do_epoch(dl, scheduler), "epoch", CancelEpochException)
-            if self.state.stop:
-                break
-
-    def _do_epoch(self, dl, scheduler) -> None:
-        good = GoodState(self) if self.state.guard else None  # a NaN/inf loss puts these back, raises DivergenceError
-        self._with_events(lambda: self._do_batches(dl, scheduler, good), "train", CancelTrainException)
-        self.state.valid_loss = self.state.accuracy = math.nan  # until validated
-        self._validate_part(CancelValidException)
-
-    def _validate_part(self, cancel: type[Exception] | None) -> None:
-        """A fit's validation: an inference pass named "validate" (``learner.inference.name`` in its events)
-        whose loss and accuracy go into ``state``."""
-        self.inference = InferencePass("validate", self.valid_batches())
-        try:
-            self._with_events(self._do_validate, "validate", cancel)
-        finally:
-            self.inference = None
-
-    def _do_validate(self) -> None:
-        if self._parallel is not None:  # the same BatchNorm statistics on every rank (see broadcast_buffers)
-            distributed.broadcast_buffers(self.model)
-        self.state.valid_loss, self.state.accuracy = self.validate()
-
     def train_loader(self):
         """Training batches: images, or cached activations while :attr:`precompute` is on."""
         if self.precompute:
@@ -272,36 +244,6 @@ class Learner(Evaluation, EventLoop):
         precision and memory format: the one inference path of predictions, ``predict`` and precompute."""
         with self.precision.autocast():
             return (module or self.model)(self._memory_format(xb))
-
-    def _do_batches(self, dl, scheduler, good: GoodState | None) -> None:
-        set_train_mode(self.model, self.layer_groups, self.n_frozen, self.config["bn_freeze"])
-        self.training = True
-        try:
-            for xb, yb in dl:
-                self._with_events(lambda: self._do_batch(xb, yb, good), "batch", CancelBatchException)
-                self.state.iteration += 1
-                scheduler.step()
-        finally:
-            self.training = False
-
-    def _do_batch(self, xb: torch.Tensor, yb: torch.Tensor, good: GoodState | None) -> None:
-        self.train_batch(xb, yb)
-        if good is not None:
-            check_loss(self, good)  # here, so that a batch cancelled before its loss is not checked
-
-    def train_batch(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
-        """One optimizer step on one batch (``fit`` and ``lr_find`` call it; the model must be in train mode)."""
-        s = self.state
-        s.xb, s.yb = xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True)
-        s.batch_lrs = [g["lr"] for g in self.opt.param_groups]
-        with self.precision.autocast():
-            s.pred = self._forward(s.xb)
-            s.loss = self.loss_fn(s.pred, s.yb)
-        self.run_event("after_loss")
-        self.opt.zero_grad(set_to_none=True)
-        self.precision.backward_step(s.loss, self.opt)
-        if self._parallel is not None:  # every rank records, guards and stops on the same (mean) loss
-            s.loss = distributed.mean(s.loss)
 
     # ------------------------------------------------------------------ LR range test
     def lr_find(self, start_lr: float | Sequence[float] = 1e-7, end_lr: float = 10.0, num_iter: int = 100,
