@@ -54,6 +54,16 @@ def test_uploads_save_images_name_bad_files_and_can_be_undone(tmp_path):
     assert FolderEdits(root).undo() is None  # nothing left to undo
 
 
+def test_undo_takes_back_the_last_batch_even_within_one_second(tmp_path):
+    root = folder(tmp_path)
+    edits = FolderEdits(root)
+    for i in range(12):  # far faster than a second apart
+        edits.apply([Create(str(root / "cat" / f"new{i}.png"), png())])
+    for i in reversed(range(12)):
+        edits.undo()
+        assert not (root / "cat" / f"new{i}.png").exists() and (i == 0 or (root / "cat" / f"new{i - 1}.png").exists())
+
+
 @pytest.mark.parametrize("name", ["", ".hidden", "..", "a/b", "../up", "a\\b"])
 def test_class_names_that_are_not_one_plain_folder_are_refused(tmp_path, name):
     root = folder(tmp_path)

@@ -121,7 +121,9 @@ class FolderEdits:
     def apply(self, edits: list[Edit]) -> Path:
         """Check every edit, write the journal, then make the changes; returns the journal's path. A check
         that fails raises before any file is touched."""
-        stamp = time.strftime("%Y%m%d-%H%M%S") + f"-{time.perf_counter_ns() % 10**6:06d}"
+        # numbered, so that "the last batch" is the last one made even within one second
+        done = [int(j.name.split("-", 1)[0]) for j in self.journals()]
+        stamp = f"{max(done, default=0) + 1:06d}-" + time.strftime("%Y%m%d-%H%M%S")
         entries = self._plan(list(edits), self.root / HIDDEN / "trash" / stamp)
         self.journal_dir.mkdir(parents=True, exist_ok=True)
         journal = self.journal_dir / f"{stamp}.json"
@@ -137,8 +139,8 @@ class FolderEdits:
         return journal
 
     def journals(self) -> list[Path]:
-        """The batches applied and not undone, oldest first."""
-        return sorted(self.journal_dir.glob("*.json")) if self.journal_dir.is_dir() else []
+        """The batches applied and not undone, oldest first (their names start with their number)."""
+        return sorted(self.journal_dir.glob("[0-9]*-*.json")) if self.journal_dir.is_dir() else []
 
     def undo(self) -> Path | None:
         """Undo the last batch still applied (its files put back, its uploads removed); returns its journal's
