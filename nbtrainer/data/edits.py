@@ -121,19 +121,19 @@ class FolderEdits:
     def apply(self, edits: list[Edit]) -> Path:
         """Check every edit, write the journal, then make the changes; returns the journal's path. A check
         that fails raises before any file is touched."""
+        edits = list(edits)
         # numbered, so that "the last batch" is the last one made even within one second
         done = [int(j.name.split("-", 1)[0]) for j in self.journals()]
         stamp = f"{max(done, default=0) + 1:06d}-" + time.strftime("%Y%m%d-%H%M%S")
-        entries = self._plan(list(edits), self.root / HIDDEN / "trash" / stamp)
+        entries = self._plan(edits, self.root / HIDDEN / "trash" / stamp)
         self.journal_dir.mkdir(parents=True, exist_ok=True)
         journal = self.journal_dir / f"{stamp}.json"
         journal.write_text(json.dumps({"root": str(self.root), "edits": entries}, indent=1))
-        data = {str(self.inside(e.dst)): e.data for e in edits if isinstance(e, Create)}
-        for entry in entries:
+        for edit, entry in zip(edits, entries):  # one checked entry per edit, in order
             dst = Path(entry["dst"])
             dst.parent.mkdir(parents=True, exist_ok=True)
             if entry["op"] == "create":
-                dst.write_bytes(data[entry["dst"]])
+                dst.write_bytes(edit.data)
             else:
                 os.replace(entry["src"], dst)
         return journal

@@ -46,9 +46,14 @@ def add_class(root: str | os.PathLike, name: str) -> Path:
     return folder
 
 
+def base_name(name: str) -> str:
+    """The file name of an upload without any folder part (a browser may send ``C:\\...\\a.jpg``)."""
+    return PurePath(name.replace("\\", "/")).name
+
+
 def upload_problem(name: str, data: bytes) -> str | None:
     """Why an uploaded file cannot join the data, or None."""
-    base = PurePath(name.replace("\\", "/")).name
+    base = base_name(name)
     if not base or base.startswith("."):
         return "a hidden or empty file name"
     if not base.lower().endswith(IMG_EXTENSIONS):
@@ -66,7 +71,7 @@ def add_images(root: str | os.PathLike, class_name: str, files: Iterable[tuple[s
         if problem:
             result.rejected[name] = problem
             continue
-        target = free_name(folder, PurePath(name.replace("\\", "/")).name, taken)
+        target = free_name(folder, base_name(name), taken)
         taken.add(target)
         creates.append(Create(str(folder / target), bytes(data)))
     if creates:
