@@ -11,6 +11,7 @@ from importlib import metadata
 
 __version__ = metadata.version("nbtrainer")  # one definition: pyproject.toml
 
+from . import datasets
 from .data.cleaner import Cleaner
 from .data.image_data import ImageData
 from .data.sources import BadImageError
@@ -28,7 +29,7 @@ from .train.progress import Progress, ProgressInfo, TqdmProgress
 from .train.schedule import cycle_starts, preview_lrs, sgdr_epochs, sgdr_scheduler
 
 __all__ = [
-    "EVENTS", "ActivationCache", "Augment", "BadImageError", "Callback", "CancelBatchException", "CancelEpochException",
+    "EVENTS", "ActivationCache", "datasets", "Augment", "BadImageError", "Callback", "CancelBatchException", "CancelEpochException",
     "CancelFitException", "CancelTrainException", "CancelValidException", "Checklist", "Cleaner", "DivergenceError", "Interpretation", "ImageData", "LRFinderResult", "Learner", "Predictor", "Progress", "ProgressInfo", "Stopper", "Recorder", "Step", "TqdmProgress", "cycle_starts",
     "lr_find", "preview_lrs", "sgdr_epochs", "sgdr_scheduler", "__version__",
 ]

@@ -4,6 +4,7 @@ Example::
 
     nbtrainer run                                  # embedded digits, report in nbtrainer-out/
     nbtrainer run --data pets/ --size 128 --final-size 224 --lr 1e-2
+    nbtrainer run --dataset imagenette             # downloaded once into ~/.cache/nbtrainer/datasets
     nbtrainer predict nbtrainer-out/checkpoint.pt cat.jpg dog.png
     torchrun --standalone --nproc_per_node 2 -m nbtrainer run     # DistributedDataParallel, 2 processes
 """
@@ -17,6 +18,7 @@ import time
 from .recipe.settings import RecipeSettings
 
 DEFAULTS = RecipeSettings()  # one set of defaults for the CLI and Checklist.recipe
+DATASETS = ("imagenette", "pets", "flowers102", "cifar10")  # nbtrainer.datasets.NAMES (not imported: --help stays fast)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,6 +27,10 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="train with the course checklist and write a report")
     run.add_argument("--data", help="ImageFolder tree (DIR/<class>/<image>, or DIR/train + DIR/valid); "
                                     "default: the embedded handwritten digits")
+    run.add_argument("--dataset", choices=DATASETS, help="a standard data set, downloaded once through torchvision "
+                                                         "(nbtrainer.datasets): " + ", ".join(DATASETS))
+    run.add_argument("--data-root", help="cache folder of --dataset (default: $NBTRAINER_DATA or "
+                                         "~/.cache/nbtrainer/datasets)")
     run.add_argument("--valid-pct", type=float, default=0.2, help="held-out fraction when there is no valid folder")
     run.add_argument("--limit", type=int, help="use only the first N images of the embedded data (quick runs)")
     run.add_argument("--arch", default="efficientnet_lite0", help="efficientnet_lite0 (offline) or a torchvision name")
@@ -111,8 +117,14 @@ def build_run(args: argparse.Namespace, ranks=None, callbacks=()):
     from .train.learner import Learner
     from .train.precompute import ActivationCache
 
-    demo = args.data is None
-    if demo:
+    if args.data is not None and args.dataset is not None:
+        raise ValueError(f"--data {args.data!r} and --dataset {args.dataset!r}: give one of them")
+    if args.dataset is not None:
+        from .datasets import load
+
+        data = load(args.dataset, root=args.data_root, size=args.size or 64, bs=args.bs, seed=args.seed,
+                    num_workers=args.workers)
+    elif args.data is None:
         data = ImageData.demo(size=args.size or 64, bs=args.bs, seed=args.seed, valid_pct=args.valid_pct,
                               n=args.limit)
     else:
@@ -126,6 +138,15 @@ def build_run(args: argparse.Namespace, ranks=None, callbacks=()):
     settings = {name: getattr(args, "tta" if name == "tta_n" else name) for name in RecipeSettings.names()}
     final = args.final_size if args.final_size is not None else (0 if args.size else None)
     return data, learn, Checklist.recipe(learn, size=args.size or "auto", final_size=final, **settings)
+
+
+def precision_text(args: argparse.Namespace, device: str) -> str:
+    """The precision and memory format of this run; on a CPU with the defaults, why they are the defaults."""
+    if device == "cpu" and args.amp is None and args.channels_last:
+        from .train.precision import cpu_precision_note
+
+        return cpu_precision_note()
+    return f"{args.amp or 'float32'}{' + channels_last' if args.channels_last else ''} on {device}"
 
 
 def train_and_report(args: argparse.Namespace, ranks) -> int:
@@ -143,6 +164,7 @@ def train_and_report(args: argparse.Namespace, ranks) -> int:
         say(f"distributed: {ranks.world_size} processes, global batch {args.bs} "
             f"({args.bs // ranks.world_size} a process)", flush=True)
     say(f"plan: {checklist.plan}", flush=True)
+    say(f"precision: {precision_text(args, learn.device.type)}", flush=True)
     for step in checklist.steps:
         say(f"-> {step.name}: {step.why}", flush=True)
         checklist.run_step(step)
@@ -164,7 +186,7 @@ def train_and_report(args: argparse.Namespace, ranks) -> int:
     print(format_table(summary_rows(checklist)))
     print()
     sizes = " -> ".join(f"{px}px" for px in checklist.sizes)
-    base = "n/a (images on disk)" if baseline is None else f"{baseline:.2%}"
+    base = "n/a (images on disk, or over 5,000)" if baseline is None else f"{baseline:.2%}"
     print(f"validation accuracy: {tta['plain_accuracy']:.2%} (with TTA: {tta['tta_accuracy']:.2%}; kept "
           f"{tta['chosen']}: {tta['accuracy']:.2%})  |  "
           f"raw-pixel SVC baseline: {base}  |  images {sizes}  |  {seconds:.0f} s")
@@ -173,10 +195,12 @@ def train_and_report(args: argparse.Namespace, ranks) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .datasets.download import DatasetError
+
     args = build_parser().parse_args(argv)
     try:
         return predict_command(args) if args.command == "predict" else run_command(args)
-    except (ValueError, FileNotFoundError, NotADirectoryError) as e:
+    except (ValueError, FileNotFoundError, NotADirectoryError, DatasetError) as e:
         from .distributed import launched_by_torchrun
 
         where = f" (rank {os.environ.get('RANK')})" if launched_by_torchrun() else ""

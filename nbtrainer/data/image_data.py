@@ -131,21 +131,28 @@ class ImageData:
         if valid is None and (root / train).is_dir() and (root / "valid").is_dir():
             valid = "valid"
         if valid is None:
-            source = FolderSource(scan_folder(root, check_images, bad_images=bad_images))
+            source = FolderSource.of(scan_folder(root, check_images, bad_images=bad_images))
             train_idx, valid_idx = split_indices(len(source), valid_pct, seed)
             data = cls(Split(source, train_idx), Split(source, valid_idx), source.classes, size, bs,
                        augment, aug, num_workers, seed)
             data.origin, data.root = origin, root
             return data
-        train_src = FolderSource(scan_folder(root / train, check_images, bad_images=bad_images))
-        valid_src = FolderSource(scan_folder(root / valid, check_images, min_classes=1, bad_images=bad_images))
+        train_src = FolderSource.of(scan_folder(root / train, check_images, bad_images=bad_images))
+        valid_src = FolderSource.of(scan_folder(root / valid, check_images, min_classes=1, bad_images=bad_images))
         if valid_src.classes != train_src.classes:
             raise ValueError(f"the classes of '{root / valid}' {valid_src.classes} differ from those of "
                              f"'{root / train}' {train_src.classes}; expected the same class folders")
-        data = cls(Split(train_src, list(range(len(train_src)))), Split(valid_src, list(range(len(valid_src)))),
-                   train_src.classes, size, bs, augment, aug, num_workers, seed)
+        data = cls.from_sources(train_src, valid_src, size, bs, augment, aug, num_workers, seed)
         data.origin, data.root = origin, root
         return data
+
+    @classmethod
+    def from_sources(cls, train: ImageSource, valid: ImageSource, size: int = 224, bs: int = 64,
+                     augment: bool = False, aug: Augment = Augment(), num_workers: int | None = None,
+                     seed: int = 0) -> "ImageData":
+        """Every image of ``train`` for training and every image of ``valid`` for validation (the same classes)."""
+        return cls(Split(train, list(range(len(train)))), Split(valid, list(range(len(valid)))), train.classes,
+                   size, bs, augment, aug, num_workers, seed)
 
     @classmethod
     def from_arrays(cls, images, labels, classes: list[str] | None = None, valid_pct: float = 0.2,
@@ -160,8 +167,7 @@ class ImageData:
                        aug, 0, seed)
         vsource = ArraySource(to_uint8_images(valid_images, "valid_images"), valid_labels, source.classes,
                               "valid_labels")
-        return cls(Split(source, list(range(len(source)))), Split(vsource, list(range(len(vsource)))),
-                   source.classes, size, bs, augment, aug, 0, seed)
+        return cls.from_sources(source, vsource, size, bs, augment, aug, 0, seed)
 
     @classmethod
     def demo(cls, size: int = 64, bs: int = 64, seed: int = 0, valid_pct: float = 0.2,
@@ -222,6 +228,10 @@ class ImageData:
         """Pinned memory for fast (``non_blocking``) copies to a GPU; worker seeds of each rank's own."""
         return DataLoader(dataset, num_workers=self.num_workers, generator=generator,
                           pin_memory=torch.cuda.is_available(), worker_init_fn=worker_init_fn(), **batching)
+
+    def _repr_html_(self) -> str:
+        from ..reprs import image_data_html
+        return image_data_html(self)
 
     def __repr__(self) -> str:
         return (f"ImageData(train={len(self.train)}, valid={len(self.valid)}, classes={self.c}, size={self.size}, "

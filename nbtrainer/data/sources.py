@@ -2,7 +2,7 @@
 
 Example::
 
-    src = FolderSource(scan_folder(Path("pets")))   # torchvision ImageFolder underneath
+    src = FolderSource.of(scan_folder(Path("pets")))   # torchvision ImageFolder underneath
     img, label = src.load(0), src.targets[0]
 """
 from __future__ import annotations
@@ -150,21 +150,26 @@ def _handle_bad_images(folder: ImageFolder, bad: dict[str, str], policy: str, wh
 
 
 class FolderSource:
-    """Images on disk, found by an ``ImageFolder``; each load decodes one file to RGB."""
+    """Image files on disk with their class indices (found by an ``ImageFolder``, or listed by one of
+    torchvision's data sets); each load decodes one file to RGB."""
 
-    def __init__(self, folder: ImageFolder):
-        self.folder = folder
-        self.classes = list(folder.classes)
-        self.targets = list(folder.targets)
+    def __init__(self, samples: list[tuple[str, int]], classes: list[str]):
+        self.samples = [(str(path), int(target)) for path, target in samples]
+        self.classes = list(classes)
+        self.targets = [target for _, target in self.samples]
+
+    @classmethod
+    def of(cls, folder: ImageFolder) -> "FolderSource":
+        return cls(folder.samples, folder.classes)
 
     def __len__(self) -> int:
-        return len(self.folder.samples)
+        return len(self.samples)
 
     def load(self, index: int) -> Image.Image:
-        return load_rgb(self.folder.samples[index][0])
+        return load_rgb(self.samples[index][0])
 
     def path(self, index: int) -> str:
-        return self.folder.samples[index][0]
+        return self.samples[index][0]
 
 
 class ArraySource:

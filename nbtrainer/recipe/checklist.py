@@ -255,6 +255,11 @@ class Checklist:
         for later in self.steps[index + 1:]:
             later.status, later.result, later.error = "pending", {}, ""
 
+    def _repr_html_(self) -> str:
+        """A table of the steps with their status and results (Jupyter shows it for a bare ``checklist``)."""
+        from ..reprs import checklist_html
+        return checklist_html(self)
+
     def to_script(self, data_code: str | None = None, save: str | None = None) -> str:
         """A Python script over the headless API that replays :attr:`history` with the LRs actually used.
         See :func:`nbtrainer.recipe.script.checklist_script`."""

@@ -99,6 +99,10 @@ class Interpretation:
             return None
         return split.source.path(split.indices[index])
 
+    def _repr_html_(self) -> str:
+        from ..reprs import interpretation_html
+        return interpretation_html(self)
+
     def to_dict(self, k: int = 9) -> dict:
         """Everything above as plain JSON-ready values."""
         return {"tta": self.tta, "classes": self.classes, "accuracy": accuracy(self.probs, self.targets),

@@ -1,7 +1,7 @@
 """The CLI's report folder: metrics JSON, PNG plots of training curves, per-group LRs and LR-finder
 curves, a summary table.
 
-matplotlib is imported inside the plotting functions, so importing nbtrainer stays fast.
+The plots are drawn by :mod:`nbtrainer.plots` on figures outside pyplot (the notebook's backend is left alone).
 
 Example::
 
@@ -13,17 +13,8 @@ import json
 import math
 from pathlib import Path
 
+from ..plots import draw_accuracy, draw_losses, draw_lr_find, draw_lrs, figure
 from ..train.checkpoint import versions
-from ..train.metrics import smooth
-
-
-def pyplot():
-    """matplotlib's pyplot on the Agg backend (files only), imported on first use."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def summary_rows(checklist) -> list[dict]:
@@ -84,91 +75,41 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _save(fig, path: Path, dpi: int = 100) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    return path
+
+
 def plot_training(recorder, path: Path) -> Path:
     """Training loss per iteration (smoothed), validation loss and accuracy per epoch; stages marked."""
-    plt = pyplot()
-
-    its = recorder.iterations
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
-    losses = [r["loss"] for r in its]
-    ax_loss.plot(losses, alpha=0.3, label="train loss (batch)")
-    ax_loss.plot(smooth(losses), label="train loss (smoothed)")
-    ends = [sum(1 for r in its if r["epoch"] <= e["epoch"]) for e in recorder.epochs]
-    ax_loss.plot(ends, [e["valid_loss"] for e in recorder.epochs], "o-", label="valid loss")
-    ax_loss.set(xlabel="iteration", ylabel="loss", yscale="log", title="Loss")
-    ax_loss.legend()
-    ax_acc.plot([e["epoch"] + 1 for e in recorder.epochs], [e["accuracy"] for e in recorder.epochs], "o-")
-    ends = [e for e in recorder.epochs if e.get("cycle_end")]
-    ax_acc.plot([e["epoch"] + 1 for e in ends], [e["accuracy"] for e in ends], "s", mfc="none", ms=9,
-                label="cycle end")
-    kept = [e for e in recorder.epochs if e.get("kept")]
-    ax_acc.plot([e["epoch"] + 1 for e in kept], [e["accuracy"] for e in kept], "*", ms=14, label="kept")
-    ax_acc.legend(fontsize=8)
-    ax_acc.set(xlabel="epoch", ylabel="valid accuracy", title="Validation accuracy")
-    _mark_stages(ax_acc, recorder.epochs)
-    ax_acc.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    fig, ax = figure(1, 2, figsize=(11, 4))
+    draw_losses(ax[0, 0], recorder)
+    draw_accuracy(ax[0, 1], recorder)
+    return _save(fig, path)
 
 
 def plot_lr_schedule(recorder, group_names: list[str], path: Path) -> Path:
     """Each layer group's LR per iteration (log scale): SGDR cycles and differential LRs."""
-    plt = pyplot()
-
-    fig, ax = plt.subplots(figsize=(11, 3.5))
-    for g, name in enumerate(group_names):
-        ax.plot([r["lrs"][g] for r in recorder.iterations], label=name)
-    ax.set(xlabel="iteration", ylabel="learning rate", yscale="log", title="Learning rate per layer group (SGDR)")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    fig, ax = figure(figsize=(11, 3.5))
+    draw_lrs(ax[0, 0], recorder, group_names)
+    return _save(fig, path)
 
 
 def plot_lr_finds(finds: list[tuple[str, dict]], path: Path) -> Path:
     """One panel per LR-finder sweep: raw and smoothed loss against the LR (log), the suggestion marked."""
-    plt = pyplot()
-
-    fig, axes = plt.subplots(1, len(finds), figsize=(5.5 * len(finds), 3.8), squeeze=False)
+    fig, axes = figure(1, len(finds), figsize=(5.5 * len(finds), 3.8))
     for ax, (title, curve) in zip(axes[0], finds):
-        ax.plot(curve["lrs"], curve["losses"], alpha=0.3, label="loss")
-        ax.plot(curve["lrs"], curve["smoothed"], label="smoothed loss")
-        if curve["suggestion"] is not None:
-            i = curve["suggestion_index"]
-            ax.axvline(curve["suggestion"], color="red", lw=1, ls="--")
-            ax.plot([curve["suggestion"]], [curve["smoothed"][i]], "o", color="red",
-                    label=f"suggestion ({curve['method']}): {curve['suggestion']:.2g}")
-        finite = [v for v in curve["smoothed"] + curve["losses"] if math.isfinite(v)]
-        top = max(v for v in curve["smoothed"] if math.isfinite(v))
-        ax.set(xscale="log", xlabel=curve["x_axis"], ylabel="loss", title=title[:48],
-               ylim=(0.9 * min(finite), 1.2 * top))
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
-
-
-def _mark_stages(ax, epochs: list[dict]) -> None:
-    previous = None
-    for e in epochs:
-        if e["stage"] != previous:
-            ax.axvline(e["epoch"] + 0.5, color="grey", lw=0.8, ls=":")
-            ax.annotate(e["stage"][:28], (e["epoch"] + 0.6, 0.02), xycoords=("data", "axes fraction"),
-                        rotation=90, fontsize=7, va="bottom", color="grey")
-            previous = e["stage"]
+        draw_lr_find(ax, curve, title)
+    return _save(fig, path)
 
 
 def plot_confusion(interp, path: Path) -> Path:
     """The confusion matrix as a heat map with the counts written in."""
-    plt = pyplot()
-
     cm = interp.confusion_matrix().numpy()
     n = len(interp.classes)
-    fig, ax = plt.subplots(figsize=(1.0 + 0.5 * n, 0.8 + 0.5 * n))
+    fig, axes = figure(figsize=(1.0 + 0.5 * n, 0.8 + 0.5 * n))
+    ax = axes[0, 0]
     ax.imshow(cm, cmap="Blues")
     for a in range(n):
         for p in range(n):
@@ -177,30 +118,21 @@ def plot_confusion(interp, path: Path) -> Path:
                         color="white" if cm[a, p] > cm.max() / 2 else "black")
     ax.set(xticks=range(n), yticks=range(n), xticklabels=interp.classes, yticklabels=interp.classes,
            xlabel="predicted", ylabel="actual", title="Confusion matrix" + (" (TTA)" if interp.tta else ""))
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path, dpi=110)
 
 
 def plot_top_losses(interp, path: Path, k: int = 9) -> Path:
     """The ``k`` validation images with the highest loss: predicted / actual / loss / probability of actual."""
-    plt = pyplot()
-
     rows = interp.top_losses(k)
     cols = 3
-    fig, axes = plt.subplots((len(rows) + cols - 1) // cols, cols, figsize=(3 * cols, 3.2 * ((len(rows) + cols - 1) // cols)),
-                             squeeze=False)
+    fig, axes = figure((len(rows) + cols - 1) // cols, cols, figsize=(3 * cols, 3.2 * ((len(rows) + cols - 1) // cols)))
     for ax in axes.flat:
         ax.axis("off")
     for ax, row in zip(axes.flat, rows):
         ax.imshow(interp.image(row["index"]))
         ax.set_title(f"{row['predicted']}/{row['actual']} / {row['loss']:.2f} / {row['prob_actual']:.2f}", fontsize=9)
     fig.suptitle("Top losses: predicted / actual / loss / probability of actual")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path, dpi=110)
 
 
 def write_report(out: str | Path, learn, checklist, extra: dict | None = None, interp=None) -> dict[str, Path]:

@@ -37,10 +37,18 @@ from .loop import FitLoop
 from .lr_find import LRFinderResult, lr_find
 from .precision import Precision
 from .precompute import ActivationCache, Activations
+from .progress import NotebookProgress, TqdmProgress, in_notebook
 from .schedule import cycle_starts, sgdr_epochs, sgdr_scheduler
 
 OPTIMIZERS = ("adamw", "sgd")
 MIN_MODEL_SIZE = 32  # every supported body downsamples by 32
+
+
+def progress_bar(progress: bool | None) -> list[Callback]:
+    """The Learner's own bar for ``progress`` (see :class:`Learner`)."""
+    if progress:
+        return [TqdmProgress()]
+    return [NotebookProgress()] if progress is None and in_notebook() else []
 
 
 class Learner(FitLoop, Evaluation, EventLoop):
@@ -61,7 +69,10 @@ class Learner(FitLoop, Evaluation, EventLoop):
         amp: ``"bf16"`` or ``"fp16"`` mixed precision (:mod:`nbtrainer.train.precision`). Default: float32.
         channels_last: the model and every batch (training, evaluation, precompute) in the channels_last
             memory format. Default: True: the same results up to float rounding, and faster convolutions
-            (an unfrozen EfficientNet-Lite0 epoch at 96 px on a 2-core AVX2 CPU: 17 s against 21 s).
+            (an unfrozen EfficientNet-Lite0 epoch at 64 px on a 2-core AVX-512 CPU: 6.4 s against 9.8 s;
+            ``benchmarks/README.md``, "The CPU's fast paths").
+        progress: progress bars (tqdm). Default None: in a Jupyter kernel only, for work run on its main
+            thread (:class:`~nbtrainer.train.progress.NotebookProgress`); True: always; False: never.
     The body starts frozen (only the head trains), as in the course.
     """
 
@@ -69,7 +80,8 @@ class Learner(FitLoop, Evaluation, EventLoop):
                  n_groups: int = 3, opt: str = "adamw", momentum: float = 0.9, wd: float = 1e-4,
                  bn_freeze: bool = True, seed: int = 0, device: str | None = None,
                  callbacks: Sequence[Callback] = (), hidden: int = 512, ps: tuple[float, float] = (0.25, 0.5),
-                 cache: ActivationCache | None = None, amp: str | None = None, channels_last: bool = True):
+                 cache: ActivationCache | None = None, amp: str | None = None, channels_last: bool = True,
+                 progress: bool | None = None):
         if opt not in OPTIMIZERS:
             raise ValueError(f"opt={opt!r}: expected one of {OPTIMIZERS}")
         self.config = {"arch": arch, "pretrained": pretrained, "n_groups": n_groups, "opt": opt,
@@ -87,7 +99,7 @@ class Learner(FitLoop, Evaluation, EventLoop):
         self.loss_fn = nn.CrossEntropyLoss()
         self.recorder = Recorder()
         self.callbacks: list[Callback] = []
-        for cb in (self.recorder, *callbacks):
+        for cb in (self.recorder, *progress_bar(progress), *callbacks):
             self.add_callback(cb)
         self.state = FitState()
         self.cache = cache if cache is not None else ActivationCache()

@@ -67,6 +67,16 @@ class LRFinderResult:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def plot(self, ax=None):
+        """The curve with the suggestion marked (matplotlib; under the cell in a notebook). Returns the Axes."""
+        from ..plots import axes, draw_lr_find
+        draw_lr_find(ax := axes(ax), self.to_dict())
+        return ax
+
+    def _repr_html_(self) -> str:
+        from ..reprs import lr_find_html
+        return lr_find_html(self)
+
 
 def _check(learn, start_lr, end_lr, num_iter, beta, div_factor, method) -> list[float]:
     start = learn.group_lrs(start_lr)

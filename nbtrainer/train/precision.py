@@ -48,3 +48,32 @@ class Precision:
     def load_state_dict(self, state: dict) -> None:
         if self.scaler is not None and state:
             self.scaler.load_state_dict(state)
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags (``/proc/cpuinfo``, Linux; empty elsewhere)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def cpu_precision_note() -> str:
+    """Why a CPU run is float32 + channels_last, for this CPU (printed in the CLI's plan).
+
+    Measured (``benchmarks/bench_cpu_paths.py``, table in ``benchmarks/README.md``) on a 2-core AVX-512 CPU
+    with AVX-512 BF16 and no AMX: channels_last makes an unfrozen epoch 1.5x faster than the default layout,
+    ``amp="bf16"`` makes it slower (no bf16 matrix unit), ``torch.compile`` is no faster and costs a
+    minute and a half of compiling. On CPUs with AMX, bf16 runs on a matrix unit and may win: not measured here.
+    """
+    flags = cpu_flags()
+    isa = torch.backends.cpu.get_cpu_capability()
+    if "amx_bf16" in flags:
+        return (f"float32 + channels_last ({isa} with AMX: bf16 may be faster here, not measured; "
+                f"try --amp bf16 and compare with benchmarks/bench_cpu_paths.py)")
+    has = " with AVX-512 BF16" if "avx512_bf16" in flags else ""
+    return f"float32 + channels_last (the fastest measured on {isa}{has} CPUs; bf16 is slower without AMX)"

@@ -12,6 +12,8 @@ Example::
 from __future__ import annotations
 
 import math
+import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -136,3 +138,26 @@ class TqdmProgress(Progress):
         if info.finished:
             self.bar.close()
             self.bar = None
+
+
+def in_notebook() -> bool:
+    """True inside a Jupyter kernel (JupyterLab, Notebook 7, Voila), where tqdm draws notebook bars."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
+
+
+class NotebookProgress(TqdmProgress):
+    """The bar a :class:`~nbtrainer.Learner` shows by itself in a notebook (``Learner(progress=None)``, the
+    default): tqdm's notebook bar, for work run on the kernel's main thread while nothing else reports
+    progress. The widget runs its steps on a worker thread with a Progress of its own, so its runs draw no
+    second bar (and no bar lands in whichever cell a background thread would print to)."""
+
+    def _start(self, stage: str, total: int, n_epochs: int | None = None) -> None:
+        others = any(isinstance(cb, Progress) and cb is not self for cb in self.learner.callbacks)
+        self.quiet = others or threading.current_thread() is not threading.main_thread()
+        super()._start(stage, total, n_epochs)
+
+    def report(self, info: ProgressInfo) -> None:
+        if not self.quiet:
+            super().report(info)
