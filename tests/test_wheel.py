@@ -1,15 +1,18 @@
 """The package as users get it: a wheel built by ``python -m build``, installed into a fresh virtual environment
 with ``constraints.txt``, running ``nbtrainer run`` from the wheel (never from this source tree).
 
-No network: the venv sees the packages already installed here (``--system-site-packages``: torch and the rest,
-installed under the same constraints) and pip runs with ``--no-index``, so the install must be satisfied by
-what is there, and must replace nothing (the point of declaring ranges instead of pins).
+No network: the venv sees the packages already installed here (torch and the rest, installed under the same
+constraints: a ``.pth`` file adds this environment's site-packages, as ``--system-site-packages`` would for a
+base interpreter, and works when this environment is itself a venv) and pip runs with ``--no-index``, so the
+install must be satisfied by what is there, and must replace nothing (the point of declaring ranges).
 """
 from __future__ import annotations
 
 import shutil
+import site
 import subprocess
 import sys
+import sysconfig
 import venv
 from pathlib import Path
 
@@ -39,8 +42,13 @@ def test_the_wheel_installs_beside_the_existing_torch_and_runs(tmp_path):
     (wheel,) = (tmp_path / "dist").glob("nbtrainer-*.whl")
 
     env_dir = tmp_path / "venv"
-    venv.create(env_dir, system_site_packages=True, with_pip=True)
+    # no pip or setuptools of its own: Python 3.11's bundled setuptools 65 would shadow ours (torch needs >= 77)
+    venv.create(env_dir)
     python = env_dir / "bin" / "python"
+    inner = _run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], tmp_path).stdout.strip()
+    outer = [*site.getsitepackages(), sysconfig.get_paths()["purelib"]]
+    (Path(inner) / "outer-environment.pth").write_text(
+        "import site; " + "; ".join(f"site.addsitedir({p!r})" for p in dict.fromkeys(outer)) + "\n")
     install = _run([python, "-m", "pip", "install", "--no-index", "-c", ROOT / "constraints.txt", wheel], tmp_path)
     # nothing already installed was touched: no torch download, no uninstall (pip's own words)
     assert "Uninstalling" not in install.stdout and "Collecting torch" not in install.stdout, install.stdout

@@ -230,8 +230,9 @@ class ImageData:
                           pin_memory=torch.cuda.is_available(), worker_init_fn=worker_init_fn(), **batching)
 
     def _repr_html_(self) -> str:
-        from ..reprs import image_data_html
-        return image_data_html(self)
+        """Counts, size, batch, augmentation; one training image per class; images per class."""
+        from .overview import overview_html
+        return overview_html(self)
 
     def __repr__(self) -> str:
         return (f"ImageData(train={len(self.train)}, valid={len(self.valid)}, classes={self.c}, size={self.size}, "

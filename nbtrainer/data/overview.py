@@ -74,3 +74,24 @@ def augmentation_preview(data: ImageData, index: int = 0, n: int = 6, seed: int 
     finally:
         torch.set_rng_state(rng)  # the preview never changes what training draws next
     return [_pixels(v) for v in views]
+
+
+def overview_html(data: ImageData, shown: int = 12) -> str:
+    """What Jupyter shows for ``data``: its sizes, one training image for each of the first ``shown`` classes,
+    and the images per class (train / valid) of the first :data:`~nbtrainer.html.MAX_ROWS` classes."""
+    from ..html import MAX_ROWS, escape, figure, img, table
+
+    counts = class_counts(data).rows()
+    rows = [[name, t, v] for name, t, v in counts[:MAX_ROWS]]
+    if len(counts) > MAX_ROWS:
+        rows.append([f"... {len(counts) - MAX_ROWS} more classes", "", ""])
+    firsts = [(c, ims[0]) for c, ims in list(samples(data, per_class=1).items())[:shown] if ims]
+    fig, axes = figure(1, len(firsts), figsize=(0.7 * len(firsts), 0.8))
+    for ax, (name, im) in zip(axes[0], firsts):
+        ax.imshow(im)
+        ax.set_title(name[:10], fontsize=6)
+        ax.axis("off")
+    head = (f"{len(data.train)} train / {len(data.valid)} valid images, {data.c} classes, {data.size} px, "
+            f"batch {data.bs}, augmentation {'on' if data.augment else 'off'}")
+    return (f"<div><b>ImageData</b>: {escape(head)}<br>{img(fig, 'one training image per class', dpi=96)}"
+            f"{table(['class', 'train', 'valid'], rows)}</div>")

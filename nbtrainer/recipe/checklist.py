@@ -257,8 +257,18 @@ class Checklist:
 
     def _repr_html_(self) -> str:
         """A table of the steps with their status and results (Jupyter shows it for a bare ``checklist``)."""
-        from ..reprs import checklist_html
-        return checklist_html(self)
+        from ..html import pct, table
+        from ..results.report import detail, lrs_text
+
+        rows = []
+        for i, step in enumerate(self.steps, 1):
+            r = step.result or {}
+            seconds = r.get("seconds")
+            rows.append([i, step.name, step.status, lrs_text(r["lrs"]) if r.get("lrs") else "-",
+                         "-" if seconds is None else f"{seconds:.1f} s", pct(r.get("accuracy")), detail(r) or "-"])
+        done = sum(s.status == "done" for s in self.steps)
+        return (f"<div><b>Checklist</b>: {done} of {len(self.steps)} steps done"
+                f"{table(['#', 'step', 'status', 'LRs', 'time', 'accuracy', 'result'], rows)}</div>")
 
     def to_script(self, data_code: str | None = None, save: str | None = None) -> str:
         """A Python script over the headless API that replays :attr:`history` with the LRs actually used.

@@ -100,8 +100,17 @@ class Interpretation:
         return split.source.path(split.indices[index])
 
     def _repr_html_(self) -> str:
-        from ..reprs import interpretation_html
-        return interpretation_html(self)
+        """Accuracy, the most confused pairs, and per-class precision and recall, as HTML tables."""
+        from ..html import MAX_ROWS, pct, table
+
+        head = (f"<b>Interpretation</b>{' (TTA)' if self.tta else ''}: accuracy "
+                f"{accuracy(self.probs, self.targets):.2%} on {len(self.targets)} validation images")
+        confused = self.most_confused()[:5]
+        worst = table(["actual", "predicted", "images"], [list(t) for t in confused]) if confused else "no mistakes"
+        per_class = [[r["class"], pct(r["precision"]), pct(r["recall"]), r["support"]]
+                     for r in self.per_class()[:MAX_ROWS]]
+        return (f"<div>{head}<br><i>most confused</i>{worst}<i>per class</i>"
+                f"{table(['class', 'precision', 'recall', 'images'], per_class)}</div>")
 
     def to_dict(self, k: int = 9) -> dict:
         """Everything above as plain JSON-ready values."""

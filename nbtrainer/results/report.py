@@ -1,7 +1,7 @@
 """The CLI's report folder: metrics JSON, PNG plots of training curves, per-group LRs and LR-finder
 curves, a summary table.
 
-The plots are drawn by :mod:`nbtrainer.plots` on figures outside pyplot (the notebook's backend is left alone).
+The plots are drawn by :mod:`nbtrainer.train.plots` on figures outside pyplot (the notebook's backend is left alone).
 
 Example::
 
@@ -13,7 +13,8 @@ import json
 import math
 from pathlib import Path
 
-from ..plots import draw_accuracy, draw_losses, draw_lr_find, draw_lrs, figure
+from ..html import figure
+from ..train.plots import draw_accuracy, draw_losses, draw_lr_find, draw_lrs
 from ..train.checkpoint import versions
 
 

@@ -69,13 +69,21 @@ class LRFinderResult:
 
     def plot(self, ax=None):
         """The curve with the suggestion marked (matplotlib; under the cell in a notebook). Returns the Axes."""
-        from ..plots import axes, draw_lr_find
+        from .plots import axes, draw_lr_find
         draw_lr_find(ax := axes(ax), self.to_dict())
         return ax
 
     def _repr_html_(self) -> str:
-        from ..reprs import lr_find_html
-        return lr_find_html(self)
+        """The curve (inline PNG), the suggestion, and why the sweep stopped."""
+        from ..html import escape, figure, img
+        from .plots import draw_lr_find
+
+        fig, ax = figure(figsize=(5.5, 3.5))
+        draw_lr_find(ax[0, 0], self.to_dict())
+        text = (f"suggestion ({self.method}): {self.suggestion:.3g}" if self.suggestion is not None
+                else "no suggestion")
+        return (f"<div>{img(fig, 'LR finder curve')}<br>{escape(text)}; {len(self.lrs)} iterations; "
+                f"stopped: {escape(self.stop_reason)}</div>")
 
 
 def _check(learn, start_lr, end_lr, num_iter, beta, div_factor, method) -> list[float]:

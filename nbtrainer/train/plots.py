@@ -2,9 +2,9 @@
 notebook plots (``LRFinderResult.plot()``, ``learn.recorder.plot_loss()``) and the HTML reprs draw with the
 same functions.
 
-Files and reprs use ``matplotlib.figure.Figure`` (no pyplot: the user's backend is never switched, so
-writing a report in a notebook leaves its inline plots alone); notebook plots go through pyplot, so they show
-in the cell like fastai's. matplotlib is imported on first use, so importing nbtrainer stays fast.
+Files and reprs draw on figures outside pyplot (:func:`nbtrainer.html.figure`: the user's backend is never
+switched, so writing a report in a notebook leaves its inline plots alone); notebook plots go through pyplot,
+so they show under the cell like fastai's. matplotlib is imported on first use: importing nbtrainer stays fast.
 
 Example::
 
@@ -13,11 +13,9 @@ Example::
 """
 from __future__ import annotations
 
-import base64
-import io
 import math
 
-from .train.metrics import smooth
+from .metrics import smooth
 
 
 def axes(ax=None, figsize: tuple[float, float] = (6, 4)):
@@ -27,21 +25,6 @@ def axes(ax=None, figsize: tuple[float, float] = (6, 4)):
     import matplotlib.pyplot as plt
 
     return plt.subplots(figsize=figsize)[1]
-
-
-def figure(nrows: int = 1, ncols: int = 1, figsize: tuple[float, float] = (6, 4)):
-    """A figure outside pyplot (files, HTML reprs) and its axes grid (always 2-D)."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=figsize)
-    return fig, fig.subplots(nrows, ncols, squeeze=False)
-
-
-def png_base64(fig, dpi: int = 80) -> str:
-    """The figure as a base64 PNG, for an ``<img src="data:image/png;base64,...">``."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
-    return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def draw_lr_find(ax, curve: dict, title: str | None = None) -> None:
