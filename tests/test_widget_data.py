@@ -137,3 +137,38 @@ def test_augmentation_settings_redraw_the_preview_and_reach_the_script_and_back(
     assert trainer.data_view.aug_controls["max_rotate"].value == 10.0
     with pytest.raises(ValueError, match=r"max_zoom=0.5: expected a number in \[1.0, 4.0\]"):
         nbt.Augment(max_zoom=0.5)
+
+
+def test_a_class_trains_on_a_standard_data_set_downloaded_from_the_data_tab(tmp_path, monkeypatch):
+    from .test_datasets import Server, imagenette
+
+    server = Server()
+    try:
+        server.files = imagenette(monkeypatch, server.url)
+        monkeypatch.setenv("NBTRAINER_DATA", str(tmp_path / "cache"))
+        trainer = Trainer(small_learner(n=100), folder=tmp_path / "session", **FAST)
+        root_before = trainer.model.data_root
+        view = trainer.data_view
+        view.dataset.value = "imagenette"
+        press(view, "nbt-use-dataset")
+        assert trainer.model.worker.join(120)  # downloaded and read on the worker thread
+        assert trainer.model.confirm["text"].startswith("Train on Imagenette (160 px) (8 train / 4 valid images, "
+                                                        "2 classes)?")
+        assert (tmp_path / "cache" / "imagenette" / "imagenette2-160" / "train").is_dir()
+        trainer.confirm.yes.click()
+        assert trainer.model.learn.data.classes == ["tench", "church"]
+        assert all(s.status == "pending" for s in trainer.model.checklist.steps)
+        assert trainer.model.data_root == root_before  # uploads still go to the session's own folder
+        trainer.model.run(0)
+        assert trainer.model.worker.join(120) and trainer.model.checklist.steps[0].status == "done"
+
+        server.files = {}  # a set that cannot be downloaded: said, nothing changes
+        monkeypatch.setenv("NBTRAINER_DATA", str(tmp_path / "empty"))
+        view.dataset.value = "imagenette"
+        press(view, "nbt-use-dataset")
+        assert trainer.model.worker.join(120)
+        assert trainer.model.confirm == {} and "cannot use Imagenette (160 px): could not download" in view.message.value
+        assert trainer.model.learn.data.classes == ["tench", "church"]
+    finally:
+        server.httpd.shutdown()
+        server.httpd.server_close()

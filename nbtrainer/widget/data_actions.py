@@ -24,6 +24,7 @@ from ..data.edits import FolderEdits, check_name
 from ..data.overview import augmentation_preview, class_counts, samples
 from ..data.sources import BadImageError
 from ..data.uploads import add_images, load_folder
+from ..datasets import SETS, DatasetError, load
 
 
 class DataActions:
@@ -82,11 +83,35 @@ class DataActions:
                 f"again from step 1 on the new images.{' Note: ' + note if note else ''}")
         self._ask(text, lambda: self._use(data, path))
 
+    def use_dataset(self, name: str, root: str | Path | None = None) -> None:
+        """Get the standard set ``name`` (:mod:`nbtrainer.datasets`: downloaded the first time, on the worker
+        thread; ``root``: its cache folder), then ask to start the checklist again on it."""
+        if name not in SETS:
+            self.message = f"unknown data set {name!r}: expected one of {list(SETS)}"
+            return
+        self.message = f"getting {SETS[name].title} (the first time downloads it: {SETS[name].about})"
+        self._start(self._get_dataset, (name, root))
+
+    def _get_dataset(self, job: tuple[str, str | Path | None]) -> None:
+        name, root = job
+        title, data = SETS[name].title, None
+        try:
+            data = load(name, root=root, bs=self.learn.data.bs, seed=self.learn.data.seed)
+        except (DatasetError, OSError, ValueError) as e:
+            self.message = f"cannot use {title}: {e}"
+        finally:
+            self._finish()
+        if data is not None:
+            text = (f"Train on {title} ({len(data.train)} train / {len(data.valid)} valid images, {data.c} classes)? "
+                    f"The checklist starts again from step 1 on these images.")
+            self._ask(text, lambda: self._use(data, title))
+
     def _use(self, data, path: str) -> None:
         snapshots = self.checklist.snapshot_dir
         folder = None if snapshots is None else snapshots.parent / f"snapshots-{next(self._seq)}"
         self.replace(self.checklist.with_data(data, snapshot_dir=folder))
-        self.data_root = str(data.root)
+        if data.root is not None:  # a standard set is not a folder to add to or clean
+            self.data_root = str(data.root)
         self.message = f"now training on '{path}': the checklist starts again"
         self.show_data()
 

@@ -1,6 +1,7 @@
 """The Data tab: images per class in train and valid, a few images of each class, one training image under
 several draws of the augmentation (what the model sees when augmentation is on); and the students' own
-images: a folder to train on, classes made and pictures uploaded into it, Undo. Also the bar that asks
+images: a folder to train on, classes made and pictures uploaded into it, Undo; or a standard teaching set
+(:mod:`nbtrainer.datasets`, downloaded once). Also the bar that asks
 before anything is written (:class:`ConfirmBar`).
 
 It draws what the model publishes (``data_overview``, ``confirm``, ``message``) and forwards clicks to the
@@ -8,7 +9,7 @@ model's :class:`~nbtrainer.widget.data_actions.DataActions`.
 
 CSS classes: ``nbt-data``, ``nbt-class-counts``, ``nbt-samples``, ``nbt-aug-preview``, ``nbt-data-refresh``,
 ``nbt-aug-redraw``, ``nbt-data-folder``, ``nbt-use-folder``, ``nbt-class-name``, ``nbt-images-upload``,
-``nbt-add-images``, ``nbt-undo-edit``, ``nbt-data-message``; the bar ``nbt-confirm``, ``nbt-confirm-text``,
+``nbt-add-images``, ``nbt-undo-edit``, ``nbt-dataset``, ``nbt-use-dataset``, ``nbt-data-message``; the bar ``nbt-confirm``, ``nbt-confirm-text``,
 ``nbt-confirm-yes``, ``nbt-confirm-no``.
 """
 from __future__ import annotations
@@ -16,9 +17,10 @@ from __future__ import annotations
 import html
 from collections.abc import Callable
 
-from ipywidgets import HTML, Button, Checkbox, FileUpload, FloatSlider, HBox, Image, Layout, Text, VBox
+from ipywidgets import HTML, Button, Checkbox, Dropdown, FileUpload, FloatSlider, HBox, Image, Layout, Text, VBox
 
 from ..data.transforms import AUGMENT_RANGES
+from ..datasets.catalog import SETS
 
 from .results_view import png_bytes
 
@@ -100,7 +102,12 @@ class DataView(VBox):
         undo = button("Undo last change", "nbt-undo-edit", model.undo_edit)
         title = HTML("<b>Your own images</b>: one sub-folder per class; make a class, add pictures, then train on "
                      "the folder (every change asks first and can be undone)")
-        return [title, HBox([self.folder, use]), HBox([self.class_name, self.files, add, undo]), self.message]
+        self.dataset = Dropdown(options=[(s.title, name) for name, s in SETS.items()], description="or a set",
+                                layout=Layout(width="300px"))
+        self.dataset.add_class("nbt-dataset")
+        get = button("Download and train on it", "nbt-use-dataset", lambda: model.use_dataset(self.dataset.value))
+        return [title, HBox([self.folder, use]), HBox([self.class_name, self.files, add, undo]),
+                HBox([self.dataset, get]), self.message]
 
     def _add(self, model) -> None:
         files = [(f["name"], bytes(f["content"])) for f in self.files.value]
