@@ -15,10 +15,11 @@ import os
 import sys
 import time
 
+from .datasets import NAMES as DATASETS
+from .datasets.download import DatasetError
 from .recipe.settings import RecipeSettings
 
 DEFAULTS = RecipeSettings()  # one set of defaults for the CLI and Checklist.recipe
-DATASETS = ("imagenette", "pets", "flowers102", "cifar10")  # nbtrainer.datasets.NAMES (not imported: --help stays fast)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -195,8 +196,6 @@ def train_and_report(args: argparse.Namespace, ranks) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .datasets.download import DatasetError
-
     args = build_parser().parse_args(argv)
     try:
         return predict_command(args) if args.command == "predict" else run_command(args)

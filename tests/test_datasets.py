@@ -193,7 +193,7 @@ def test_the_size_comes_from_the_images_and_the_data_set_is_not_a_folder_to_edit
     data = nbt.datasets.load("imagenette", root=tmp_path, num_workers=0)
     assert data.size == 64  # 30 px images: the body's floor (nbtrainer.data.sizes)
     assert data.root is None
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="a downloaded standard set"):
         nbt.Cleaner(data)  # the labels live in torchvision's files, not in class folders
 
 

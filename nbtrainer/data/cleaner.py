@@ -27,7 +27,8 @@ class Cleaner:
     def __init__(self, data: ImageData):
         if data.root is None:
             raise ValueError("cleaning changes image files, and these images are in memory (ImageData.demo or "
-                             "from_arrays); expected data from a folder (ImageData.from_folder)")
+                             "from_arrays) or a downloaded standard set (nbtrainer.datasets, labelled by its own "
+                             "files); expected data from a folder (ImageData.from_folder)")
         self.data, self.edits = data, FolderEdits(data.root)
 
     def path(self, index: int) -> Path:

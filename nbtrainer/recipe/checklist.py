@@ -258,14 +258,11 @@ class Checklist:
     def _repr_html_(self) -> str:
         """A table of the steps with their status and results (Jupyter shows it for a bare ``checklist``)."""
         from ..html import pct, table
-        from ..results.report import detail, lrs_text
+        from ..results.report import lrs_text, summary_rows
 
-        rows = []
-        for i, step in enumerate(self.steps, 1):
-            r = step.result or {}
-            seconds = r.get("seconds")
-            rows.append([i, step.name, step.status, lrs_text(r["lrs"]) if r.get("lrs") else "-",
-                         "-" if seconds is None else f"{seconds:.1f} s", pct(r.get("accuracy")), detail(r) or "-"])
+        rows = [[i, r["step"], r["status"], lrs_text(r["lrs"]) if r["lrs"] else "-",
+                 "-" if r["seconds"] is None else f"{r['seconds']:.1f} s", pct(r["accuracy"]), r["detail"] or "-"]
+                for i, r in enumerate(summary_rows(self), 1)]
         done = sum(s.status == "done" for s in self.steps)
         return (f"<div><b>Checklist</b>: {done} of {len(self.steps)} steps done"
                 f"{table(['#', 'step', 'status', 'LRs', 'time', 'accuracy', 'result'], rows)}</div>")
