@@ -54,7 +54,7 @@ def press(view, css: str) -> None:
 def test_students_make_classes_upload_train_clean_and_undo(tmp_path):
     trainer = Trainer(small_learner(n=100), folder=tmp_path / "session", **FAST)
     root = tmp_path / "session" / "data"
-    assert trainer.data_view.folder.value == str(root)
+    assert trainer.data_view.folder.value == "data"  # as the student sees it: inside their session folder
     add_class(trainer, "red", [(f"r{i}.png", picture("red", i)) for i in range(8)] + [("notes.txt", b"hi")])
     assert sorted(p.name for p in (root / "red").iterdir()) == [f"r{i}.png" for i in range(8)]
     assert "left out: 'notes.txt' (not an image file" in trainer.data_view.message.value
@@ -64,7 +64,8 @@ def test_students_make_classes_upload_train_clean_and_undo(tmp_path):
 
     old_panel = trainer.panel
     press(trainer.data_view, "nbt-use-folder")
-    assert "Train on" in trainer.model.confirm["text"] and "blue: 8, red: 8" in trainer.model.confirm["text"]
+    assert trainer.model.worker.join(60)  # the folder is read on the worker thread
+    assert "Train on 'data'" in trainer.model.confirm["text"] and "blue: 8, red: 8" in trainer.model.confirm["text"]
     trainer.confirm.yes.click()
     learn = trainer.model.learn
     assert learn.data.classes == ["blue", "red"] and trainer.panel is not old_panel
@@ -106,9 +107,11 @@ def test_nothing_is_written_or_replaced_while_a_step_runs(tmp_path):
 
 def test_a_bad_folder_and_bad_class_names_are_explained(tmp_path):
     trainer = Trainer(small_learner(n=100), folder=tmp_path, **FAST)
-    trainer.data_view.folder.value = str(tmp_path / "nowhere")
+    trainer.data_view.folder.value = "nowhere"
     press(trainer.data_view, "nbt-use-folder")
-    assert "cannot use" in trainer.model.message and "does not exist" in trainer.model.message
+    assert trainer.model.worker.join(60)
+    assert "cannot use 'nowhere'" in trainer.model.message and "does not exist" in trainer.model.message
+    assert str(tmp_path) not in trainer.model.message  # no server path in a message
     trainer.data_view.class_name.value = "../up"
     choose_files(trainer.data_view.files, [("r.png", picture("red", 0))])
     press(trainer.data_view, "nbt-add-images")

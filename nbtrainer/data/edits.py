@@ -6,8 +6,12 @@ refused), so a crafted class or file name cannot touch a file outside it. Nothin
 deletion moves the file to ``<root>/.nbtrainer/trash/<batch>/`` and :meth:`FolderEdits.undo` moves it back.
 Hidden folders (names starting with ``.``) are never classes (:func:`nbtrainer.data.sources.scan_folder`).
 
+Each batch is crash-safe: a write-ahead journal (:mod:`nbtrainer.data.journal`) holds it whole before the first
+change; a batch cut short by a kill is rolled back (an undo cut short, finished) the next time the folder is opened,
+and :attr:`FolderEdits.recovered` says which. Batches of several threads or processes take turns (a file lock).
+
 Hand-written: no library offers an undoable, confined batch of file operations; the steps are small (checked
-paths, ``os.replace`` moves, a JSON journal written before the first change).
+paths, ``os.replace`` moves, the journal).
 
 Example::
 
@@ -17,13 +21,16 @@ Example::
 """
 from __future__ import annotations
 
-import json
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
-HIDDEN = ".nbtrainer"  # the journal and the trash, inside the data folder
+from filelock import FileLock, Timeout
+
+from .journal import HIDDEN, Batch, Disk, Entry, batch_folders, describe_batch, recover
 
 
 class OutsideFolderError(ValueError):
@@ -75,13 +82,39 @@ def free_name(folder: Path, name: str, taken: set[str]) -> str:
 
 
 class FolderEdits:
-    """Undoable batches of :class:`Create`, :class:`Move` and :class:`Delete` inside ``root``."""
+    """Undoable, crash-safe batches of :class:`Create`, :class:`Move` and :class:`Delete` inside ``root``.
 
-    def __init__(self, root: str | os.PathLike):
+    Opening a folder that was edited before recovers what a killed process left (see :attr:`recovered`).
+    ``disk``: the file operations (:class:`~nbtrainer.data.journal.Disk`; the crash tests pass one that kills).
+    ``wait``: seconds to wait for another thread or process editing the same folder.
+    """
+
+    def __init__(self, root: str | os.PathLike, disk: Disk | None = None, wait: float = 60.0):
         self.root = Path(root).resolve()
         if not self.root.is_dir():
             raise NotADirectoryError(f"data folder '{root}' does not exist or is not a folder")
-        self.journal_dir = self.root / HIDDEN / "journal"
+        self.disk, self.wait = disk or Disk(), wait
+        self.recovered: list[str] = []  # what opening the folder put right, one message per batch
+        self.undo_problems: list[str] = []  # files the last undo could not put back, each with why
+        if (self.root / HIDDEN).is_dir():
+            with self._locked():
+                self.recovered = recover(self.root, self.disk)
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """One batch at a time in this folder, across threads and processes (flock on a file in the hidden
+        folder; filelock gives each thread its own hold); a long wait becomes a clear error."""
+        (self.root / HIDDEN).mkdir(exist_ok=True)
+        lock = FileLock(self.root / HIDDEN / "lock", timeout=self.wait)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise TimeoutError(f"another change to the data folder '{self.root.name}' has run for over "
+                               f"{self.wait:g} s; nothing was changed, try again") from None
+        try:
+            yield
+        finally:
+            lock.release()
 
     def inside(self, path: str | os.PathLike, hidden: bool = False) -> Path:
         """``path`` (relative to the root, or absolute) resolved, if it lies inside the root (and, unless
@@ -91,78 +124,97 @@ class FolderEdits:
         try:
             rel = full.relative_to(self.root)
         except ValueError:
-            raise OutsideFolderError(f"'{path}' is outside the data folder '{self.root}'; nothing was changed") from None
+            raise OutsideFolderError(f"'{path}' is outside the data folder '{self.root.name}'; nothing was "
+                                     "changed") from None
         if not rel.parts or (not hidden and any(part.startswith(".") for part in rel.parts)):
-            raise OutsideFolderError(f"'{path}' is not a file of the data folder '{self.root}' (hidden or the "
-                                     "folder itself); nothing was changed")
+            raise OutsideFolderError(f"'{path}' is not a file of the data folder '{self.root.name}' (hidden or "
+                                     "the folder itself); nothing was changed")
         return full
 
-    def _plan(self, edits: list[Edit], trash: Path) -> list[dict]:
-        """Each edit as journal entries of checked absolute paths; raises before anything is written."""
+    def rel(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+    def _plan(self, edits: list[Edit], batch: Batch) -> list[Entry]:
+        """Each edit as a checked move (relative paths); raises before anything is written."""
         entries, targets = [], set()
-        for e in edits:
+        for k, e in enumerate(edits):
             if isinstance(e, Create):
-                entry = {"op": "create", "dst": str(self.inside(e.dst))}
+                staged = batch.folder / "new" / f"{k:05d}{PurePath(e.dst).suffix}"
+                entry = Entry("create", self.rel(staged), self.rel(self.inside(e.dst)))
             elif isinstance(e, Move):
-                entry = {"op": "move", "src": str(self.inside(e.src)), "dst": str(self.inside(e.dst))}
+                entry = Entry("move", self.rel(self.inside(e.src)), self.rel(self.inside(e.dst)))
             elif isinstance(e, Delete):
-                src = self.inside(e.src)
-                entry = {"op": "move", "src": str(src), "dst": str(trash / src.relative_to(self.root))}
+                src = self.rel(self.inside(e.src))
+                entry = Entry("delete", src, self.rel(batch.folder / "trash" / src))
             else:
                 raise TypeError(f"{e!r}: expected Create, Move or Delete")
-            if "src" in entry and not Path(entry["src"]).is_file():
-                raise FileNotFoundError(f"'{entry['src']}' is not a file; nothing was changed")
-            if Path(entry["dst"]).exists() or entry["dst"] in targets:
-                raise FileExistsError(f"'{entry['dst']}' exists already; nothing was changed")
-            targets.add(entry["dst"])
+            if entry.op != "create" and not (self.root / entry.src).is_file():
+                raise FileNotFoundError(f"'{entry.src}' is not a file of the data folder; nothing was changed")
+            if (self.root / entry.dst).exists() or entry.dst in targets:
+                raise FileExistsError(f"'{entry.dst}' exists already; nothing was changed")
+            targets.add(entry.dst)
             entries.append(entry)
         return entries
 
     def apply(self, edits: list[Edit]) -> Path:
-        """Check every edit, write the journal, then make the changes; returns the journal's path. A check
-        that fails raises before any file is touched."""
+        """Check every edit, stage the uploads, write the journal (fsynced), then make the changes; returns the
+        journal's path. A check that fails raises before any file is touched."""
         edits = list(edits)
-        # numbered, so that "the last batch" is the last one made even within one second
-        done = [int(j.name.split("-", 1)[0]) for j in self.journals()]
-        stamp = f"{max(done, default=0) + 1:06d}-" + time.strftime("%Y%m%d-%H%M%S")
-        entries = self._plan(edits, self.root / HIDDEN / "trash" / stamp)
-        self.journal_dir.mkdir(parents=True, exist_ok=True)
-        journal = self.journal_dir / f"{stamp}.json"
-        journal.write_text(json.dumps({"root": str(self.root), "edits": entries}, indent=1))
-        for edit, entry in zip(edits, entries):  # one checked entry per edit, in order
-            dst = Path(entry["dst"])
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            if entry["op"] == "create":
-                dst.write_bytes(edit.data)
-            else:
-                os.replace(entry["src"], dst)
-        return journal
+        self._plan(edits, Batch(self.root, "check"))  # a refused batch writes nothing, not even the lock
+        with self._locked():
+            self.recovered += recover(self.root, self.disk)
+            batch = Batch(self.root, Batch.new_id(self.root), time=time.strftime("%Y-%m-%d %H:%M:%S"))
+            batch.entries = self._plan(edits, batch)  # again: another process may have changed the folder
+            (batch.folder / "new").mkdir(parents=True)
+            for edit, entry in zip(edits, batch.entries):
+                if entry.op == "create":  # staged in the batch's folder: the journal's moves then hold all
+                    self.disk.write(self.root / entry.src, edit.data)
+            batch.save(self.disk)  # complete before the first change
+            batch.run(self.disk)
+        return batch.journal
+
+    def batches(self) -> list[Batch]:
+        """The batches applied and not undone, oldest first."""
+        out = []
+        for folder in batch_folders(self.root):
+            if (folder / "journal.json").exists():
+                try:
+                    batch = Batch.load(self.root, folder)
+                except ValueError:  # damaged since this folder was opened: the next open sets it aside
+                    continue
+                if batch.state == "done":
+                    out.append(batch)
+        return out
 
     def journals(self) -> list[Path]:
-        """The batches applied and not undone, oldest first (their names start with their number)."""
-        return sorted(self.journal_dir.glob("[0-9]*-*.json")) if self.journal_dir.is_dir() else []
+        """The journals of the batches applied and not undone, oldest first."""
+        return [b.journal for b in self.batches()]
 
     def undo(self) -> Path | None:
-        """Undo the last batch still applied (its files put back, its uploads removed); returns its journal's
-        path, or None when there is nothing to undo."""
-        journals = self.journals()
-        if not journals:
-            return None
-        journal = journals[-1]
-        for entry in reversed(json.loads(journal.read_text())["edits"]):
-            dst = self.inside(entry["dst"], hidden=True)  # a journal edited by hand cannot reach outside
-            if entry["op"] == "create":
-                dst.unlink(missing_ok=True)
-                continue
-            src = self.inside(entry["src"])
-            if src.exists():
-                raise FileExistsError(f"cannot undo {journal.name}: '{src}' exists again; nothing more was changed")
-            src.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(dst, src)
-        journal.unlink()
-        return journal
+        """Undo the last batch still applied: moved files back, deleted ones back from the trash, uploads into
+        the trash. A file whose old name was taken meanwhile comes back under a free name (``stem-1.ext``).
+        Returns the batch's journal path, or None when there is nothing to undo."""
+        with self._locked():
+            self.recovered += recover(self.root, self.disk)
+            batches = self.batches()
+            if not batches:
+                return None
+            batch, taken = batches[-1], set()
+            for e in batch.entries:  # the journal says where each file goes back before the first move
+                back = self.root / e.src
+                if e.op != "create" and back.exists():
+                    e.back = self.rel(back.parent / free_name(back.parent, back.name, taken))
+                    taken.add(PurePath(e.back).name)
+            batch.state = "undo"
+            batch.save(self.disk)
+            self.undo_problems = [f"'{e.src}' was taken again: it came back as '{e.back}'"
+                                  for e in batch.entries if e.back] + batch.revert(self.disk)
+        return batch.journal
 
     def describe(self, journal: Path) -> list[dict]:
-        """A journal's entries (``op``, ``src``, ``dst``) for a message."""
-        return json.loads(journal.read_text())["edits"]
+        """A journal's entries (``op``, ``src``, ``dst``, relative to the data folder) for a message."""
+        return [{"op": e.op, "src": e.src, "dst": e.dst} for e in Batch.load(self.root, journal.parent).entries]
 
+    def summary(self, journal: Path) -> str:
+        """What a batch did in words (``2 upload(s) at 2026-12-04 10:02:11``)."""
+        return describe_batch(Batch.load(self.root, journal.parent))

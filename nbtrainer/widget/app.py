@@ -16,11 +16,14 @@ Example::
 from __future__ import annotations
 
 import html
+import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from ipywidgets import HTML, HBox, Layout, Stack, Tab, ToggleButtons, VBox
 
+from ..data.places import Places
 from ..recipe.checklist import Checklist
 from ..train.learner import Learner
 from .checklist_panel import ChecklistPanel
@@ -37,8 +40,11 @@ PLOTS = {"LR finder": 0, "Training": 1}  # the right-hand plots, by their toggle
 
 
 def default_folder() -> Path:
-    """``nbtrainer-session/<date-time>/``: where the step snapshots and the exported script go."""
-    return Path(SESSION_ROOT) / time.strftime("%Y%m%d-%H%M%S")
+    """A new folder ``nbtrainer-session/<date-time>-<random>/`` of this session alone (made here, atomically,
+    readable by its owner only: two students who open the app in the same second get two folders): its
+    uploads, undo journals, step snapshots and exported script."""
+    Path(SESSION_ROOT).mkdir(exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=SESSION_ROOT))
 
 
 class Trainer(VBox):
@@ -47,21 +53,27 @@ class Trainer(VBox):
     Args:
         learn: a :class:`~nbtrainer.Learner` (the course recipe is built for it) or a ready
             :class:`~nbtrainer.Checklist`.
-        folder: the session's folder for step snapshots and the exported script. Default:
-            ``nbtrainer-session/<date-time>/``.
+        folder: the session's folder for uploads, step snapshots and the exported script. Default: a new
+            folder of its own, ``nbtrainer-session/<date-time>-<random>/``.
         rate: live updates per second at most. Default: 4.
+        data_roots: folders besides the session's own that "Train on this folder" may use (and their
+            sub-folders), e.g. a bundled example folder; the learner's own data folder is one. More come from
+            the environment variable ``NBTRAINER_DATA_ROOTS`` (separated by ``os.pathsep``). Any other path on
+            the server is refused.
         **recipe: arguments of :meth:`nbtrainer.Checklist.recipe` (``lr``, ``ratio``, ``head_cycles``...).
     """
 
     def __init__(self, learn: Learner | Checklist, folder: str | Path | None = None, rate: float = 4.0,
-                 **recipe):
+                 data_roots: Iterable[str | Path] = (), **recipe):
         self.folder = Path(folder) if folder is not None else default_folder()
         if isinstance(learn, Checklist):
             checklist = learn
             checklist.snapshot_dir = checklist.snapshot_dir or self.folder / "snapshots"
         else:
             checklist = Checklist.recipe(learn, snapshot_dir=self.folder / "snapshots", **recipe)
-        self.model = model = TrainerModel(checklist, rate=rate, data_root=self.folder / "data")
+        own = checklist.learn.data.root
+        places = Places(self.folder, [*data_roots, *([own] if own is not None else [])])
+        self.model = model = TrainerModel(checklist, rate=rate, data_root=self.folder / "data", places=places)
         self.stage_progress = StageProgress()
         self.predictor = PredictView(on_upload=model.predict_bytes)
         # the question before a write shows where it was asked: in the Data tab and in the Interpretation tab
@@ -121,6 +133,7 @@ class Trainer(VBox):
         m.observe(lambda c: self._aug_changed(c["new"]), names="aug")
         m.observe(lambda c: [bar.show(c["new"]) for bar in (self.confirm, self.clean_confirm)], names="confirm")
         m.observe(lambda c: self.data_view.show_message(m.message), names="message")
+        m.observe(lambda c: setattr(self.data_view.folder, "value", m.shown(c["new"])), names="data_root")
         m.observe(lambda c: self._follow(c["new"]), names="running")
         m.observe(lambda _: self._build(), names="generation")
 

@@ -68,20 +68,38 @@ class DataActions:
             try:
                 pending[1]()
             except (OSError, ValueError) as e:  # a refused path, a missing file: said, nothing half done
-                self.message = f"{type(e).__name__}: {e}"
+                self.message = f"{type(e).__name__}: {self.places.hide(str(e))}"
 
     # ------------------------------------------------------------------ new data
+    def shown(self, path: str | Path) -> str:
+        """``path`` as the student sees it: relative to the session folder (never the server's folders)."""
+        return self.places.shown(path)
+
     def use_folder(self, path: str) -> None:
-        """Check ``path`` (one sub-folder of images per class), then ask to start the checklist again on it."""
+        """Check ``path`` (one sub-folder of images per class; only a folder of :attr:`places`), reading it on
+        the worker thread (a large folder never blocks the kernel), then ask to start the checklist again on it."""
         try:
-            data, note = load_folder(Path(path).expanduser(), self.learn.data)
-        except (OSError, ValueError) as e:
-            self.message = f"cannot use '{path}': {e}"
+            folder = self.places.resolve(path)
+        except ValueError as e:  # says where folders may be, not what is at ``path``
+            self.message = f"cannot use that folder: {e}"
             return
-        counts = ", ".join(f"{c}: {t + v}" for c, t, v in class_counts(data).rows())
-        text = (f"Train on '{path}' ({len(data.train) + len(data.valid)} images; {counts})? The checklist starts "
-                f"again from step 1 on the new images.{' Note: ' + note if note else ''}")
-        self._ask(text, lambda: self._use(data, path))
+        self.message = f"reading '{self.shown(folder)}'..."
+        self._start(self._check_folder, folder)
+
+    def _check_folder(self, folder: Path) -> None:
+        data = None
+        try:
+            data, note = load_folder(folder, self.learn.data)
+        except (OSError, ValueError) as e:
+            self.message = f"cannot use '{self.shown(folder)}': {self.places.hide(str(e))}"
+        finally:
+            self._finish()
+        if data is not None:
+            counts = ", ".join(f"{c}: {t + v}" for c, t, v in class_counts(data).rows())
+            note = f" Note: {self.places.hide(note)}" if note else ""
+            text = (f"Train on '{self.shown(folder)}' ({len(data.train) + len(data.valid)} images; {counts})? The "
+                    f"checklist starts again from step 1 on the new images.{note}")
+            self._ask(text, lambda: self._use(data, self.shown(folder)))
 
     def use_dataset(self, name: str, root: str | Path | None = None) -> None:
         """Get the standard set ``name`` (:mod:`nbtrainer.datasets`: downloaded the first time, on the worker
@@ -127,7 +145,7 @@ class DataActions:
         if not files:
             self.message = "choose some pictures first"
             return
-        text = f"Save {len(files)} file(s) as class '{class_name}' into '{self.data_root}'?"
+        text = f"Save {len(files)} file(s) as class '{class_name}' into '{self.shown(self.data_root)}'?"
         self._ask(text, lambda: self._upload(class_name, files))
 
     def _upload(self, class_name: str, files: list[tuple[str, bytes]]) -> None:
@@ -147,7 +165,7 @@ class DataActions:
         if not lines:
             self.message = "nothing to change: every image is kept in its class"
             return
-        text = f"Apply {len(lines)} change(s) in '{cleaner.edits.root}'? " + "; ".join(lines)
+        text = f"Apply {len(lines)} change(s) in '{self.shown(cleaner.edits.root)}'? " + "; ".join(lines)
         self._ask(text, lambda: self._clean(cleaner, decisions))
 
     def _clean(self, cleaner: Cleaner, decisions: Mapping[int, str]) -> None:
@@ -157,15 +175,22 @@ class DataActions:
                         "'Train on this folder' starts the checklist on the cleaned folder")
 
     def undo_edit(self) -> None:
-        """Ask, then undo the last upload or clean-up in :attr:`data_root`."""
+        """Ask, then undo the last upload or clean-up in :attr:`data_root`; first says what opening the folder
+        put right (a change or an undo cut short by a crash)."""
         root = Path(self.data_root)
-        journals = FolderEdits(root).journals() if root.is_dir() else []
-        if not journals:
-            self.message = f"nothing to undo in '{root}'"
+        edits = FolderEdits(root) if root.is_dir() else None
+        batches = edits.batches() if edits else []
+        said = " ".join(m[0].upper() + m[1:] + "." for m in (edits.recovered if edits else []))
+        if not batches:
+            self.message = (said + " " if said else "") + f"nothing to undo in '{self.shown(root)}'"
             return
-        n = len(FolderEdits(root).describe(journals[-1]))
-        self._ask(f"Undo the last change in '{root}' ({n} file(s))?", lambda: self._undo(root))
+        what = edits.summary(batches[-1].journal)
+        self._ask(f"{said + ' ' if said else ''}Undo the last change in '{self.shown(root)}' ({what})?",
+                  lambda: self._undo(root))
 
     def _undo(self, root: Path) -> None:
-        FolderEdits(root).undo()
-        self.message = f"undone: the files of the last change in '{root}' are back as they were"
+        edits = FolderEdits(root)
+        edits.undo()
+        problems = f" ({'; '.join(edits.undo_problems)})" if edits.undo_problems else ""
+        self.message = (f"undone: the files of the last change in '{self.shown(root)}' are back as they were; "
+                        f"what it had added is in the folder's trash (.nbtrainer){problems}")

@@ -89,7 +89,7 @@ class DataView(VBox):
             b.on_click(lambda _: action())
             return b
 
-        self.folder = Text(value=model.data_root, description="folder", layout=Layout(width="420px"))
+        self.folder = Text(value=model.shown(model.data_root), description="folder", layout=Layout(width="420px"))
         self.folder.add_class("nbt-data-folder")
         self.class_name = Text(placeholder="e.g. cats", description="class", layout=Layout(width="220px"))
         self.class_name.add_class("nbt-class-name")

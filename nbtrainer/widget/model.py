@@ -30,6 +30,7 @@ from pathlib import Path
 
 from traitlets import Bool, Dict, Float, HasTraits, Int, List, Unicode
 
+from ..data.places import Places
 from ..recipe.checklist import Checklist
 from ..results.interpret import Interpretation
 from ..results.report import lrs_text, suggestion_text
@@ -74,11 +75,15 @@ class TrainerModel(DataActions, ResultActions, HasTraits):
     generation = Int(0)              # +1 when the checklist is replaced (new data): views rebuild
     aug = Dict()                     # the data's augmentation settings (Augment.to_dict())
 
-    def __init__(self, checklist: Checklist, rate: float = 4.0, data_root: str | Path = ""):
+    def __init__(self, checklist: Checklist, rate: float = 4.0, data_root: str | Path = "",
+                 places: Places | None = None):
         super().__init__()
         self.checklist, self.learn = checklist, checklist.learn
         root = checklist.learn.data.root
-        self.data_root = str(root if root is not None else data_root)
+        self.data_root = str(Path(root if root is not None else data_root).resolve())
+        # the folders this session may use: its own, and the learner's own data folder (the teacher chose it)
+        self.places = places or Places(Path(data_root).parent if data_root else Path.cwd(),
+                                       [root] if root is not None else [])
         self.worker, self.stopper = Worker(), Stopper()
         self.feed = LiveFeed(self._on_feed, rate=rate)
         self.progress_cb = Progress(self._on_progress, rate=rate)

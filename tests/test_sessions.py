@@ -1,0 +1,75 @@
+"""Each student in a session of their own: session folders unique per app, "Train on this folder" limited to
+the session folder and the roots the deployer allows, messages without server paths."""
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+
+from nbtrainer.data.places import ROOTS_VARIABLE, Places
+from nbtrainer.widget import Trainer
+from nbtrainer.widget.app import default_folder
+
+from .conftest import FAST_RECIPE as FAST, small_learner
+from .test_widget_data import picture, press
+
+
+def test_apps_opened_in_the_same_second_get_folders_of_their_own(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    folders = []
+    threads = [threading.Thread(target=lambda: folders.append(default_folder())) for _ in range(8)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert len(set(folders)) == 8 and all(f.is_dir() and f.parent.name == "nbtrainer-session" for f in folders)
+    assert all(oct(f.stat().st_mode & 0o777) == "0o700" for f in folders)  # readable by their owner only
+
+
+def test_places_refuse_every_folder_outside_the_session_and_the_allowed_roots(tmp_path, monkeypatch):
+    session, example, other = tmp_path / "s1", tmp_path / "example-images", tmp_path / "s2"
+    for f in (session / "data", example / "cats", other / "data"):
+        f.mkdir(parents=True)
+    (session / "escape").symlink_to(other, target_is_directory=True)
+    monkeypatch.delenv(ROOTS_VARIABLE, raising=False)
+    places = Places(session, [example])
+    assert places.resolve("data") == (session / "data").resolve()
+    assert places.resolve("example-images/cats") == (example / "cats").resolve()
+    assert places.resolve(str(example)) == example.resolve()
+    for bad in ("/etc/ssl", "/usr", "..", "../s2/data", str(other), "escape", "~", "data/../../s2"):
+        with pytest.raises(ValueError, match="not a folder this app may use") as e:
+            places.resolve(bad)
+        assert "ssl" not in str(e.value).replace(bad, "") and str(tmp_path) not in str(e.value).replace(bad, "")
+    assert places.shown(session / "data" / "cats") == "data/cats" and places.shown(example) == "example-images"
+    assert places.shown("/etc/ssl/certs") == "certs"
+    assert places.hide(f"'{session}/data/x.png' is bad; see {example}") == "'data/x.png' is bad; see example-images"
+    monkeypatch.setenv(ROOTS_VARIABLE, str(other))
+    assert Places(session).resolve(str(other / "data")) == (other / "data").resolve()
+
+
+def test_the_app_refuses_a_server_folder_without_saying_what_is_there(tmp_path):
+    trainer = Trainer(small_learner(n=100), folder=tmp_path / "session", **FAST)
+    for path in ("/etc/ssl", "/usr", "../"):
+        trainer.data_view.folder.value = path
+        press(trainer.data_view, "nbt-use-folder")
+        assert trainer.model.confirm == {} and not trainer.model.busy  # refused at once, nothing scanned
+        assert "not a folder this app may use" in trainer.model.message
+        assert "certs" not in trainer.model.message and "bin" not in trainer.model.message
+
+
+def test_two_apps_keep_their_uploads_snapshots_and_undo_apart(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    a, b = (Trainer(small_learner(n=100), **FAST) for _ in range(2))
+    assert a.folder != b.folder
+    for trainer, colour in ((a, "red"), (b, "blue")):
+        trainer.data_view.class_name.value = colour
+        from .test_widget_data import choose_files
+        choose_files(trainer.data_view.files, [(f"{colour}{i}.png", picture(colour, i)) for i in range(3)])
+        press(trainer.data_view, "nbt-add-images")
+        trainer.confirm.yes.click()
+    assert sorted(p.name for p in (a.folder / "data").rglob("*.png")) == ["red0.png", "red1.png", "red2.png"]
+    assert sorted(p.name for p in (b.folder / "data").rglob("*.png")) == ["blue0.png", "blue1.png", "blue2.png"]
+    press(a.data_view, "nbt-undo-edit")
+    a.confirm.yes.click()
+    assert not list((a.folder / "data").rglob("red*.png")) and len(list((b.folder / "data").rglob("*.png"))) == 3
+    assert a.model.checklist.snapshot_dir.parent != b.model.checklist.snapshot_dir.parent
+    assert str(tmp_path) not in a.model.message and os.sep + "nbtrainer-session" not in a.model.message
