@@ -11,15 +11,50 @@ Example::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
 
 from .datasets import NAMES as DATASETS
 from .datasets.download import DatasetError
-from .recipe.settings import RecipeSettings
+from .recipe.settings import RecipeSettings, SettingError
 
 DEFAULTS = RecipeSettings()  # one set of defaults for the CLI and Checklist.recipe
+
+
+def option(name: str) -> str:
+    """The ``nbtrainer run`` option of a :class:`RecipeSettings` field."""
+    return "--tta" if name == "tta_n" else "--" + name.replace("_", "-")
+
+
+def int_at_least(low: int):
+    """An argparse type: an integer >= ``low`` (argparse names the option and exits 2 otherwise)."""
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {value}")
+        return value
+    parse.__name__ = f"integer >= {low}"
+    return parse
+
+
+def fraction(text: str) -> float:
+    """An argparse type: a number strictly between 0 and 1."""
+    value = float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction between 0 and 1, got {value}")
+    return value
+
+
+def settings_of(args: argparse.Namespace) -> RecipeSettings:
+    """The recipe settings of ``args``, checked (each field's range) before any work; a bad one raises a
+    ValueError naming its option."""
+    try:
+        return RecipeSettings(**{name: getattr(args, "tta" if name == "tta_n" else name)
+                                 for name in RecipeSettings.names()})
+    except SettingError as e:
+        raise ValueError(f"{option(e.name)} {e.value}: expected {e.expected}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,14 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
                                                          "(nbtrainer.datasets): " + ", ".join(DATASETS))
     run.add_argument("--data-root", help="cache folder of --dataset (default: $NBTRAINER_DATA or "
                                          "~/.cache/nbtrainer/datasets)")
-    run.add_argument("--valid-pct", type=float, default=0.2, help="held-out fraction when there is no valid folder")
-    run.add_argument("--limit", type=int, help="use only the first N images of the embedded data (quick runs)")
+    run.add_argument("--valid-pct", type=fraction, default=0.2, help="held-out fraction when there is no valid folder")
+    run.add_argument("--limit", type=int_at_least(10), help="use only the first N images of the embedded data (quick runs)")
     run.add_argument("--arch", default="efficientnet_lite0", help="efficientnet_lite0 (offline) or a torchvision name")
-    run.add_argument("--size", type=int, help="image size of the first stages (default: from the images' own size, "
+    run.add_argument("--size", type=int_at_least(8), help="image size of the first stages (default: from the images' own size, "
                                                "see nbtrainer.data.sizes; the plan is printed before training)")
-    run.add_argument("--final-size", type=int, help="progressive resizing: size of the last stage (0: none; "
+    run.add_argument("--final-size", type=int_at_least(0), help="progressive resizing: size of the last stage (0: none; "
                                                      "default: from the images' own size)")
-    run.add_argument("--bs", type=int, default=64, help="batch size")
+    run.add_argument("--bs", type=int_at_least(1), default=64, help="batch size")
     d = DEFAULTS
     run.add_argument("--lr", type=float, default=d.lr, help="peak LR of the last layer group until lr_find "
                                                             "suggests one")
@@ -74,13 +109,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
                      help="channels_last memory format (default: on; faster convolutions on CPUs and GPUs)")
     run.add_argument("--seed", type=int, default=0)
-    run.add_argument("--workers", type=int, help="DataLoader worker processes (default: by the machine)")
+    run.add_argument("--workers", type=int_at_least(0), help="DataLoader worker processes (default: by the machine)")
     run.add_argument("--out", default="nbtrainer-out", help="report folder (checkpoint, metrics, plots)")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     pred = sub.add_parser("predict", help="predict the class of image files with a trained checkpoint")
     pred.add_argument("checkpoint", help="a checkpoint written by nbtrainer (e.g. nbtrainer-out/checkpoint.pt)")
     pred.add_argument("images", nargs="+", help="image files")
-    pred.add_argument("--top", type=int, default=3, help="classes shown per image")
+    pred.add_argument("--top", type=int_at_least(1), default=3, help="classes shown per image")
     return parser
 
 
@@ -118,6 +153,7 @@ def build_run(args: argparse.Namespace, ranks=None, callbacks=()):
     from .train.learner import Learner
     from .train.precompute import ActivationCache
 
+    settings = settings_of(args)  # every option checked before any work
     if args.data is not None and args.dataset is not None:
         raise ValueError(f"--data {args.data!r} and --dataset {args.dataset!r}: give one of them")
     if args.dataset is not None:
@@ -136,9 +172,9 @@ def build_run(args: argparse.Namespace, ranks=None, callbacks=()):
     learn = Learner(data, arch=args.arch, opt=args.opt, seed=args.seed, callbacks=callbacks, device=args.device,
                     amp=args.amp, channels_last=args.channels_last,
                     bn_freeze=args.bn_freeze, cache=ActivationCache(args.cache_dir))
-    settings = {name: getattr(args, "tta" if name == "tta_n" else name) for name in RecipeSettings.names()}
     final = args.final_size if args.final_size is not None else (0 if args.size else None)
-    return data, learn, Checklist.recipe(learn, size=args.size or "auto", final_size=final, **settings)
+    return data, learn, Checklist.recipe(learn, size=args.size or "auto", final_size=final,
+                                         **dataclasses.asdict(settings))
 
 
 def precision_text(args: argparse.Namespace, device: str) -> str:
@@ -168,7 +204,15 @@ def train_and_report(args: argparse.Namespace, ranks) -> int:
     say(f"precision: {precision_text(args, learn.device.type)}", flush=True)
     for step in checklist.steps:
         say(f"-> {step.name}: {step.why}", flush=True)
-        checklist.run_step(step)
+        try:
+            checklist.run_step(step)
+        except Exception:  # the steps that finished are not lost: their report and checkpoint are written
+            if ranks.is_main:
+                paths = write_report(args.out, learn, checklist, {"failed_step": step.name, "error": step.error,
+                                                                  "seconds": time.perf_counter() - start})
+                print(f"nbtrainer: step '{step.name}' failed: {step.error}\nthe steps before it are saved: "
+                      f"{', '.join(str(p) for p in paths.values())}", file=sys.stderr)
+            raise StepFailed(step.error) from None
         if step.action == "lr_find":
             say(f"   {detail(step.result)} ({step.result['stop_reason']})", flush=True)
         elif step.result.get("kept"):
@@ -195,10 +239,16 @@ def train_and_report(args: argparse.Namespace, ranks) -> int:
     return 0
 
 
+class StepFailed(Exception):
+    """A step of ``nbtrainer run`` failed after the report of the steps before it was written."""
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return predict_command(args) if args.command == "predict" else run_command(args)
+    except StepFailed:
+        return 1
     except (ValueError, FileNotFoundError, NotADirectoryError, DatasetError) as e:
         from .distributed import launched_by_torchrun
 

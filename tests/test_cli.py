@@ -79,3 +79,66 @@ def test_the_cli_and_the_library_have_the_same_defaults(make_folder, tmp_path):
     recipe = nbt.Checklist.recipe(library, size="auto")
     assert [(s.action, s.params) for s in checklist.steps] == [(s.action, s.params) for s in recipe.steps]
     assert checklist.plan == recipe.plan and (checklist.lr, checklist.ratios) == (recipe.lr, recipe.ratios)
+
+
+@pytest.mark.parametrize("argv, named", [
+    (["--tta", "0"], "--tta 0"), (["--snapshots", "9"], "--snapshots 9"), (["--patience", "0"], "--patience 0"),
+    (["--warmup", "5"], "--warmup 5"), (["--unfrozen-lr-find-iters", "3"], "--unfrozen-lr-find-iters 3"),
+    (["--lr", "-1"], "--lr -1"), (["--ratio", "0.5"], "--ratio 0.5"), (["--size", "0"], "--size"),
+    (["--bs", "0"], "--bs"), (["--valid-pct", "1.5"], "--valid-pct"), (["--final-size", "-3"], "--final-size"),
+])
+def test_every_option_is_checked_before_any_work_and_named(tmp_path, capsys, argv, named):
+    out = tmp_path / "report"
+    with pytest.raises(SystemExit) if argv[0] in ("--size", "--bs", "--valid-pct", "--final-size") else \
+            _returns(2) as code:  # argparse's own types exit 2 themselves
+        code.value = main(["run", *argv, "--data", str(tmp_path / "no-such-folder"), "--out", str(out),
+                           "--no-progress"])
+    err = capsys.readouterr().err
+    assert named in err and "expected" in err
+    assert "no-such-folder" not in err  # refused before the data was even looked at
+    assert not out.exists()
+
+
+class _returns:
+    """``with _returns(2) as code: code.value = main(...)`` checks the return code."""
+
+    def __init__(self, expected):
+        self.expected, self.value = expected, None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        assert exc[0] is None and self.value == self.expected
+        return False
+
+
+def test_a_failing_step_still_writes_the_report_and_checkpoint_of_the_steps_before_it(tmp_path, capsys,
+                                                                                      monkeypatch):
+    from nbtrainer.recipe import actions
+
+    def broken(learn, checklist, params):
+        raise RuntimeError("the disk is full")
+
+    monkeypatch.setitem(actions.ACTIONS, "tta", broken)
+    out = tmp_path / "o"
+    code = main(["run", "--limit", "120", "--size", "32", "--final-size", "0", "--head-cycles", "1", "--aug-cycles",
+                 "1", "--unfrozen-cycles", "1", "--lr-find-iters", "10", "--unfrozen-lr-find-iters", "10",
+                 "--cache-dir", str(tmp_path / "cache"), "--out", str(out), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 1 and "step 'Test-time augmentation' failed: RuntimeError: the disk is full" in err
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["failed_step"] == "Test-time augmentation"
+    assert [s["status"] for s in metrics["steps"]] == ["done"] * 8 + ["failed"]
+    ckpt = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert ckpt["classes"] == [str(i) for i in range(10)]
+
+
+def test_checklist_recipe_refuses_bad_settings_before_any_work():
+    import nbtrainer as nbt
+
+    learn = nbt.Learner(nbt.ImageData.demo(n=60, size=32))
+    for bad, words in (({"tta_n": 0}, "tta_n=0"), ({"snapshots": 9}, "snapshots=9"), ({"warmup": 5}, "warmup=5")):
+        with pytest.raises(ValueError, match=words):
+            nbt.Checklist.recipe(learn, **bad)
+    assert learn.recorder.iterations == []  # nothing ran

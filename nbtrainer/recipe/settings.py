@@ -8,8 +8,10 @@ Example::
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields
 
+from ..checks import is_int
 from .results import StepResult
 
 
@@ -59,9 +61,55 @@ class RecipeSettings:
     lr_find_iters: int = 100
     unfrozen_lr_find_iters: int = 30
 
+    def __post_init__(self):
+        """Every field checked once, before any work: a :class:`SettingError` naming the first bad one."""
+        for name, (ok, expected) in CHECKS.items():
+            value = getattr(self, name)
+            if not ok(value, self):
+                raise SettingError(name, value, expected)
+
     @classmethod
     def names(cls) -> list[str]:
         return [f.name for f in fields(cls)]
+
+
+class SettingError(ValueError):
+    """A recipe setting out of range; ``name`` is the :class:`RecipeSettings` field (the CLI names its option)."""
+
+    def __init__(self, name: str, value, expected: str):
+        self.name, self.value, self.expected = name, value, expected
+        super().__init__(f"{name}={value!r}: expected {expected}")
+
+
+def _number(low: float, high: float = math.inf, low_open: bool = False, high_open: bool = False):
+    def ok(v, _settings=None) -> bool:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            return False
+        return (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
+    return ok
+
+
+def _integer(low: int):
+    return lambda v, _settings=None: is_int(v, low)
+
+
+# each field: (check(value, settings), what was expected); the snapshots check also reads the cycle counts
+CHECKS: dict[str, tuple] = {
+    "lr": (_number(0, 10, low_open=True), "a learning rate above 0 and at most 10"),
+    "ratio": (_number(1, 100), "how many times lower each group's LR is than the next one's, a number in 1..100"),
+    "head_cycles": (_integer(1), "an integer >= 1 (epochs of the head on the cache)"),
+    "aug_cycles": (_integer(1), "an integer >= 1 (cycles of the head with augmentation)"),
+    "unfrozen_cycles": (_integer(1), "an integer >= 1 (SGDR cycles of the whole network)"),
+    "final_cycles": (_integer(1), "an integer >= 1 (cycles at the final size)"),
+    "patience": (_integer(1), "an integer >= 1 (cycle ends without a new low before stopping)"),
+    "warmup": (_number(0, 1, high_open=True), "the fraction of the first cycle held at lr/100, in [0, 1)"),
+    "tta_n": (_integer(1), "an integer >= 1 (augmented passes of test-time augmentation)"),
+    "snapshots": (lambda v, s: is_int(v, 1) and v <= max(s.unfrozen_cycles, s.final_cycles),
+                  "an integer from 1 to the cycles of the last fit (unfrozen_cycles or final_cycles): the "
+                  "ensemble averages that many cycle ends"),
+    "lr_find_iters": (_integer(10), "an integer >= 10 (a curve needs points)"),
+    "unfrozen_lr_find_iters": (_integer(10), "an integer >= 10 (a curve needs points)"),
+}
 
 
 def plan_text(s: RecipeSettings, size: int, final_size: int | None, why: str) -> str:
