@@ -94,12 +94,18 @@ def test_skipping_that_empties_a_class_is_an_error_and_a_bad_policy_is_named(mak
         nbt.ImageData.from_folder(root, bad_images="ignore")
 
 
-def test_a_class_folder_with_no_images_is_named(make_folder):
+def test_a_class_folder_with_no_images_is_named_and_left_out(make_folder):
     root = make_folder({"a": 4, "b": 4})
     (root / "c").mkdir()
     (root / "c" / "readme.txt").write_text("no images here")
-    with pytest.raises(FileNotFoundError, match=r"(?s)c.*Expected one sub-folder per class holding images"):
-        nbt.ImageData.from_folder(root)
+    (root / "d").mkdir()  # an upload that was all refused, or undone: an empty class must not block training
+    with pytest.warns(UserWarning, match=r"folder\(s\) \['c', 'd'\] hold no image: not classes"):
+        assert nbt.ImageData.from_folder(root, size=32).classes == ["a", "b"]
+    (root / "a").rename(root / "e")
+    for f in (root / "e").iterdir():
+        f.unlink()
+    with pytest.raises(FileNotFoundError, match=r"(?s)Couldn't find any class folder holding images.*Expected one"):
+        nbt.ImageData.from_folder(root / "e")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         nbt.ImageData.from_folder(make_folder({"x": 3, "y": 3}, root=root.parent / "fine"))

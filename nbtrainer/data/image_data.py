@@ -15,6 +15,7 @@ Example::
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +25,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..checks import is_int
 from ..distributed import ShardedBatchSampler, worker_init_fn
-from .sources import ArraySource, FolderSource, ImageSource, scan_folder, to_uint8_images
+from .sources import ArraySource, BadImageError, FolderSource, ImageSource, scan_folder, to_uint8_images
+from .scan import MAX_FILES
 from .transforms import Augment, make_transform
 
 MIN_SIZE = 8
@@ -46,15 +48,29 @@ class Split:
 
 
 class _View(Dataset):
+    """A split through a transform. An image that fails to load although it passed the checks before training
+    (changed or damaged on disk since) is left out with a warning naming it: the next image of the split takes
+    its place in the batch, so a fit never dies on one file."""
+
     def __init__(self, split: Split, transform):
         self.split, self.transform = split, transform
+        self.left_out: set[int] = set()  # source indices that failed (in this process: each loader worker has its own)
 
     def __len__(self) -> int:
         return len(self.split)
 
     def __getitem__(self, i: int):
-        index = self.split.indices[i]
-        return self.transform(self.split.source.load(index)), self.split.source.targets[index]
+        for k in range(min(len(self.split), 16)):
+            index = self.split.indices[(i + k) % len(self.split)]
+            if index in self.left_out:
+                continue
+            try:
+                return self.transform(self.split.source.load(index)), self.split.source.targets[index]
+            except BadImageError as e:
+                self.left_out.add(index)
+                warnings.warn(f"{e}; left out of this run (the next image takes its place)", stacklevel=2)
+        raise BadImageError(f"{len(self.left_out)} images of this split failed to load, the last ones in a row; "
+                            "the folder changed since it was checked: build the data again")
 
 
 def split_indices(n: int, valid_pct: float, seed: int) -> tuple[list[int], list[int]]:
@@ -114,13 +130,13 @@ class ImageData:
     def from_folder(cls, path: str | os.PathLike, size: int = 224, valid_pct: float = 0.2,
                     valid: str | None = None, train: str = "train", bs: int = 64, seed: int = 0,
                     augment: bool = False, aug: Augment = Augment(), num_workers: int | None = None,
-                    check_images: bool = True, bad_images: str = "error") -> "ImageData":
+                    check_images: bool = True, bad_images: str = "error", max_files: int = MAX_FILES) -> "ImageData":
         """Images in ImageFolder layout: ``path/<class>/<image>``, split by ``valid_pct`` with ``seed``;
         or ``path/<train>/<class>/...`` and ``path/<valid>/<class>/...`` when ``valid`` names a folder
         (``valid="valid"`` is picked up by itself when both ``path/train`` and ``path/valid`` exist).
 
-        ``check_images`` looks at every file first (header, declared size, a truncated JPEG/PNG), so a bad
-        file is reported, by name, before any training starts; ``bad_images="error"`` (default) raises one
+        ``check_images`` decodes every file first (in parallel; the verdicts are cached, so the next run checks
+        only new or changed files), so a bad file is reported, by name, before any training starts; ``bad_images="error"`` (default) raises one
         error listing every bad file, ``"skip"`` leaves them out with a warning that lists them. Grey,
         16-bit, CMYK, palette and transparent images are converted to RGB.
         """
@@ -131,14 +147,16 @@ class ImageData:
         if valid is None and (root / train).is_dir() and (root / "valid").is_dir():
             valid = "valid"
         if valid is None:
-            source = FolderSource.of(scan_folder(root, check_images, bad_images=bad_images))
+            source = FolderSource.of(scan_folder(root, check_images, bad_images=bad_images, max_files=max_files))
             train_idx, valid_idx = split_indices(len(source), valid_pct, seed)
             data = cls(Split(source, train_idx), Split(source, valid_idx), source.classes, size, bs,
                        augment, aug, num_workers, seed)
             data.origin, data.root = origin, root
             return data
-        train_src = FolderSource.of(scan_folder(root / train, check_images, bad_images=bad_images))
-        valid_src = FolderSource.of(scan_folder(root / valid, check_images, min_classes=1, bad_images=bad_images))
+        train_src = FolderSource.of(scan_folder(root / train, check_images, bad_images=bad_images,
+                                                  max_files=max_files))
+        valid_src = FolderSource.of(scan_folder(root / valid, check_images, min_classes=1, bad_images=bad_images,
+                                                  max_files=max_files))
         if valid_src.classes != train_src.classes:
             raise ValueError(f"the classes of '{root / valid}' {valid_src.classes} differ from those of "
                              f"'{root / train}' {train_src.classes}; expected the same class folders")

@@ -7,8 +7,8 @@ Example::
 """
 from __future__ import annotations
 
-import io
 import os
+import struct
 import warnings
 from pathlib import Path
 from typing import Protocol
@@ -18,6 +18,9 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torchvision.datasets import ImageFolder
 from torchvision.datasets.folder import IMG_EXTENSIONS
+
+from .image_checks import CheckCache, check_files, image_problem, open_checked  # noqa: F401 (image_problem: re-exported)
+from .scan import MAX_FILES, list_images
 
 
 class ImageSource(Protocol):
@@ -35,7 +38,6 @@ class BadImageError(ValueError):
 
 SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N", "I")  # PIL's 16-bit (and 32-bit integer) grey modes
 BAD_IMAGES = ("error", "skip")
-JPEG_END, PNG_END = b"\xff\xd9", b"IEND"
 
 
 def to_rgb(im: Image.Image) -> Image.Image:
@@ -54,62 +56,50 @@ def to_rgb(im: Image.Image) -> Image.Image:
 
 def load_rgb(path, name: str | None = None) -> Image.Image:
     """Open ``path`` (a file name or a binary file object) as an RGB PIL image (see :func:`to_rgb`), or raise
-    :class:`BadImageError` naming the file (``name``, default ``path``)."""
+    :class:`BadImageError` naming the file (``name``, default ``path``); the size limits of
+    :func:`~nbtrainer.data.image_checks.size_problem` are checked before any pixel is decoded."""
     try:
-        with Image.open(path) as im:
+        with open_checked(path) as im:
             return to_rgb(im)
-    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as e:
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError, SyntaxError, EOFError,
+            IndexError, struct.error, ZeroDivisionError) as e:
         raise BadImageError(f"cannot read image '{name or path}': {e}") from e
 
 
-def image_problem(path: str | os.PathLike | bytes) -> str | None:
-    """Why ``path`` (a file, or the bytes of one) cannot be used as an image, or None. Cheap: the header, the
-    declared size (PIL's decompression-bomb limit), and for JPEG/PNG whether the file ends as a whole one does
-    (a truncated download), without decoding the pixels."""
-    source = io.BytesIO(path) if isinstance(path, bytes) else path
-    try:
-        with Image.open(source) as im:
-            width, height = im.size
-            kind = im.format
-    except Image.DecompressionBombError as e:
-        return f"declares too many pixels ({e})"
-    except (OSError, UnidentifiedImageError, ValueError) as e:
-        return f"not a readable image ({type(e).__name__}: {e})"
-    if width < 1 or height < 1:
-        return f"declares an empty size {width}x{height}"
-    end = {"JPEG": JPEG_END, "PNG": PNG_END}.get(kind)
-    if end is not None and end not in _tail(path):
-        return f"truncated {kind} (no end marker {end!r} in its last bytes)"
-    return None
-
-
-def _tail(path: str | os.PathLike | bytes, n: int = 1024) -> bytes:
-    if isinstance(path, bytes):
-        return path[-n:]
-    with open(path, "rb") as f:
-        f.seek(max(0, Path(path).stat().st_size - n))
-        return f.read()
-
-
 class VisibleImageFolder(ImageFolder):
-    """torchvision's ``ImageFolder`` without hidden folders as classes: Jupyter's ``.ipynb_checkpoints`` and
-    nbtrainer's own ``.nbtrainer`` (the undo journal and trash of :mod:`nbtrainer.data.edits`) are not
-    classes. torchvision's ``find_classes`` takes every sub-folder."""
+    """torchvision's ``ImageFolder`` over the listing of :func:`~nbtrainer.data.scan.list_images`: hidden folders
+    (Jupyter's ``.ipynb_checkpoints``, nbtrainer's ``.nbtrainer``) are no classes, nor are folders without an
+    image; only regular files count (a FIFO named ``x.png`` would hang a read); a link that loops is walked once;
+    more than ``max_files`` entries is an error, not minutes of scanning. torchvision's own ``find_classes`` takes
+    every sub-folder and its ``make_dataset`` follows link loops."""
+
+    def __init__(self, root: str, loader, max_files: int = MAX_FILES):
+        self.listing = list_images(Path(root), max_files)
+        super().__init__(root, loader=loader)
 
     def find_classes(self, directory: str) -> tuple[list[str], dict[str, int]]:
-        classes, _ = super().find_classes(directory)
-        classes = [c for c in classes if not c.startswith(".")]
+        classes = sorted(c for c, files in self.listing.items() if files)
         if not classes:
-            raise FileNotFoundError(f"Couldn't find any class folder in {directory}.")
+            empty = f" (folder(s) {self.empty_classes()} hold none)" if self.empty_classes() else ""
+            raise FileNotFoundError(f"Couldn't find any class folder holding images in {directory}{empty}.")
         return classes, {c: i for i, c in enumerate(classes)}
 
+    def make_dataset(self, directory, class_to_idx, extensions=None, is_valid_file=None, allow_empty=False):
+        return [(path, class_to_idx[c]) for c in sorted(class_to_idx) for path in self.listing[c]]
 
-def scan_folder(root: Path, check_images: bool = True, min_classes: int = 2, bad_images: str = "error") -> ImageFolder:
+    def empty_classes(self) -> list[str]:
+        return sorted(c for c, files in self.listing.items() if not files)
+
+
+def scan_folder(root: Path, check_images: bool = True, min_classes: int = 2, bad_images: str = "error",
+                max_files: int = MAX_FILES, cache: CheckCache | None = None) -> ImageFolder:
     """torchvision's ``ImageFolder`` over ``root``, with errors that say what was expected.
 
-    ``check_images``: look at every file first (:func:`image_problem`); ``bad_images``: ``"error"`` raises one
-    :class:`BadImageError` listing every bad file, ``"skip"`` leaves them out with a warning listing them.
-    Files without an image extension (``.txt``, ``.csv``...) are not images and are ignored.
+    ``check_images``: decode every file first (:func:`~nbtrainer.data.image_checks.check_files`, in parallel,
+    its verdicts kept in ``cache``, default :class:`~nbtrainer.data.image_checks.CheckCache`); ``bad_images``:
+    ``"error"`` raises one :class:`BadImageError` listing every bad file, ``"skip"`` leaves them out with a
+    warning listing them. Files without an image extension (``.txt``, ``.csv``...) are not images and are
+    ignored; so are class folders without images (with a warning).
     """
     where = f"ImageData.from_folder: '{root}'"
     if bad_images not in BAD_IMAGES:
@@ -119,15 +109,17 @@ def scan_folder(root: Path, check_images: bool = True, min_classes: int = 2, bad
     if not root.is_dir():
         raise NotADirectoryError(f"{where} is not a folder; expected one sub-folder of images per class")
     try:
-        folder = VisibleImageFolder(str(root), loader=load_rgb)
+        folder = VisibleImageFolder(str(root), loader=load_rgb, max_files=max_files)
     except FileNotFoundError as e:  # no class folder, or class folders with no image files
         raise FileNotFoundError(f"{where}: {e} Expected one sub-folder per class holding images "
                                 f"({', '.join(IMG_EXTENSIONS)}), e.g. {root}/cats/001.jpg") from e
+    if folder.empty_classes():
+        warnings.warn(f"{where}: folder(s) {folder.empty_classes()} hold no image: not classes", stacklevel=3)
     if len(folder.classes) < min_classes:
-        raise ValueError(f"{where} has {len(folder.classes)} class folder(s) {folder.classes}; a classifier "
-                         f"needs at least {min_classes} (one sub-folder per class)")
+        raise ValueError(f"{where} has {len(folder.classes)} class folder(s) {folder.classes} holding images; a "
+                         f"classifier needs at least {min_classes} (one sub-folder per class)")
     if check_images:
-        bad = {path: problem for path, _ in folder.samples if (problem := image_problem(path))}
+        bad = check_files([path for path, _ in folder.samples], cache if cache is not None else CheckCache())
         if bad:
             _handle_bad_images(folder, bad, bad_images, where)
     return folder

@@ -39,20 +39,45 @@ class UploadResult:
         return text
 
 
+RESERVED = ("train", "valid", "test")  # folder names that make a data folder a train/valid(/test) split
+NAME_BYTES = 200  # longest file name kept, in UTF-8 bytes (file systems allow 255)
+
+
+def check_class_name(name: str) -> str:
+    """``name`` if it can name a class folder: one plain folder name, not a reserved one; else a ValueError."""
+    check_name(name)
+    if name.strip().lower() in RESERVED:
+        raise ValueError(f"class name {name!r} is reserved: folders named {', '.join(RESERVED)} mean a data "
+                         "folder already split into train and valid; choose another name")
+    return name
+
+
+def class_folder(root: str | os.PathLike, name: str) -> Path:
+    """The folder of class ``name`` in ``root`` (not made)."""
+    return FolderEdits(root).inside(check_class_name(name))
+
+
 def add_class(root: str | os.PathLike, name: str) -> Path:
     """Make the class folder ``root/name`` (nothing if it exists); ``name`` must be one plain folder name."""
-    folder = FolderEdits(root).inside(check_name(name))
+    folder = class_folder(root, name)
     folder.mkdir(exist_ok=True)
     return folder
 
 
 def base_name(name: str) -> str:
-    """The file name of an upload without any folder part (a browser may send ``C:\\...\\a.jpg``)."""
-    return PurePath(name.replace("\\", "/")).name
+    """The file name of an upload without any folder part (a browser may send ``C:\\...\\a.jpg``), shortened
+    to :data:`NAME_BYTES` bytes (keeping its extension) when longer."""
+    base = PurePath(name.replace("\\", "/")).name
+    stem, suffix = PurePath(base).stem, PurePath(base).suffix
+    while len((stem + suffix).encode("utf-8")) > NAME_BYTES and stem:
+        stem = stem[:-1]
+    return stem + suffix
 
 
 def upload_problem(name: str, data: bytes) -> str | None:
     """Why an uploaded file cannot join the data, or None."""
+    if any(ord(ch) < 32 or ch == "\x7f" for ch in name):
+        return "a file name with a control character"
     base = base_name(name)
     if not base or base.startswith("."):
         return "a hidden or empty file name"
@@ -62,29 +87,32 @@ def upload_problem(name: str, data: bytes) -> str | None:
 
 
 def add_images(root: str | os.PathLike, class_name: str, files: Iterable[tuple[str, bytes]]) -> UploadResult:
-    """Write ``files`` (name, bytes) into ``root/class_name/`` (made if needed) as one undoable batch; every
-    file is checked first and the bad ones are left out, named in :attr:`UploadResult.rejected`."""
-    edits, folder = FolderEdits(root), add_class(root, class_name)
+    """Write ``files`` (name, bytes) into ``root/class_name/`` as one undoable batch; every file is checked
+    first (decoded whole) and the bad ones are left out, each named in :attr:`UploadResult.rejected` with
+    why. The class folder is made only when a file is saved in it."""
+    folder = class_folder(root, class_name)
     result, creates, taken = UploadResult(), [], set()
     for name, data in files:
         problem = upload_problem(name, bytes(data))
         if problem:
-            result.rejected[name] = problem
+            result.rejected[name.replace("\x00", "\\0")] = problem
             continue
         target = free_name(folder, base_name(name), taken)
         taken.add(target)
         creates.append(Create(str(folder / target), bytes(data)))
     if creates:
-        result.journal = edits.apply(creates)
+        result.journal = FolderEdits(root).apply(creates)
         result.saved = [Path(c.dst) for c in creates]
     return result
 
 
-def load_folder(path: str | os.PathLike, like: ImageData) -> tuple[ImageData, str]:
+def load_folder(path: str | os.PathLike, like: ImageData, max_files: int = 20_000) -> tuple[ImageData, str]:
     """The images of ``path`` (one sub-folder per class) as :class:`ImageData` with ``like``'s size, batch
     size and seed; files that are not usable images are left out, and named in the returned note ("" when
-    none was). Errors (no such folder, fewer than 2 classes...) say what was expected."""
+    none was). Errors (no such folder, fewer than 2 classes, over ``max_files`` files...) say what was
+    expected."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        data = ImageData.from_folder(path, size=like.size, bs=like.bs, seed=like.seed, bad_images="skip")
+        data = ImageData.from_folder(path, size=like.size, bs=like.bs, seed=like.seed, bad_images="skip",
+                                     max_files=max_files)
     return data, "; ".join(str(w.message) for w in caught if issubclass(w.category, UserWarning))

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..data.image_checks import size_problem
 from ..data.sources import BadImageError, image_problem, load_rgb, to_rgb
 from ..data.transforms import make_transform
 from . import checkpoint
@@ -40,13 +41,22 @@ def as_image(item) -> Image.Image | torch.Tensor:
     if isinstance(item, (bytes, bytearray)):
         return load_rgb(io.BytesIO(item), "the uploaded file")
     if isinstance(item, Image.Image):
+        _check_size(*item.size)
         return to_rgb(item)
     arr = np.asarray(item)
+    if arr.ndim in (2, 3):
+        _check_size(arr.shape[1], arr.shape[0])
     if arr.dtype != np.uint8 or arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (1, 3, 4)):
         raise ValueError(f"predict: expected a path, a PIL image or an H x W (x 1, 3 or 4) uint8 array, got "
                          f"{type(item).__name__} {getattr(arr, 'dtype', '')} {getattr(arr, 'shape', '')}")
     arr = arr[..., None] if arr.ndim == 2 else arr[..., :3]
     return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1)
+
+
+def _check_size(width: int, height: int) -> None:
+    problem = size_problem(width, height)
+    if problem:
+        raise BadImageError(f"predict: the image {problem}")
 
 
 @torch.inference_mode()

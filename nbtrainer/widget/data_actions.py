@@ -20,10 +20,10 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from ..data.cleaner import Cleaner
-from ..data.edits import FolderEdits, check_name
+from ..data.edits import FolderEdits
 from ..data.overview import augmentation_preview, class_counts, samples
 from ..data.sources import BadImageError
-from ..data.uploads import add_images, load_folder
+from ..data.uploads import add_images, check_class_name, load_folder
 from ..datasets import SETS, DatasetError, load
 
 
@@ -138,7 +138,7 @@ class DataActions:
         """Ask, then save ``files`` (name, bytes) as images of ``class_name`` in :attr:`data_root`."""
         files = list(files)
         try:
-            check_name(class_name)
+            check_class_name(class_name)
         except ValueError as e:
             self.message = str(e)
             return
