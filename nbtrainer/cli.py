@@ -113,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default="nbtrainer-out", help="report folder (checkpoint, metrics, plots)")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     pred = sub.add_parser("predict", help="predict the class of image files with a trained checkpoint")
-    pred.add_argument("checkpoint", help="a checkpoint written by nbtrainer (e.g. nbtrainer-out/checkpoint.pt)")
+    pred.add_argument("checkpoint", help="a model file (nbtrainer-out/model.safetensors: safe to load from anyone) "
+                                         "or a checkpoint (nbtrainer-out/checkpoint.pt)")
     pred.add_argument("images", nargs="+", help="image files")
     pred.add_argument("--top", type=int_at_least(1), default=3, help="classes shown per image")
     return parser
@@ -122,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
 def predict_command(args: argparse.Namespace) -> int:
     from .train.predict import Predictor, format_predictions
 
-    predictor = Predictor.from_checkpoint(args.checkpoint)
+    predictor = Predictor.from_file(args.checkpoint)
     rows = [(str(path), *predictor.predict(path)) for path in args.images]
     print(format_predictions(rows, predictor.classes, args.top))
     return 0

@@ -10,6 +10,8 @@ import pytest
 import torch
 
 from nbtrainer.cli import main
+from nbtrainer.train.predict import Predictor
+
 
 
 def test_run_on_a_folder_writes_the_report(make_folder, tmp_path, capsys):
@@ -40,6 +42,7 @@ def test_run_on_a_folder_writes_the_report(make_folder, tmp_path, capsys):
     # the resize is kept only if 40 px beat 32 px on validation: the checkpoint has the size kept
     assert ckpt["classes"] == ["one", "two", "zero"] and ckpt["size"] == steps[8]["size"] in (32, 40)
     assert steps[8]["kept"].startswith(("cycle", "the start")) and "kept" in printed
+    assert Predictor.from_file(out / "model.safetensors").classes == ["one", "two", "zero"]  # the file to share
     for png in ("training.png", "lr_schedule.png", "lr_find.png", "confusion.png", "top_losses.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     interp = metrics["interpretation"]

@@ -120,6 +120,8 @@ class Server:
     def __init__(self):
         self.files: dict[str, bytes] = {}
         self.truncate: set[str] = set()
+        self.stall: set[str] = set()  # names sent in half, then held until `release` is set
+        self.release = threading.Event()
         self.gets: list[str] = []
         server = self
 
@@ -141,8 +143,11 @@ class Server:
                 server.gets.append(self.path)
                 data = self._head()
                 if data is not None:
-                    cut = self.path.lstrip("/") in server.truncate
+                    cut = self.path.lstrip("/") in server.truncate | server.stall
                     self.wfile.write(data[: len(data) // 2] if cut else data)
+                    if self.path.lstrip("/") in server.stall:
+                        self.wfile.flush()
+                        server.release.wait(60)
                     self.close_connection = True
 
             def log_message(self, *args):
@@ -157,6 +162,7 @@ class Server:
 def server():
     s = Server()
     yield s
+    s.release.set()
     s.httpd.shutdown()
     s.httpd.server_close()
 
@@ -264,3 +270,43 @@ def test_nbtrainer_run_dataset_trains_on_the_downloaded_set(server, monkeypatch,
     assert code == 0, out + captured.err
     assert "classes: tench, church" in out and "validation accuracy:" in out
     assert (tmp_path / "out" / "metrics.json").is_file()
+
+
+def test_a_download_killed_midway_leaves_nothing_the_next_call_does_not_remove(server, monkeypatch, tmp_path):
+    import os
+    import signal
+    import time
+
+    server.files = imagenette(monkeypatch, server.url)
+    server.stall = {"imagenette2-160.tgz"}
+    pid = os.fork()
+    if pid == 0:  # the child downloads, and is killed with half the archive written
+        try:
+            nbt.datasets.load("imagenette", root=tmp_path)
+        finally:
+            os._exit(0)
+    deadline = time.monotonic() + 60
+    while not (server.gets.count("/imagenette2-160.tgz") >= 2  # (torchvision's redirect check, then the download)
+               and list((tmp_path / "imagenette").glob(".imagenette-partial-*/*"))):
+        assert time.monotonic() < deadline, "the child never started downloading"
+        time.sleep(0.05)
+    time.sleep(0.3)  # the child now waits for the rest of the archive
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    assert list((tmp_path / "imagenette").glob(".imagenette-partial-*"))  # what a kill leaves
+    server.stall = set()
+    server.release.set()
+    data = nbt.datasets.load("imagenette", root=tmp_path, num_workers=0)
+    assert [p.name for p in (tmp_path / "imagenette").iterdir()] == [nbt.datasets.spec("imagenette").folder]
+    assert (len(data.train), len(data.valid)) == (8, 4)
+
+
+def test_an_archive_member_that_reaches_outside_is_refused(server, monkeypatch, tmp_path):
+    server.files = imagenette(monkeypatch, server.url)
+    evil = _tgz({"imagenette2-160/train/x.JPEG": _jpeg(0), "../../escaped.txt": b"outside"})
+    server.files["imagenette2-160.tgz"] = evil
+    monkeypatch.setattr(tv.Imagenette, "_ARCHIVES", {"160px": (f"{server.url}/imagenette2-160.tgz", md5(evil))})
+    with pytest.raises(DatasetError, match=r"could not be unpacked \(OutsideDestinationError"):
+        nbt.datasets.load("imagenette", root=tmp_path / "cache")
+    assert not list(tmp_path.rglob("escaped.txt"))
+    _nothing_half_written(tmp_path / "cache", "imagenette")

@@ -111,6 +111,27 @@ def test_the_predict_command_prints_a_table_and_names_a_bad_file(trained, tmp_pa
     assert "c.jpg' cannot be used as an image" in capsys.readouterr().err
 
 
+def test_the_shareable_model_file_is_weights_only_and_predicts_like_the_learner(trained, tmp_path, capsys):
+    from safetensors.torch import save_file
+
+    path = trained.save_model(tmp_path / "digits.safetensors")
+    assert path.read_bytes()[8:9] == b"{"  # a safetensors header: JSON, then raw tensors; no pickle anywhere
+    digit_png(trained, 0, tmp_path / "a.png")
+    predictor = nbt.Predictor.from_file(path)
+    label, probs = predictor.predict(tmp_path / "a.png")
+    assert (label, predictor.classes, predictor.size) == (trained.predict(tmp_path / "a.png")[0],
+                                                           trained.data.classes, trained.data.size)
+    assert torch.allclose(probs, trained.predict(tmp_path / "a.png")[1], atol=1e-5)
+    assert main(["predict", str(path), str(tmp_path / "a.png")]) == 0
+    assert capsys.readouterr().out.splitlines()[1].split()[1] == label
+    (tmp_path / "pickle.safetensors").write_bytes(b"\x80\x04K\x01.")  # not safetensors at all
+    save_file({"w": torch.zeros(2)}, tmp_path / "bare.safetensors")  # safetensors without nbtrainer's config
+    for bad in ("pickle", "bare"):
+        with pytest.raises(ValueError, match=rf"'{tmp_path / bad}.safetensors' is not an nbtrainer model file"):
+            nbt.Predictor.from_file(tmp_path / f"{bad}.safetensors")
+    assert main(["predict", str(tmp_path / "bare.safetensors"), str(tmp_path / "a.png")]) == 2
+
+
 LOADER = """
 import json, sys
 import numpy as np, torch

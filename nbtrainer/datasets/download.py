@@ -40,7 +40,9 @@ def prepare(spec: StandardSet, root: Path) -> Path:
     if final.exists():
         return final
     root.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(dir=root, prefix=f".{spec.name}-partial-"))
+    remove_abandoned(root, spec.name)
+    # the pid in the name: a later call tells a scratch folder of a killed process from one still being filled
+    scratch = Path(tempfile.mkdtemp(dir=root, prefix=f".{spec.name}-partial-{os.getpid()}-"))
     try:
         for archive in spec.archives():
             _place(archive, spec, root, scratch / archive.folder)
@@ -58,6 +60,39 @@ def prepare(spec: StandardSet, root: Path) -> Path:
     return final
 
 
+def remove_abandoned(root: Path, name: str) -> list[Path]:
+    """Remove the scratch folders that killed downloads of ``name`` left in ``root`` (their process is gone);
+    returns them."""
+    removed = []
+    for scratch in root.glob(f".{name}-partial-*"):
+        pid = scratch.name[len(f".{name}-partial-"):].split("-", 1)[0]
+        if scratch.is_dir() and not (pid.isdigit() and _alive(int(pid))):
+            shutil.rmtree(scratch, ignore_errors=True)
+            removed.append(scratch)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def extract(file: Path, dest: Path) -> None:
+    """Unpack ``file`` into ``dest``. Tar archives with ``tarfile``'s ``filter="data"``: no member may write
+    outside ``dest``, be a device, or carry setuid bits (torchvision's ``extract_archive`` calls
+    ``extractall`` with no filter); zip and gz through torchvision (``zipfile`` keeps members inside)."""
+    if tarfile.is_tarfile(file):
+        with tarfile.open(file) as tar:
+            tar.extractall(dest, filter="data")
+    else:
+        extract_archive(str(file), str(dest))
+
+
 def _place(archive: Archive, spec: StandardSet, root: Path, dest: Path) -> None:
     """Put one file's contents in ``dest``: unpacked (archives) or as it is."""
     dest.mkdir(parents=True, exist_ok=True)
@@ -72,8 +107,8 @@ def _place(archive: Archive, spec: StandardSet, root: Path, dest: Path) -> None:
             shutil.copy(file, dest / archive.filename)
         return
     try:
-        extract_archive(str(file), str(dest))
-    except ARCHIVE_ERRORS as e:
+        extract(file, dest)
+    except ARCHIVE_ERRORS as e:  # tarfile.FilterError (a member reaching outside) is a TarError
         raise DatasetError(f"{spec.title}: '{archive.filename}' from {archive.url} could not be unpacked "
                            f"({type(e).__name__}: {e}); nothing was kept") from e
     if file.parent == dest:

@@ -137,16 +137,17 @@ def plot_top_losses(interp, path: Path, k: int = 9) -> Path:
 
 
 def write_report(out: str | Path, learn, checklist, extra: dict | None = None, interp=None) -> dict[str, Path]:
-    """Write ``checkpoint.pt``, ``metrics.json``, ``training.png``, ``lr_schedule.png``, ``lr_find.png`` and,
+    """Write ``checkpoint.pt`` (to train on), ``model.safetensors`` (to share), ``metrics.json``, ``training.png``, ``lr_schedule.png``, ``lr_find.png`` and,
     given an :class:`~nbtrainer.results.interpret.Interpretation`, ``confusion.png`` and ``top_losses.png``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    paths = {"checkpoint": out / "checkpoint.pt", "metrics": out / "metrics.json",
+    paths = {"checkpoint": out / "checkpoint.pt", "model": out / "model.safetensors", "metrics": out / "metrics.json",
              "training_plot": out / "training.png", "lr_plot": out / "lr_schedule.png",
              "lr_find_plot": out / "lr_find.png", "confusion": out / "confusion.png",
              "top_losses": out / "top_losses.png"}
     finds = [(s.name, s.result["curve"]) for s in checklist.steps if s.status == "done" and "curve" in s.result]
     learn.save(paths["checkpoint"])
+    learn.save_model(paths["model"])
     metrics = {"steps": summary_rows(checklist), "epochs": learn.recorder.epochs, "config": learn.config,
                "lr_finds": [{"step": name, **curve} for name, curve in finds],
                "classes": learn.data.classes, "versions": versions(), **(extra or {})}

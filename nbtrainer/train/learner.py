@@ -281,6 +281,13 @@ class Learner(FitLoop, Evaluation, EventLoop):
         if distributed.current().is_main:
             checkpoint.save(self, path)
 
+    def save_model(self, path):
+        """Write the weights-only model file (safetensors + config; safe to share and to load from anyone:
+        :mod:`nbtrainer.train.model_file`); :class:`~nbtrainer.train.predict.Predictor` loads it."""
+        from .model_file import save_model
+
+        return distributed.on_main(lambda: save_model(self, path), f"save the model to '{path}'")
+
     def load(self, path) -> None:
         """Load a checkpoint written by :meth:`save` for the same architecture and classes."""
         checkpoint.load(self, path)

@@ -87,6 +87,27 @@ class Predictor:
         model.load_state_dict(ckpt["model"])
         return cls(model, ckpt["classes"], ckpt["size"])
 
+    @classmethod
+    def from_model_file(cls, path: str | os.PathLike) -> "Predictor":
+        """From a weights-only model file (:mod:`nbtrainer.train.model_file`: safe to load from anyone)."""
+        from ..model.classifier import build_model
+        from .model_file import read_model
+
+        tensors, c = read_model(path)
+        model = build_model(c["arch"], len(c["classes"]), False, c["hidden"], tuple(c["ps"]))
+        try:
+            model.load_state_dict(tensors)
+        except RuntimeError as e:
+            raise ValueError(f"model file '{path}' does not fit a {c['arch']} classifier: {e}") from None
+        return cls(model, c["classes"], c["size"])
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike) -> "Predictor":
+        """A ``.safetensors`` model file, or else a checkpoint (``.pt``)."""
+        if str(path).endswith(".safetensors"):
+            return cls.from_model_file(path)
+        return cls.from_checkpoint(path)
+
     def predict(self, item) -> tuple[str, torch.Tensor]:
         return predict_one(self.model, self.size, self.classes, item)
 
