@@ -203,6 +203,7 @@ def train_and_report(args: argparse.Namespace, ranks) -> int:
             f"({args.bs // ranks.world_size} a process)", flush=True)
     say(f"plan: {checklist.plan}", flush=True)
     say(f"precision: {precision_text(args, learn.device.type)}", flush=True)
+    checklist.on_wait = lambda text: text and say(f"   {text}", flush=True)
     for step in checklist.steps:
         say(f"-> {step.name}: {step.why}", flush=True)
         try:

@@ -1,8 +1,8 @@
 """The package's layers and their import direction: widget -> recipe -> results -> train -> model, data.
 
 Each subpackage may import its own modules and those of the layers below it, never one above it (lazy
-imports inside functions included); ``checks``, ``distributed`` (processes and devices) and ``html`` (the
-reprs' tables and inline figures) are below everything; ``datasets`` (standard sets, made into ImageData)
+imports inside functions included); ``checks``, ``distributed`` (processes and devices), ``cpu_queue`` (turns
+at a shared CPU) and ``html`` (the reprs' tables and inline figures) are below everything; ``datasets`` (standard sets, made into ImageData)
 sits beside ``train``; ``cli`` and the package root are on top.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 import nbtrainer
 
 PACKAGE = Path(nbtrainer.__file__).parent
-LAYERS = {"checks": 0, "distributed": 0, "html": 0, "data": 1, "datasets": 2, "model": 1, "train": 2, "results": 3, "recipe": 4, "widget": 5, "cli": 6,
+LAYERS = {"checks": 0, "distributed": 0, "html": 0, "cpu_queue": 0, "data": 1, "datasets": 2, "model": 1, "train": 2, "results": 3, "recipe": 4, "widget": 5, "cli": 6,
           "__init__": 7, "__main__": 7}
 
 

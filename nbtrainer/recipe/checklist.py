@@ -22,13 +22,15 @@ import dataclasses
 import os
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..data.image_data import ImageData
 from ..data.sizes import plan_sizes
 from ..data.transforms import Augment
-from ..train.callbacks import CancelFitException
+from ..cpu_queue import WaitCancelled, ordinal, shared_cpu
+from ..distributed import current
+from ..train.callbacks import CancelFitException, Stopper
 from ..train.learner import Learner
 from ..train.schedule import cycle_starts, preview_lrs
 from . import step_snapshots as snapshots
@@ -61,6 +63,8 @@ class Checklist:
             raise ValueError(f"unknown step action(s) {unknown}; expected one of {sorted(ACTIONS)}")
         learn.group_lrs(lr)  # the same checks as fit: positive and finite
         self.learn, self.steps, self.start_lr = learn, steps, float(lr)
+        # told while a step waits for its turn at the CPU (nbtrainer.cpu_queue), then None when it starts
+        self.on_wait: Callable[[str | None], None] = lambda text: None
         self.set_ratio(ratio)
         self.suggested_lr: float | None = None  # the latest lr_find suggestion
         self.picked_lr: float | None = None     # the user's choice (a click on the curve), until the next lr_find
@@ -213,9 +217,11 @@ class Checklist:
         params = dict(step.params)
         start = time.perf_counter()
         self.learn.recorder.stage = step.name
-        try:
-            step.result = ACTIONS[step.action](self.learn, self, params)
-        except CancelFitException:  # Stop outside a fit's own handling: precompute pass, TTA
+        try:  # one step at a time on this machine's CPU (nbtrainer.cpu_queue)
+            with shared_cpu(self.learn.device.type, current().world_size, self._stop_requested, self._waiting):
+                self.on_wait(None)
+                step.result = ACTIONS[step.action](self.learn, self, params)
+        except (CancelFitException, WaitCancelled):  # Stop outside a fit's own handling: precompute, TTA, a wait
             step.result = {"cancelled": True}
         except Exception as e:
             step.status, step.error = "failed", f"{type(e).__name__}: {e}"
@@ -228,6 +234,13 @@ class Checklist:
         if step.status == "done" and self.snapshot_dir is not None:
             snapshots.save(self, index, self.snapshot_path(index))
         return step
+
+    def _stop_requested(self) -> bool:
+        return any(isinstance(cb, Stopper) and cb.requested for cb in self.learn.callbacks)
+
+    def _waiting(self, place: int) -> None:
+        self.on_wait(f"waiting for the CPU: {ordinal(place)} in line (another training on this machine runs "
+                     "first; each step runs alone, so that none slows the others)")
 
     def run(self) -> "Checklist":
         """Run every step that is not done yet, in order."""

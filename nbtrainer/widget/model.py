@@ -195,6 +195,7 @@ class TrainerModel(DataActions, ResultActions, HasTraits):
     def _run_steps(self, indices: list[int] | None) -> None:
         """The worker's job: the given steps, or (None) every step not done, until one is not done."""
         c = self.checklist
+        c.on_wait = self._on_wait
         try:
             with self.learn.added_callbacks(self._callbacks()):
                 for index in (indices if indices is not None else self._pending_indices()):
@@ -212,6 +213,10 @@ class TrainerModel(DataActions, ResultActions, HasTraits):
             self.message = f"{type(e).__name__}: {e}"
         finally:
             self._finish()
+
+    def _on_wait(self, text: str | None) -> None:  # the worker thread: a step waits for the CPU, or it starts
+        if text is not None or self.message.startswith("waiting for the CPU"):
+            self.message = text or ""
 
     def _callbacks(self) -> list:
         return [self.stopper, self.feed, self.progress_cb]
