@@ -1,6 +1,6 @@
 """The code-free app (``voila notebooks/app.ipynb``) in Chromium at a laptop's size, used as a class would:
 a step runs and the LR curve takes a click; the Data tab shows images; two classes are made and pictures
-uploaded through the FileUpload input; the checklist starts again on them and trains; a relabel and a delete
+uploaded through the Pictures button (an over-limit choice is refused with a message); the checklist starts again on them and trains; a relabel and a delete
 are applied from the top losses and undone, checked on disk; no console error from our widgets.
 """
 from __future__ import annotations
@@ -9,6 +9,8 @@ import json
 import os
 import shutil
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -22,12 +24,15 @@ from .test_browser import (ROOT, STEP_TIMEOUT, click_lr_curve, free_port, laptop
 browser = test_browser.browser  # the same Chromium fixture
 
 
-def start_voila(root: Path):
-    """Voilà serving ``root/app.ipynb`` on 127.0.0.1 (no token), the kernel with the fast settings."""
+def start_voila(root: Path, *options: str):
+    """Voilà serving ``root/app.ipynb`` on 127.0.0.1 (no token unless ``options`` set one), the kernel with the
+    fast settings."""
     port = free_port()
     env = {**os.environ, "NBTRAINER_NOTEBOOK_FAST": "1"}
-    cmd = [sys.executable, "-m", "voila", "app.ipynb", "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1"]
-    return launch(cmd, env, root.parent / "voila.log", f"http://127.0.0.1:{port}", "/api/kernels", cwd=root)
+    cmd = [sys.executable, "-m", "voila", "app.ipynb", "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1",
+           *options]
+    return launch(cmd, env, root.parent / f"voila{len(options)}.log", f"http://127.0.0.1:{port}", "/api/kernels",
+                  cwd=root)
 
 
 @pytest.fixture(scope="module")
@@ -41,14 +46,14 @@ def app(tmp_path_factory):
     stop_server(server)
 
 
-def pictures(folder: Path, kind: str, n: int = 8) -> list[str]:
+def pictures(folder: Path, kind: str, n: int = 8, prefix: str = "") -> list[str]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for i in range(n):
         rng = np.random.default_rng(i)
         base = np.array([200, 40, 40] if kind == "red" else [40, 40, 200], dtype=float)
         pixels = np.clip(base + rng.normal(0, 25, (40, 40, 3)), 0, 255).astype(np.uint8)
-        paths.append(str(folder / f"{kind}{i}.png"))
+        paths.append(str(folder / f"{prefix}{kind}{i}.png"))
         Image.fromarray(pixels).save(paths[-1])
     return paths
 
@@ -76,7 +81,7 @@ def wait_message(page, text: str) -> None:
 def add_class(page, name: str, paths: list[str]) -> None:
     page.fill(".nbt-class-name input", name)
     with page.expect_file_chooser() as chooser:  # the student clicks "Pictures" and picks the files
-        page.click(".nbt-images-upload")
+        page.click(".nbt-images-upload .nbt-upload-button")
     chooser.value.set_files(paths)
     page.wait_for_selector(f".nbt-images-upload:has-text('({len(paths)})')", timeout=30_000)
     page.click(".nbt-add-images")
@@ -100,6 +105,13 @@ def test_a_class_uses_the_app_in_voila(browser, app, tmp_path):
     page.click(".nbt-data-refresh")
     page.wait_for_selector(".nbt-samples img", timeout=60_000)
     assert page.locator(".nbt-aug-preview img").count() == 8
+    assert "up to 8 MB a picture" in page.locator(".nbt-upload-limit").inner_text()  # the limit, stated
+    big = tmp_path / "phone-photo.jpg"
+    big.write_bytes(os.urandom(9 * 1024 * 1024))  # over the limit: refused in the browser, nothing sent
+    with page.expect_file_chooser() as chooser:
+        page.click(".nbt-images-upload .nbt-upload-button")
+    chooser.value.set_files([str(big)])
+    page.wait_for_selector(".nbt-data-message:has-text('not sent: 1 picture(s) over 8 MB')", timeout=30_000)
     add_class(page, "red", pictures(tmp_path / "red", "red"))
     add_class(page, "blue", pictures(tmp_path / "blue", "blue"))
     assert sorted(files(root)) == sorted([f"blue/blue{i}.png" for i in range(8)] + [f"red/red{i}.png" for i in range(8)])
@@ -133,3 +145,63 @@ def test_a_class_uses_the_app_in_voila(browser, app, tmp_path):
     assert page.locator("text=Error displaying widget").count() == 0
     assert not errors, sorted(set(errors))
     page.close()
+
+
+def status(url: str) -> int:
+    try:
+        return urllib.request.urlopen(url, timeout=30).status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def test_three_students_on_one_server_keep_their_work_apart_and_all_train(browser, app, tmp_path):
+    url, root = app
+    pages = []
+    for s in range(3):  # three students open the app at once
+        page, errors = laptop_page(browser)
+        page.goto(url)
+        pages.append((page, errors))
+    for s, (page, _) in enumerate(pages):
+        page.wait_for_selector(".nbt-trainer", timeout=STEP_TIMEOUT)
+        page.locator(".lm-TabBar-tab", has_text="Data").first.click()
+        add_class(page, "red", pictures(tmp_path / f"s{s}", "red", 4, prefix=f"s{s}-"))
+        add_class(page, "blue", pictures(tmp_path / f"s{s}", "blue", 4, prefix=f"s{s}-"))
+    folders = {}
+    for s in range(3):  # each student's pictures are in one session folder, alone
+        mine = [d for d in root.glob("nbtrainer-session/*/data") if (d / "red" / f"s{s}-red0.png").exists()]
+        assert len(mine) == 1, mine
+        names = {p.name for p in mine[0].rglob("*.png") if ".nbtrainer" not in p.parts}
+        assert names == {f"s{s}-{k}{i}.png" for k in ("red", "blue") for i in range(4)}
+        folders[s] = mine[0]
+    assert len(set(folders.values())) == 3
+    # a picture of one session is not served to anyone (Voila's file route, empty token)
+    picture = (folders[0] / "red" / "s0-red0.png").relative_to(root).as_posix()
+    assert status(f"{url}/voila/files/{picture}") in (403, 404)
+    for page, _ in pages:
+        page.click(".nbt-use-folder")
+        confirm(page, "The checklist starts again")
+        page.wait_for_selector(".nbt-trainer:has-text('classes=2')", timeout=60_000)
+    for i in range(3):  # precompute, lr_find, the head: started together, they take turns at the CPU
+        for page, _ in pages:
+            page.click(f".nbt-step-{i} .nbt-run")
+        for page, _ in pages:
+            page.wait_for_selector(f".nbt-step-{i}.nbt-status-done", timeout=STEP_TIMEOUT)
+    for page, errors in pages:
+        assert page.locator("text=Error displaying widget").count() == 0
+        assert not errors, sorted(set(errors))
+        page.close()
+
+
+def test_voila_with_a_token_shows_the_app_only_with_it(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    shutil.copy(ROOT / "notebooks" / "app.ipynb", root)
+    shutil.copy(ROOT / "voila.json", root)
+    server, url = start_voila(root, "--token=class-of-2026")
+    try:
+        for without in ("/", "/?token=wrong", "/voila/render/app.ipynb"):  # sent to the log-in page, no app
+            assert urllib.request.urlopen(url + without, timeout=60).url.startswith(f"{url}/login?")
+        page = urllib.request.urlopen(url + "/?token=class-of-2026", timeout=120)
+        assert page.url == url + "/?token=class-of-2026" and b"application/vnd.jupyter.widget-view+json" in page.read()
+    finally:
+        stop_server(server)

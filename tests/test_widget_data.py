@@ -1,5 +1,5 @@
 """The classroom flow of the widget, driven as a student drives it (no browser): make classes, upload pictures
-through the FileUpload input, train on them after a confirmation, clean labels from the top losses, undo; every
+through the Pictures button (its messages, as the browser sends them), train on them after a confirmation, clean labels from the top losses, undo; every
 write asks first and the files on disk are checked."""
 from __future__ import annotations
 
@@ -24,10 +24,12 @@ def picture(kind: str, i: int) -> bytes:
 
 
 def choose_files(upload, files: list[tuple[str, bytes]]) -> None:
-    """What the browser's FileUpload syncs to the kernel when files are chosen (ipywidgets 8's JSON state,
-    through the widget's own deserializer)."""
-    upload.set_state({"value": [{"name": n, "type": "image/png", "size": len(b), "content": memoryview(b),
-                                 "last_modified": 0} for n, b in files]})
+    """The messages the browser's "Pictures" button sends when files are chosen (picture_upload.py's script:
+    a start, one message per file with its bytes as a buffer, an end)."""
+    upload._receive(upload, {"kind": "start", "count": len(files)}, [])
+    for i, (name, data) in enumerate(files):
+        upload._receive(upload, {"kind": "file", "name": name, "index": i}, [memoryview(data)])
+    upload._receive(upload, {"kind": "end", "count": len(files)}, [])
 
 
 def add_class(trainer: Trainer, name: str, files: list[tuple[str, bytes]], answer: bool = True) -> None:

@@ -9,7 +9,7 @@ model's :class:`~nbtrainer.widget.data_actions.DataActions`.
 
 CSS classes: ``nbt-data``, ``nbt-class-counts``, ``nbt-samples``, ``nbt-aug-preview``, ``nbt-data-refresh``,
 ``nbt-aug-redraw``, ``nbt-data-folder``, ``nbt-use-folder``, ``nbt-class-name``, ``nbt-images-upload``,
-``nbt-add-images``, ``nbt-undo-edit``, ``nbt-dataset``, ``nbt-use-dataset``, ``nbt-data-message``; the bar ``nbt-confirm``, ``nbt-confirm-text``,
+``nbt-add-images`` (with ``nbt-upload-button``, ``nbt-upload-limit``), ``nbt-undo-edit``, ``nbt-dataset``, ``nbt-use-dataset``, ``nbt-data-message``; the bar ``nbt-confirm``, ``nbt-confirm-text``,
 ``nbt-confirm-yes``, ``nbt-confirm-no``.
 """
 from __future__ import annotations
@@ -17,11 +17,12 @@ from __future__ import annotations
 import html
 from collections.abc import Callable
 
-from ipywidgets import HTML, Button, Checkbox, Dropdown, FileUpload, FloatSlider, HBox, Image, Layout, Text, VBox
+from ipywidgets import HTML, Button, Checkbox, Dropdown, FloatSlider, HBox, Image, Layout, Text, VBox
 
 from ..data.transforms import AUGMENT_RANGES
 from ..datasets.catalog import SETS
 
+from .picture_upload import PictureUpload
 from .results_view import png_bytes
 
 THUMB = 64  # px a thumbnail is shown at
@@ -93,8 +94,7 @@ class DataView(VBox):
         self.folder.add_class("nbt-data-folder")
         self.class_name = Text(placeholder="e.g. cats", description="class", layout=Layout(width="220px"))
         self.class_name.add_class("nbt-class-name")
-        self.files = FileUpload(accept="image/*", multiple=True, description="Pictures")
-        self.files.add_class("nbt-images-upload")
+        self.files = PictureUpload(on_refused=lambda text: setattr(model, "message", text))
         self.message = HTML()
         self.message.add_class("nbt-data-message")
         use = button("Train on this folder", "nbt-use-folder", lambda: model.use_folder(self.folder.value), "warning")
@@ -110,9 +110,8 @@ class DataView(VBox):
                 HBox([self.dataset, get]), self.message]
 
     def _add(self, model) -> None:
-        files = [(f["name"], bytes(f["content"])) for f in self.files.value]
-        model.upload(self.class_name.value.strip(), files)
-        self.files.value = ()  # taken: the question that follows holds them
+        model.upload(self.class_name.value.strip(), list(self.files.files))
+        self.files.clear()  # taken: the question that follows holds them
 
     def show_message(self, text: str) -> None:
         if hasattr(self, "message"):
