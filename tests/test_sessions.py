@@ -73,3 +73,24 @@ def test_two_apps_keep_their_uploads_snapshots_and_undo_apart(tmp_path, monkeypa
     assert not list((a.folder / "data").rglob("red*.png")) and len(list((b.folder / "data").rglob("*.png"))) == 3
     assert a.model.checklist.snapshot_dir.parent != b.model.checklist.snapshot_dir.parent
     assert str(tmp_path) not in a.model.message and os.sep + "nbtrainer-session" not in a.model.message
+
+
+def test_a_shared_root_is_read_only_uploads_go_to_the_session_and_the_cleaner_refuses(tmp_path, make_folder):
+    shared = make_folder({"zero": 6, "one": 6}, root=tmp_path / "class-data")
+    before = {p: p.read_bytes() for p in shared.rglob("*") if p.is_file()}
+    trainer = Trainer(small_learner(n=100), folder=tmp_path / "session", data_roots=[shared], **FAST)
+    trainer.data_view.folder.value = "class-data"
+    press(trainer.data_view, "nbt-use-folder")
+    assert trainer.model.worker.join(60)
+    trainer.confirm.yes.click()
+    assert trainer.model.learn.data.classes == ["one", "zero"] and "read only" in trainer.model.message
+    assert trainer.model.shown(trainer.model.data_root) == "data"  # the student's own folder: where uploads go
+    trainer.model.clean({0: "delete"})
+    assert trainer.model.confirm == {} and "shared with the whole class" in trainer.model.message
+    from .test_widget_data import choose_files
+    trainer.data_view.class_name.value = "two"
+    choose_files(trainer.data_view.files, [("t.png", picture("red", 0))])
+    press(trainer.data_view, "nbt-add-images")
+    trainer.confirm.yes.click()
+    assert (tmp_path / "session" / "data" / "two" / "t.png").is_file()
+    assert {p: p.read_bytes() for p in shared.rglob("*") if p.is_file()} == before

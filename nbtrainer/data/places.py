@@ -21,12 +21,21 @@ ROOTS_VARIABLE = "NBTRAINER_DATA_ROOTS"  # more roots, separated by os.pathsep, 
 
 
 class Places:
-    """The session folder and the allowed roots (each resolved once: links are followed before checking)."""
+    """The session folder and the allowed roots (each resolved once: links are followed before checking); only
+the session folder and the ``writable`` roots may be changed."""
 
-    def __init__(self, session: str | os.PathLike, roots: Iterable[str | os.PathLike] = ()):
+    def __init__(self, session: str | os.PathLike, roots: Iterable[str | os.PathLike] = (),
+                 writable: Iterable[str | os.PathLike] = ()):
         self.session = Path(session).resolve()
         extra = [r for r in os.environ.get(ROOTS_VARIABLE, "").split(os.pathsep) if r]
-        self.roots = [Path(r).resolve() for r in (*roots, *extra)]
+        self.writable_roots = [Path(r).resolve() for r in writable]
+        self.roots = [Path(r).resolve() for r in (*roots, *extra)] + self.writable_roots
+
+    def writable(self, path: str | os.PathLike) -> bool:
+        """May uploads and the cleaner change ``path``? Only inside the session folder (or a ``writable`` root,
+        e.g. the teacher's own data folder); the other roots are shared with every student: read only."""
+        full = Path(path).resolve()
+        return any(full == base or full.is_relative_to(base) for base in (self.session, *self.writable_roots))
 
     def allowed(self) -> str:
         """The places a student may use, as the app shows them."""

@@ -59,7 +59,8 @@ class Trainer(VBox):
         data_roots: folders besides the session's own that "Train on this folder" may use (and their
             sub-folders), e.g. a bundled example folder; the learner's own data folder is one. More come from
             the environment variable ``NBTRAINER_DATA_ROOTS`` (separated by ``os.pathsep``). Any other path on
-            the server is refused.
+            the server is refused. These roots are read only: uploads and the cleaner change only the session
+            folder and the learner's own data folder.
         **recipe: arguments of :meth:`nbtrainer.Checklist.recipe` (``lr``, ``ratio``, ``head_cycles``...).
     """
 
@@ -72,7 +73,7 @@ class Trainer(VBox):
         else:
             checklist = Checklist.recipe(learn, snapshot_dir=self.folder / "snapshots", **recipe)
         own = checklist.learn.data.root
-        places = Places(self.folder, [*data_roots, *([own] if own is not None else [])])
+        places = Places(self.folder, data_roots, writable=[own] if own is not None else [])
         self.model = model = TrainerModel(checklist, rate=rate, data_root=self.folder / "data", places=places)
         self.stage_progress = StageProgress()
         self.predictor = PredictView(on_upload=model.predict_bytes)

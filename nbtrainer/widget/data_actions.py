@@ -128,9 +128,12 @@ class DataActions:
         snapshots = self.checklist.snapshot_dir
         folder = None if snapshots is None else snapshots.parent / f"snapshots-{next(self._seq)}"
         self.replace(self.checklist.with_data(data, snapshot_dir=folder))
-        if data.root is not None:  # a standard set is not a folder to add to or clean
+        shared = data.root is not None and not self.places.writable(data.root)
+        if data.root is not None and not shared:  # a standard set is not a folder to add to or clean
             self.data_root = str(data.root)
-        self.message = f"now training on '{path}': the checklist starts again"
+        self.message = (f"now training on '{path}': the checklist starts again"
+                        + (f" (a shared folder, read only: pictures you add go to '{self.shown(self.data_root)}')"
+                           if shared else ""))
         self.show_data()
 
     # ------------------------------------------------------------------ writing the data folder
@@ -156,6 +159,11 @@ class DataActions:
 
     def clean(self, decisions: Mapping[int, str]) -> None:
         """Ask, then apply the cleaner's ``decisions`` (validation index -> keep / delete / a class)."""
+        root = self.learn.data.root
+        if root is not None and not self.places.writable(root):
+            self.message = (f"'{self.shown(root)}' is shared with the whole class (read only): the cleaner changes "
+                            "only folders of your own session")
+            return
         try:
             cleaner = Cleaner(self.learn.data)
             lines = cleaner.describe(decisions)

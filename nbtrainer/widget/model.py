@@ -83,7 +83,7 @@ class TrainerModel(DataActions, ResultActions, HasTraits):
         self.data_root = str(Path(root if root is not None else data_root).resolve())
         # the folders this session may use: its own, and the learner's own data folder (the teacher chose it)
         self.places = places or Places(Path(data_root).parent if data_root else Path.cwd(),
-                                       [root] if root is not None else [])
+                                       writable=[root] if root is not None else [])
         self.worker, self.stopper = Worker(), Stopper()
         self.feed = LiveFeed(self._on_feed, rate=rate)
         self.progress_cb = Progress(self._on_progress, rate=rate)
