@@ -94,3 +94,20 @@ def test_a_shared_root_is_read_only_uploads_go_to_the_session_and_the_cleaner_re
     trainer.confirm.yes.click()
     assert (tmp_path / "session" / "data" / "two" / "t.png").is_file()
     assert {p: p.read_bytes() for p in shared.rglob("*") if p.is_file()} == before
+
+
+def test_train_on_this_folder_first_puts_right_a_change_a_crash_cut_short(tmp_path, make_folder):
+    from nbtrainer.data.edits import Delete, FolderEdits
+    from nbtrainer.data.journal import Batch, Disk
+
+    root = make_folder({"zero": 6, "one": 6}, root=tmp_path / "session" / "data")
+    edits = FolderEdits(root)
+    journal = edits.apply([Delete(str(root / "one" / "000.png"))])
+    batch = Batch.load(edits.root, journal.parent)
+    batch.state = "apply"  # as if the process had been killed after its first move
+    batch.save(Disk())
+    trainer = Trainer(small_learner(n=100), folder=tmp_path / "session", **FAST)
+    press(trainer.data_view, "nbt-use-folder")
+    assert trainer.model.worker.join(60)
+    assert "was rolled back" in trainer.model.confirm["text"] and "12 images" in trainer.model.confirm["text"]
+    assert (root / "one" / "000.png").is_file()

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ..data.cleaner import Cleaner
 from ..data.edits import FolderEdits
+from ..data.journal import HIDDEN
 from ..data.overview import augmentation_preview, class_counts, samples
 from ..data.sources import BadImageError
 from ..data.uploads import add_images, check_class_name, load_folder
@@ -87,8 +88,10 @@ class DataActions:
         self._start(self._check_folder, folder)
 
     def _check_folder(self, folder: Path) -> None:
-        data = None
+        data, recovered = None, []
         try:
+            if self.places.writable(folder) and (folder / HIDDEN).is_dir():  # a change a crash cut short: put right
+                recovered = FolderEdits(folder).recovered
             data, note = load_folder(folder, self.learn.data)
         except (OSError, ValueError) as e:
             self.message = f"cannot use '{self.shown(folder)}': {self.places.hide(str(e))}"
@@ -96,7 +99,9 @@ class DataActions:
             self._finish()
         if data is not None:
             counts = ", ".join(f"{c}: {t + v}" for c, t, v in class_counts(data).rows())
-            note = f" Note: {self.places.hide(note)}" if note else ""
+            note = " ".join([*(m[0].upper() + m[1:] + "." for m in recovered),
+                             *([f"Note: {self.places.hide(note)}"] if note else [])])
+            note = " " + note if note else ""
             text = (f"Train on '{self.shown(folder)}' ({len(data.train) + len(data.valid)} images; {counts})? The "
                     f"checklist starts again from step 1 on the new images.{note}")
             self._ask(text, lambda: self._use(data, self.shown(folder)))
