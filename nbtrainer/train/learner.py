@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Sequence
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -281,12 +282,15 @@ class Learner(FitLoop, Evaluation, EventLoop):
         if distributed.current().is_main:
             checkpoint.save(self, path)
 
-    def save_model(self, path):
+    def save_model(self, path) -> Path:
         """Write the weights-only model file (safetensors + config; safe to share and to load from anyone:
-        :mod:`nbtrainer.train.model_file`); :class:`~nbtrainer.train.predict.Predictor` loads it."""
+        :mod:`nbtrainer.train.model_file`); :class:`~nbtrainer.train.predict.Predictor` loads it. Under
+        torch.distributed only rank 0 writes (as :meth:`save`: no collective, so rank 0 may call it alone)."""
         from .model_file import save_model
 
-        return distributed.on_main(lambda: save_model(self, path), f"save the model to '{path}'")
+        if distributed.current().is_main:
+            save_model(self, path)
+        return Path(path)
 
     def load(self, path) -> None:
         """Load a checkpoint written by :meth:`save` for the same architecture and classes."""

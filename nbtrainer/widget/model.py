@@ -210,7 +210,7 @@ class TrainerModel(DataActions, ResultActions, HasTraits):
                     if c.steps[index].status != "done":
                         break
         except Exception as e:  # the step is marked failed with its error; the kernel must not see a raise
-            self.message = f"{type(e).__name__}: {e}"
+            self.message = f"{type(e).__name__}: {self.places.hide(str(e))}"
         finally:
             self._finish()
 
@@ -282,7 +282,7 @@ class TrainerModel(DataActions, ResultActions, HasTraits):
         code = self._guarded(self.checklist.to_script)
         if code:
             path.write_text(code)
-            self.message = f"wrote {path}"
+            self.message = f"wrote '{self.places.shown(path)}' (in your session folder)"
             return path
         return None
 
