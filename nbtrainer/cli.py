@@ -15,10 +15,12 @@ import dataclasses
 import os
 import sys
 import time
+from pathlib import Path
 
 from .datasets import NAMES as DATASETS
 from .datasets.download import DatasetError
 from .recipe.settings import RecipeSettings, SettingError
+from .train.learner import MIN_MODEL_SIZE
 
 DEFAULTS = RecipeSettings()  # one set of defaults for the CLI and Checklist.recipe
 
@@ -37,6 +39,15 @@ def int_at_least(low: int):
         return value
     parse.__name__ = f"integer >= {low}"
     return parse
+
+
+def size_or_none(text: str) -> int:
+    """An argparse type for --final-size: 0 (no resize) or a size the body takes (>= MIN_MODEL_SIZE)."""
+    value = int(text)
+    if value != 0 and value < MIN_MODEL_SIZE:
+        raise argparse.ArgumentTypeError(f"expected 0 (no resize) or a size >= {MIN_MODEL_SIZE} (the body "
+                                         f"downsamples by 32), got {value}")
+    return value
 
 
 def fraction(text: str) -> float:
@@ -68,11 +79,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--data-root", help="cache folder of --dataset (default: $NBTRAINER_DATA or "
                                          "~/.cache/nbtrainer/datasets)")
     run.add_argument("--valid-pct", type=fraction, default=0.2, help="held-out fraction when there is no valid folder")
+    run.add_argument("--bad-images", choices=("error", "skip"), default="error",
+                     help="files of --data that are not usable images: stop before training and list them "
+                          "(error, default) or leave them out with a warning (skip)")
     run.add_argument("--limit", type=int_at_least(10), help="use only the first N images of the embedded data (quick runs)")
     run.add_argument("--arch", default="efficientnet_lite0", help="efficientnet_lite0 (offline) or a torchvision name")
-    run.add_argument("--size", type=int_at_least(8), help="image size of the first stages (default: from the images' own size, "
+    run.add_argument("--size", type=int_at_least(MIN_MODEL_SIZE), help="image size of the first stages (default: from the images' own size, "
                                                "see nbtrainer.data.sizes; the plan is printed before training)")
-    run.add_argument("--final-size", type=int_at_least(0), help="progressive resizing: size of the last stage (0: none; "
+    run.add_argument("--final-size", type=size_or_none, help="progressive resizing: size of the last stage (0: none; "
                                                      "default: from the images' own size)")
     run.add_argument("--bs", type=int_at_least(1), default=64, help="batch size")
     d = DEFAULTS
@@ -157,6 +171,10 @@ def build_run(args: argparse.Namespace, ranks=None, callbacks=()):
     settings = settings_of(args)  # every option checked before any work
     if args.data is not None and args.dataset is not None:
         raise ValueError(f"--data {args.data!r} and --dataset {args.dataset!r}: give one of them")
+    if args.limit is not None and (args.data is not None or args.dataset is not None):
+        raise ValueError(f"--limit {args.limit}: it picks the first images of the embedded digits; with --data or "
+                         "--dataset, expected no --limit")
+    check_out(args.out)
     if args.dataset is not None:
         from .datasets import load
 
@@ -167,7 +185,7 @@ def build_run(args: argparse.Namespace, ranks=None, callbacks=()):
                               n=args.limit)
     else:
         data = ImageData.from_folder(args.data, size=args.size or 64, valid_pct=args.valid_pct, bs=args.bs,
-                                     seed=args.seed, num_workers=args.workers)
+                                     seed=args.seed, num_workers=args.workers, bad_images=args.bad_images)
     if ranks is not None:
         distributed.check_global_batch(args.bs, len(data.train), ranks)  # before any work
     learn = Learner(data, arch=args.arch, opt=args.opt, seed=args.seed, callbacks=callbacks, device=args.device,
@@ -176,6 +194,18 @@ def build_run(args: argparse.Namespace, ranks=None, callbacks=()):
     final = args.final_size if args.final_size is not None else (0 if args.size else None)
     return data, learn, Checklist.recipe(learn, size=args.size or "auto", final_size=final,
                                          **dataclasses.asdict(settings))
+
+
+def check_out(out: str) -> None:
+    """``--out`` must be a folder that can be made (or is one), checked before any work: a run is not lost at
+    its end for a report that cannot be written."""
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"--out {out!r} is a file; expected a folder for the report")
+    parent = next((p for p in (path, *path.parents) if p.exists()), Path("."))
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"--out {out!r}: '{parent}' is not a folder this user can write in; expected a folder "
+                         "for the report")
 
 
 def precision_text(args: argparse.Namespace, device: str) -> str:

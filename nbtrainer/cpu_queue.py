@@ -8,11 +8,13 @@ and the loss grows with more students. With the queue, each step runs alone with
 interleave and every student sees progress. (``benchmarks/bench_shared_cpu.py`` measures 2 and 4 runs at once
 against the same runs one after another.)
 
-The queue lives in ``$NBTRAINER_CACHE`` (default ``~/.cache/nbtrainer``)``/cpu-queue/``: a lock file held by the
-running step (flock, through ``filelock``: released by the kernel if its process dies) and one ticket file per
-waiting step, named by its arrival time and process id, so that the first in line goes next and a ticket of a
-killed process is skipped. Off on a GPU, under ``torchrun`` (the ranks of one training must run together), and
-with ``NBTRAINER_CPU_QUEUE=0``.
+The queue is one folder for the whole machine, shared by every user (``<temp>/nbtrainer-cpu-queue``, made
+world-writable with the sticky bit, as ``/tmp`` is; ``NBTRAINER_CPU_QUEUE_DIR`` to move it): a lock file held by
+the running step, and one ticket file per waiting step, named by its arrival time, each held locked by its
+waiter. Both locks are flocks (through ``filelock``), which the kernel releases when a process dies: a ticket
+that is not locked is a waiter that is gone (killed), and is skipped whoever's it was, even if its process
+id was reused since. Off on a GPU, under ``torchrun`` (the ranks of one training must run together), and with
+``NBTRAINER_CPU_QUEUE=0``.
 
 Example::
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -39,8 +42,17 @@ class WaitCancelled(Exception):
 
 
 def default_folder() -> Path:
-    base = os.environ.get("NBTRAINER_CACHE")
-    return (Path(base) if base else Path.home() / ".cache" / "nbtrainer") / "cpu-queue"
+    return Path(os.environ.get("NBTRAINER_CPU_QUEUE_DIR") or Path(tempfile.gettempdir()) / "nbtrainer-cpu-queue")
+
+
+def _shared_folder(folder: Path) -> None:
+    """``folder`` made, writable by every user of the machine (sticky: each removes only their own files)."""
+    if not folder.is_dir():
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            os.chmod(folder, 0o1777)
+        except OSError:  # made by another user meanwhile: theirs sets the mode
+            pass
 
 
 def ordinal(n: int) -> str:
@@ -54,15 +66,28 @@ class CPUQueue:
         self.folder = Path(folder) if folder is not None else default_folder()
         self.poll = poll
 
-    def _tickets(self) -> list[Path]:
-        """Waiting tickets, first come first; those of processes that are gone are removed."""
+    def _waiting(self, mine: Path) -> list[Path]:
+        """The tickets of live waiters, first come first (``mine`` included); a ticket nobody holds locked is a
+        waiter that is gone: skipped, and removed where this user may."""
         alive = []
         for t in sorted(self.folder.glob("*.ticket")):
-            pid = t.name.split("-")[1]
-            if pid.isdigit() and _alive(int(pid)):
+            if t == mine:
                 alive.append(t)
-            else:
-                t.unlink(missing_ok=True)
+                continue
+            probe = FileLock(t, is_singleton=False)
+            try:
+                probe.acquire(timeout=0)
+            except Timeout:  # held: its waiter is alive
+                alive.append(t)
+                continue
+            except OSError:  # another user's file we cannot open: count it, its owner's lock decides
+                alive.append(t)
+                continue
+            probe.release()
+            try:
+                t.unlink()
+            except OSError:
+                pass
         return alive
 
     @contextmanager
@@ -71,14 +96,18 @@ class CPUQueue:
         """Wait until this step is first in line and the CPU is free, then hold it for the ``with`` block.
         ``on_wait(n)`` is called when the place in line changes (``n`` = 2: next; not called for a free CPU);
         ``should_stop()`` is polled while waiting: True raises :class:`WaitCancelled`."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(self.folder / "cpu.lock")
+        _shared_folder(self.folder)
+        lock = FileLock(self.folder / "cpu.lock", mode=0o666)
         ticket = self.folder / f"{time.time_ns():020d}-{os.getpid()}-{secrets.token_hex(3)}.ticket"
-        ticket.touch()
+        held = FileLock(ticket, mode=0o666)
+        held.acquire()  # held while this step waits: the sign that its waiter is alive
         shown = None
         try:
             while True:
-                tickets = self._tickets()
+                if not ticket.exists():  # another waiter's probe took it in the instant before our lock: again
+                    held.release()
+                    held.acquire()
+                tickets = self._waiting(ticket)
                 place = tickets.index(ticket) if ticket in tickets else 0
                 if place == 0:
                     try:
@@ -93,21 +122,12 @@ class CPUQueue:
                     raise WaitCancelled("stopped while waiting for the CPU")
                 time.sleep(self.poll)
         finally:
+            held.release()
             ticket.unlink(missing_ok=True)
         try:
             yield
         finally:
             lock.release()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def shared_cpu(device_type: str, world_size: int, should_stop: Callable[[], bool] = lambda: False,

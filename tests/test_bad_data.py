@@ -2,6 +2,9 @@
 named before training, and the policy for a few bad files among many."""
 from __future__ import annotations
 
+import io
+import os
+
 import struct
 import warnings
 import zlib
@@ -58,8 +61,11 @@ def test_a_folder_of_odd_but_valid_images_trains(make_folder):
 
 
 @pytest.mark.parametrize("name,write,match", [
-    ("truncated.jpg", lambda p, good: p.write_bytes(good.read_bytes()[: len(good.read_bytes()) // 2]), "truncated JPEG"),
-    ("truncated.png", lambda p, good: p.write_bytes(good.with_suffix(".png").read_bytes()[:-20]), "truncated PNG"),
+    ("truncated.jpg", lambda p, good: p.write_bytes(good.read_bytes()[: len(good.read_bytes()) // 2]), "truncated"),
+    # (a PNG cut in its last 20 bytes still decodes whole, so it is a usable image: the decode decides)
+    ("truncated.png", lambda p, good: p.write_bytes(good.with_suffix(".png").read_bytes()[:-4000]), "truncated"),
+    ("postscript.png", lambda p, good: p.write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n"),
+     "not a readable image"),  # opened by its bytes as EPS, PIL would run Ghostscript: refused
     ("huge.png", lambda p, good: huge_png(p), "too many pixels"),
     ("text.jpg", lambda p, good: p.write_text("hello"), "not a readable image"),
     ("empty.png", lambda p, good: p.write_bytes(b""), "not a readable image"),
@@ -109,3 +115,12 @@ def test_a_class_folder_with_no_images_is_named_and_left_out(make_folder):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         nbt.ImageData.from_folder(make_folder({"x": 3, "y": 3}, root=root.parent / "fine"))
+
+
+def test_a_phone_jpeg_with_data_after_its_end_marker_is_a_good_image(make_folder, tmp_path):
+    root = make_folder({"a": 4, "b": 4})
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(1).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(buf, "JPEG")
+    (root / "b" / "motion-photo.jpg").write_bytes(buf.getvalue() + os.urandom(4096))  # a trailer, as phones add
+    data = nbt.ImageData.from_folder(root, size=32)
+    assert len(data.train) + len(data.valid) == 9

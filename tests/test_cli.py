@@ -89,13 +89,19 @@ def test_the_cli_and_the_library_have_the_same_defaults(make_folder, tmp_path):
     (["--warmup", "5"], "--warmup 5"), (["--unfrozen-lr-find-iters", "3"], "--unfrozen-lr-find-iters 3"),
     (["--lr", "-1"], "--lr -1"), (["--ratio", "0.5"], "--ratio 0.5"), (["--size", "0"], "--size"),
     (["--bs", "0"], "--bs"), (["--valid-pct", "1.5"], "--valid-pct"), (["--final-size", "-3"], "--final-size"),
+    (["--size", "16"], "--size"), (["--final-size", "4"], "--final-size"),
+    (["--limit", "50"], "--limit 50"), (["--out", "FILE"], "--out"),
 ])
 def test_every_option_is_checked_before_any_work_and_named(tmp_path, capsys, argv, named):
     out = tmp_path / "report"
+    if argv[:2] == ["--out", "FILE"]:  # a file where the report folder should go
+        (tmp_path / "a-file").write_text("x")
+        argv, out = ["--out", str(tmp_path / "a-file" / "report")], tmp_path / "a-file" / "report"
+    else:
+        argv = [*argv, "--out", str(out)]
     with pytest.raises(SystemExit) if argv[0] in ("--size", "--bs", "--valid-pct", "--final-size") else \
             _returns(2) as code:  # argparse's own types exit 2 themselves
-        code.value = main(["run", *argv, "--data", str(tmp_path / "no-such-folder"), "--out", str(out),
-                           "--no-progress"])
+        code.value = main(["run", *argv, "--data", str(tmp_path / "no-such-folder"), "--no-progress"])
     err = capsys.readouterr().err
     assert named in err and "expected" in err
     assert "no-such-folder" not in err  # refused before the data was even looked at
@@ -141,7 +147,8 @@ def test_checklist_recipe_refuses_bad_settings_before_any_work():
     import nbtrainer as nbt
 
     learn = nbt.Learner(nbt.ImageData.demo(n=60, size=32))
-    for bad, words in (({"tta_n": 0}, "tta_n=0"), ({"snapshots": 9}, "snapshots=9"), ({"warmup": 5}, "warmup=5")):
+    for bad, words in (({"tta_n": 0}, "tta_n=0"), ({"snapshots": 9}, "snapshots=9"), ({"warmup": 5}, "warmup=5"),
+                       ({"size": 0}, "size=0"), ({"final_size": 4}, "final_size=4")):
         with pytest.raises(ValueError, match=words):
             nbt.Checklist.recipe(learn, **bad)
     assert learn.recorder.iterations == []  # nothing ran

@@ -96,7 +96,7 @@ def test_a_checklist_step_waits_for_its_turn_says_so_and_can_be_stopped(tmp_path
     import nbtrainer as nbt
     from nbtrainer.train.callbacks import Stopper
 
-    monkeypatch.setenv("NBTRAINER_CACHE", str(tmp_path))
+    monkeypatch.setenv("NBTRAINER_CPU_QUEUE_DIR", str(tmp_path / "cpu-queue"))
     held, release = threading.Event(), threading.Event()
 
     def other_training():
@@ -120,3 +120,27 @@ def test_a_checklist_step_waits_for_its_turn_says_so_and_can_be_stopped(tmp_path
     os.waitpid(pid, 0)
     stopper.clear()
     assert checklist.run_step(0).status == "done" and said[-1] is None  # its turn came at once
+
+
+def test_a_ticket_left_by_a_killed_waiter_is_skipped_even_if_its_process_id_lives_again(tmp_path):
+    queue = CPUQueue(tmp_path / "q", poll=0.02)
+    (tmp_path / "q").mkdir()
+    stale = tmp_path / "q" / f"{1:020d}-{os.getpid()}-abcdef.ticket"  # first in line, with a live pid (ours)
+    stale.touch()
+    start = time.monotonic()
+    with queue.turn(on_wait=lambda n: pytest.fail(f"waited, {n} in line, behind a dead ticket")):
+        assert time.monotonic() - start < 2
+    assert not stale.exists()
+
+
+def test_the_queue_folder_is_shared_by_every_user_of_the_machine(tmp_path, monkeypatch):
+    from nbtrainer.cpu_queue import default_folder
+
+    monkeypatch.delenv("NBTRAINER_CPU_QUEUE_DIR", raising=False)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    import tempfile
+    monkeypatch.setattr(tempfile, "tempdir", None)  # read TMPDIR again
+    assert default_folder() == tmp_path / "nbtrainer-cpu-queue"
+    with CPUQueue().turn():
+        mode = (tmp_path / "nbtrainer-cpu-queue").stat().st_mode & 0o7777
+        assert mode == 0o1777 and (tmp_path / "nbtrainer-cpu-queue" / "cpu.lock").stat().st_mode & 0o666 == 0o666

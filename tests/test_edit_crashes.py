@@ -253,3 +253,30 @@ def test_random_batches_killed_at_random_points_leave_the_folder_recoverable(tmp
         assert (visible(root) == after_first) == (len(opened.journals()) == 1)  # rolled back, or whole
         assert killed or len(opened.journals()) == 2
     assert visible(undo_all(root).root) == original
+
+
+@pytest.mark.parametrize("entry", [
+    {"op": "create", "src": "/tmp/outside-written.png", "dst": "cat/a.png"},
+    {"op": "move", "src": "dog/0.png", "dst": "../../outside-secret.png"},
+    {"op": "move", "src": "dog/0.png", "dst": "cat/x.png", "back": "../escaped.png"},
+    {"op": "delete", "src": "dog/0.png", "dst": ".nbtrainer/batches/other/trash/x.png"},
+    {"op": "move", "src": "link/victim.png", "dst": "cat/v.png"},
+    {"op": "chmod", "src": "dog/0.png", "dst": "dog/1.png"},
+])
+@pytest.mark.parametrize("state", ["apply", "done", "undo"])
+def test_a_journal_that_reaches_outside_is_set_aside_and_nothing_moves(tmp_path, entry, state):
+    root = make_folder(tmp_path, n=3)
+    outside = tmp_path / "victim.png"
+    outside.write_bytes(b"not yours")
+    (root / "link").symlink_to(tmp_path, target_is_directory=True)
+    (root / "cat" / "a.png").write_bytes(b"mine")
+    batch = root / ".nbtrainer" / "batches" / "000001-20261204-000000-1-abcdef"
+    batch.mkdir(parents=True)
+    (batch / "journal.json").write_text(json.dumps({"state": state, "time": "", "entries": [
+        {"back": "", **entry}]}))
+    before = visible(root)
+    opened = FolderEdits(root)  # recovery reads the journal
+    assert len(opened.recovered) == 1 and "is damaged" in opened.recovered[0]
+    assert opened.undo() is None  # nothing to undo: the batch was set aside
+    assert visible(root) == before and outside.read_bytes() == b"not yours"
+    assert not list(tmp_path.glob("outside-*")) and not (tmp_path.parent / "escaped.png").exists()

@@ -111,3 +111,15 @@ def test_train_on_this_folder_first_puts_right_a_change_a_crash_cut_short(tmp_pa
     assert trainer.model.worker.join(60)
     assert "was rolled back" in trainer.model.confirm["text"] and "12 images" in trainer.model.confirm["text"]
     assert (root / "one" / "000.png").is_file()
+
+
+def test_a_root_named_like_a_session_folder_never_hides_the_students_own(tmp_path):
+    session, shared = tmp_path / "s", tmp_path / "srv" / "data"
+    (session / "data" / "cats").mkdir(parents=True)
+    (shared / "dogs").mkdir(parents=True)
+    places = Places(session, [shared], writable=[shared / "dogs"])
+    assert places.resolve("data") == (session / "data").resolve()
+    assert places.resolve("data/cats") == (session / "data" / "cats").resolve()
+    assert places.resolve("data/dogs") == (shared / "dogs").resolve()  # not in the session: the root's
+    assert places.shown(session / "data") == "data" and places.shown(shared) == shared.resolve().as_posix()
+    assert not places.writable(shared / "dogs")  # under a shared root: read only, even as the learner's own

@@ -99,6 +99,9 @@ class FolderEdits:
         if (self.root / HIDDEN).is_dir():
             with self._locked():
                 self.recovered = recover(self.root, self.disk)
+            if list((self.root / HIDDEN / "journal").glob("*.json")):  # the journal of versions before this one
+                self.recovered.append("changes made by an older nbtrainer cannot be undone here (their files "
+                                      f"are in {HIDDEN}/trash/, their lists in {HIDDEN}/journal/)")
 
     @contextmanager
     def _locked(self) -> Iterator[None]:

@@ -27,7 +27,9 @@ from PIL import Image, UnidentifiedImageError
 
 MAX_PIXELS = 64_000_000  # 8000 x 8000: above any phone or camera photo of a class
 MAX_ASPECT = 20.0  # panoramas are about 4:1 to 10:1
-JPEG_END, PNG_END = b"\xff\xd9", b"IEND"
+# the picture formats a file may be (its bytes decide, whatever its name): not EPS (PIL would run Ghostscript
+# on it), nor any other format PIL can open (PIL's JPEG opener also reads the several-frame MPO of phones)
+FORMATS = ("JPEG", "PNG", "GIF", "BMP", "WEBP", "TIFF", "PPM")
 
 
 def size_problem(width: int, height: int) -> str | None:
@@ -43,10 +45,10 @@ def size_problem(width: int, height: int) -> str | None:
 
 
 def open_checked(source) -> Image.Image:
-    """``Image.open(source)`` whose size passed :func:`size_problem` (ValueError naming it otherwise). The
+    """``Image.open(source)`` as one of :data:`FORMATS`, whose size passed :func:`size_problem` (ValueError naming it otherwise). The
     limit is below PIL's own, so PIL's warning-only band never decodes (no warnings filter: it is
     process-wide, and the checks run in threads)."""
-    im = Image.open(source)
+    im = Image.open(source, formats=FORMATS)
     problem = size_problem(*im.size)
     if problem:
         im.close()
@@ -55,15 +57,12 @@ def open_checked(source) -> Image.Image:
 
 
 def image_problem(path: str | os.PathLike | bytes) -> str | None:
-    """Why ``path`` (a file, or the bytes of one) cannot be used as an image, or None: the header, the size
-    limits, a truncated JPEG/PNG, then the whole decode (damaged data fails only there)."""
+    """Why ``path`` (a file, or the bytes of one) cannot be used as an image, or None: the header (one of
+    :data:`FORMATS`), the size limits, then the whole decode (a cut file or damaged data fails only there)."""
     source = io.BytesIO(path) if isinstance(path, bytes) else path
     try:
         with open_checked(source) as im:
-            kind = im.format
-            if kind in ("JPEG", "PNG") and (JPEG_END if kind == "JPEG" else PNG_END) not in _tail(path):
-                return f"truncated {kind} (no end marker in its last bytes)"
-            im.load()  # every pixel decoded: a flipped byte in the data fails here
+            im.load()  # every pixel decoded: a cut file, or a flipped byte in the data, fails here
     except Image.DecompressionBombError as e:
         return f"declares too many pixels ({e})"
     except ValueError as e:
@@ -72,14 +71,6 @@ def image_problem(path: str | os.PathLike | bytes) -> str | None:
             MemoryError) as e:  # what PIL's decoders raise on damaged data (seen in a byte-flip fuzz)
         return f"not a readable image ({type(e).__name__}: {e})"
     return None
-
-
-def _tail(path: str | os.PathLike | bytes, n: int = 1024) -> bytes:
-    if isinstance(path, bytes):
-        return path[-n:]
-    with open(path, "rb") as f:
-        f.seek(max(0, os.fstat(f.fileno()).st_size - n))
-        return f.read()
 
 
 def default_cache_file() -> Path:

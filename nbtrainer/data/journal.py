@@ -138,7 +138,31 @@ class Batch:
             raise ValueError(f"the undo journal '{folder.name}' is damaged ({type(e).__name__}: {e})") from None
         if batch.state not in STATES:
             raise ValueError(f"the undo journal '{folder.name}' has an unknown state {batch.state!r}")
+        problem = batch.confinement_problem()
+        if problem:  # a journal edited by hand, or a folder copied from someone else, reaches nothing outside
+            raise ValueError(f"the undo journal '{folder.name}' is damaged: {problem}")
         return batch
+
+    def confinement_problem(self) -> str | None:
+        """Why an entry's paths do not stay where this batch may move files (the data folder's own files, and
+        this batch's staged uploads and trash), or None."""
+        mine = self.folder.resolve()
+        for e in self.entries:
+            if e.op not in ("create", "move", "delete"):
+                return f"unknown operation {e.op!r}"
+            user = [e.dst] if e.op == "create" else [e.src] if e.op == "delete" else [e.src, e.dst]
+            ours = [e.src] if e.op == "create" else [e.dst] if e.op == "delete" else []
+            for rel, where in [*((r, "user") for r in (*user, *([e.back] if e.back else []))),
+                               *((r, "batch") for r in ours)]:
+                if not isinstance(rel, str) or not rel or Path(rel).is_absolute():
+                    return f"{rel!r} is not a path inside the data folder"
+                full = (self.root / rel).resolve()
+                if where == "batch" and not full.is_relative_to(mine):
+                    return f"{rel!r} is not in the batch's own folder"
+                if where == "user" and (not full.is_relative_to(self.root.resolve()) or any(
+                        part.startswith(".") for part in full.relative_to(self.root.resolve()).parts)):
+                    return f"{rel!r} is not a file of the data folder"
+        return None
 
     def save(self, disk: Disk) -> None:
         """The journal written whole (temporary file, fsync, atomic replace): it is either the old one or this."""

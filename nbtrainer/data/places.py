@@ -28,8 +28,11 @@ the session folder and the ``writable`` roots may be changed."""
                  writable: Iterable[str | os.PathLike] = ()):
         self.session = Path(session).resolve()
         extra = [r for r in os.environ.get(ROOTS_VARIABLE, "").split(os.pathsep) if r]
-        self.writable_roots = [Path(r).resolve() for r in writable]
-        self.roots = [Path(r).resolve() for r in (*roots, *extra)] + self.writable_roots
+        shared = [Path(r).resolve() for r in (*roots, *extra)]
+        # a folder under a shared root stays read only, even when it is the learner's own
+        self.writable_roots = [w for w in (Path(r).resolve() for r in writable)
+                               if not any(w == r or w.is_relative_to(r) for r in shared)]
+        self.roots = shared + self.writable_roots
 
     def writable(self, path: str | os.PathLike) -> bool:
         """May uploads and the cleaner change ``path``? Only inside the session folder (or a ``writable`` root,
@@ -48,8 +51,11 @@ the session folder and the ``writable`` roots may be changed."""
         if not raw:
             raise ValueError(f"type a folder: one of {self.allowed()}")
         p = PurePath(os.path.expanduser(raw))
+        # the session's own folders first: a root that happens to share a name never hides the student's own
         candidates = [Path(p)] if p.is_absolute() else [
-            *(r / Path(*p.parts[1:]) for r in self.roots if p.parts and p.parts[0] == r.name), self.session / p]
+            self.session / p, *(r / Path(*p.parts[1:]) for r in self.roots if p.parts and p.parts[0] == r.name)]
+        if not p.is_absolute() and len(candidates) > 1 and not (self.session / p).exists():
+            candidates = candidates[1:] + candidates[:1]
         for c in candidates:
             full = c.resolve()
             if any(full == base or full.is_relative_to(base) for base in (self.session, *self.roots)):
@@ -66,6 +72,8 @@ the session folder and the ``writable`` roots may be changed."""
             return full.relative_to(self.session).as_posix()
         for r in self.roots:
             if full == r or full.is_relative_to(r):
+                if (self.session / r.name).exists():  # its name is also one of the session's: show it whole
+                    return full.as_posix()
                 return (PurePath(r.name) / full.relative_to(r)).as_posix()
         return full.name
 

@@ -130,7 +130,7 @@ def _handle_bad_images(folder: ImageFolder, bad: dict[str, str], policy: str, wh
     shown = "\n  ".join(lines[:10]) + (f"\n  ... and {len(lines) - 10} more" if len(lines) > 10 else "")
     if policy == "error":
         raise BadImageError(f"{where}: {len(bad)} file(s) cannot be used as images (expected readable image "
-                            f"files; pass bad_images='skip' to leave them out):\n  {shown}")
+                            f"files; pass bad_images='skip', or nbtrainer run --bad-images skip, to leave them out):\n  {shown}")
     folder.samples = [(path, target) for path, target in folder.samples if path not in bad]
     folder.imgs, folder.targets = folder.samples, [target for _, target in folder.samples]
     empty = [c for i, c in enumerate(folder.classes) if i not in set(folder.targets)]

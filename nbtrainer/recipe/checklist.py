@@ -28,10 +28,11 @@ from pathlib import Path
 from ..data.image_data import ImageData
 from ..data.sizes import plan_sizes
 from ..data.transforms import Augment
+from ..checks import is_int
 from ..cpu_queue import WaitCancelled, ordinal, shared_cpu
 from ..distributed import current
 from ..train.callbacks import CancelFitException, Stopper
-from ..train.learner import Learner
+from ..train.learner import MIN_MODEL_SIZE, Learner
 from ..train.schedule import cycle_starts, preview_lrs
 from . import step_snapshots as snapshots
 from .actions import ACTIONS, EDITABLE, check_ratios, differential_lrs, editable_params
@@ -174,6 +175,13 @@ class Checklist:
             raise ValueError(f"Checklist.recipe: unknown setting(s) {unknown}; expected some of "
                              f"{RecipeSettings.names()}")
         s = RecipeSettings(**settings)
+        for name, value in (("size", size), ("final_size", final_size)):  # checked before any work
+            zero_ok = name == "final_size"  # 0: no resize
+            if not (value is None or (value == "auto" and not zero_ok) or (
+                    is_int(value, 0) and (value >= MIN_MODEL_SIZE or (zero_ok and value == 0)))):
+                other = "0 (no resize)" if zero_ok else "'auto'"
+                raise ValueError(f"Checklist.recipe: {name}={value!r}: expected None, {other} or a size >= "
+                                 f"{MIN_MODEL_SIZE}")
         asked_size, asked_final = size, final_size
         why = "the size set on the data" if size is None else "as given"
         if size == "auto":

@@ -67,10 +67,13 @@ def read_model(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict]:
 def _config_problem(c) -> str | None:
     if not isinstance(c, dict) or c.get("format") != FORMAT:
         return f"expected the format {FORMAT!r}"
-    if not isinstance(c.get("classes"), list) or len(c["classes"]) < 2 or not all(isinstance(x, str) for x in c["classes"]):
-        return "expected at least 2 class names"
+    classes = c.get("classes")
+    if not isinstance(classes, list) or not 2 <= len(classes) <= 100_000 or not all(isinstance(x, str) for x in classes):
+        return "expected 2 to 100,000 class names"
     if not isinstance(c.get("size"), int) or not 8 <= c["size"] <= 4096:
         return "expected an image size from 8 to 4096"
-    if not isinstance(c.get("hidden"), int) or not isinstance(c.get("ps"), list) or len(c["ps"]) != 2:
-        return "expected the head's 'hidden' and 'ps'"
+    # bounded: the config decides what build_model allocates before the weights are compared with it
+    if not isinstance(c.get("hidden"), int) or not 1 <= c["hidden"] <= 65_536 or not isinstance(c.get("ps"), list) \
+            or len(c["ps"]) != 2:
+        return "expected the head's 'hidden' (1 to 65,536) and 'ps'"
     return None

@@ -84,8 +84,9 @@ class DataActions:
         except ValueError as e:  # says where folders may be, not what is at ``path``
             self.message = f"cannot use that folder: {e}"
             return
-        self.message = f"reading '{self.shown(folder)}'..."
         self._start(self._check_folder, folder)
+        if self.busy:  # started (_start clears the message line)
+            self.message = f"reading '{self.shown(folder)}'..."
 
     def _check_folder(self, folder: Path) -> None:
         data, recovered = None, []
