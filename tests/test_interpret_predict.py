@@ -164,3 +164,21 @@ def test_the_exported_artifact_predicts_like_learn_predict_without_nbtrainer(tra
         label, probs = trained.predict(image)
         assert row["label"] == label
         assert np.allclose(row["probs"], probs.numpy(), atol=2e-3)
+
+
+def test_saving_files_under_torchrun_needs_no_other_rank(trained, tmp_path, monkeypatch):
+    """Rank 0 writes the report alone (the other ranks have returned): saving must not wait on a collective."""
+    from torch import distributed as dist
+
+    from nbtrainer import distributed
+
+    def no_collective(*args, **kwargs):
+        raise AssertionError("a collective call: the other ranks are not there")
+
+    monkeypatch.setattr(dist, "broadcast_object_list", no_collective)
+    monkeypatch.setattr(dist, "barrier", no_collective)
+    for rank in (0, 1):
+        monkeypatch.setattr(distributed, "current", lambda rank=rank: distributed.Ranks(rank, 2))
+        trained.save_model(tmp_path / f"rank{rank}.safetensors")
+        trained.save(tmp_path / f"rank{rank}.pt")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rank0.pt", "rank0.safetensors"]
