@@ -102,6 +102,11 @@ class CheckCache:
             row = self.db.execute("SELECT size, mtime, problem FROM checks WHERE path = ?", (path,)).fetchone()
         return row[2] if row and row[0] == stat.st_size and row[1] == stat.st_mtime_ns else False
 
+    def close(self) -> None:
+        if self.db is not None:
+            self.db.close()
+            self.db = None
+
     def put_many(self, rows: list[tuple[str, int, int, str]]) -> None:
         if self.db is None or not rows:
             return

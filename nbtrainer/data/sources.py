@@ -119,7 +119,12 @@ def scan_folder(root: Path, check_images: bool = True, min_classes: int = 2, bad
         raise ValueError(f"{where} has {len(folder.classes)} class folder(s) {folder.classes} holding images; a "
                          f"classifier needs at least {min_classes} (one sub-folder per class)")
     if check_images:
-        bad = check_files([path for path, _ in folder.samples], cache if cache is not None else CheckCache())
+        checks = cache if cache is not None else CheckCache()
+        try:
+            bad = check_files([path for path, _ in folder.samples], checks)
+        finally:
+            if cache is None:
+                checks.close()
         if bad:
             _handle_bad_images(folder, bad, bad_images, where)
     return folder
