@@ -2,7 +2,9 @@
 against the same N runs one after another (the peer), with nbtrainer's CPU queue on (the default) and off.
 
 Goal: N at once within 1.3x of one after another, for N = 2 and 4. Each row is measured in this one run,
-nothing else running. Run: ``python benchmarks/bench_shared_cpu.py`` (about 8 minutes on 2 cores).
+nothing else running. Run: ``python benchmarks/bench_shared_cpu.py`` (about 12 minutes on 2 cores; the queue-off
+rows are the slow ones: ``python -c "import bench_shared_cpu as b, common; common.print_table(b.run(queue_modes=
+(True,)))"`` from ``benchmarks/`` skips them).
 """
 from __future__ import annotations
 
@@ -32,13 +34,13 @@ def runs(n: int, at_once: bool, queue: bool, scratch: str) -> float:
     return time.perf_counter() - start
 
 
-def run(counts=(2, 4)) -> list[dict]:
+def run(counts=(2, 4), queue_modes=(True, False)) -> list[dict]:
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
         runs(1, False, True, scratch)  # warm the caches (files, the image checks), untimed
         for n in counts:
             sequential = runs(n, False, True, scratch)
-            for queue in (True, False):
+            for queue in queue_modes:
                 together = runs(n, True, queue, scratch)
                 rows.append(row(f"{n} runs at once, CPU queue {'on' if queue else 'off'}", together, sequential,
                                 f"the {n} runs one after another", "<= 1.3x" if queue else "(no queue)"))
