@@ -85,11 +85,10 @@ class DataActions:
             self.message = f"cannot use that folder: {e}"
             return
         self._start(self._check_folder, folder)
-        if self.busy:  # started (_start clears the message line)
-            self.message = f"reading '{self.shown(folder)}'..."
 
     def _check_folder(self, folder: Path) -> None:
         data, recovered = None, []
+        self.message = f"reading '{self.shown(folder)}'..."  # here, on the worker: before its answer, never after
         try:
             if self.places.writable(folder) and (folder / HIDDEN).is_dir():  # a change a crash cut short: put right
                 recovered = FolderEdits(folder).recovered
