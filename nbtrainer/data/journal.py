@@ -19,10 +19,12 @@ Hand-written: no library offers a crash-safe, undoable batch of renames inside o
 Every change to the disk goes through :class:`Disk`, one method per operation, so that the crash tests can kill
 a child process after each one (as SQLite's crash tests do with their test VFS).
 
-Example::
+Example (what :class:`~nbtrainer.data.edits.FolderEdits` does, under the folder's lock)::
 
-    disk = Disk()
-    batch = Batch.create(root, disk, moves=[Entry("move", "cat/3.jpg", "dog/3.jpg")])
+    disk, root = Disk(), Path("pets").resolve()
+    batch = Batch(root, Batch.new_id(root), entries=[Entry("move", "cat/3.jpg", "dog/3.jpg")])
+    batch.folder.mkdir(parents=True)
+    batch.save(disk)                # the journal, whole, before the first change
     batch.run(disk)                 # the moves, then the state "done"
     batch.revert(disk)              # the moves back, then undone.json
 """

@@ -51,11 +51,12 @@ the session folder and the ``writable`` roots may be changed."""
         if not raw:
             raise ValueError(f"type a folder: one of {self.allowed()}")
         p = PurePath(os.path.expanduser(raw))
-        # the session's own folders first: a root that happens to share a name never hides the student's own
-        candidates = [Path(p)] if p.is_absolute() else [
-            self.session / p, *(r / Path(*p.parts[1:]) for r in self.roots if p.parts and p.parts[0] == r.name)]
-        if not p.is_absolute() and len(candidates) > 1 and not (self.session / p).exists():
-            candidates = candidates[1:] + candidates[:1]
+        if p.is_absolute():
+            candidates = [Path(p)]
+        else:  # the session's own folder first: a root that happens to share a name never hides the student's
+            own = self.session / p
+            shared = [r / Path(*p.parts[1:]) for r in self.roots if p.parts and p.parts[0] == r.name]
+            candidates = [own, *shared] if own.exists() else [*shared, own]
         for c in candidates:
             full = c.resolve()
             if any(full == base or full.is_relative_to(base) for base in (self.session, *self.roots)):
