@@ -112,3 +112,38 @@ def test_with_data_starts_the_same_recipe_again_on_new_images(tmp_path):
     assert again.plan and again.recipe_args == checklist.recipe_args
     again.run_step(again.steps[0])
     assert again.steps[0].status == "done"
+
+
+def test_a_whole_recipe_with_a_stop_and_a_back_exports_a_script_that_replays_it(tmp_path):
+    """Every step, a fit stopped part-way, Back to before it, the rest; the exported script, run in a fresh
+    process, ends on the same TTA accuracy (issue 27: it used to crash at its TTA line)."""
+    import re
+    import subprocess
+    import sys
+
+    learn = small_learner(n=100)
+    checklist = nbt.Checklist.recipe(learn, snapshot_dir=tmp_path / "snapshots", **FAST_RECIPE)
+    for i in range(3):
+        checklist.run_step(i)
+    stopper = nbt.Stopper()
+
+    class StopAtTheThirdBatch(nbt.Callback):
+        def after_batch(self):
+            if self.learner.training and self.learner.state.iteration == 2:
+                stopper.request()
+
+    trigger = StopAtTheThirdBatch()
+    learn.add_callback(stopper)
+    learn.add_callback(trigger)
+    assert checklist.run_step(3).status == "stopped"
+    learn.remove_callback(trigger)
+    stopper.clear()
+    checklist.go_back(2)
+    checklist.run()
+    assert all(s.status == "done" for s in checklist.steps)
+    script = tmp_path / "recipe.py"
+    script.write_text(checklist.to_script())
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    printed = float(re.search(r"TTA accuracy ([0-9.]+)", out.stdout).group(1))
+    assert printed == pytest.approx(checklist.steps[-1].result["tta_accuracy"], abs=1e-6)

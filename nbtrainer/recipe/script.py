@@ -54,7 +54,7 @@ def _differential(params: dict, result: dict) -> list[str]:
 def _tta(params: dict, result: dict) -> list[str]:
     return [f"probs, targets = learn.tta({params.get('n', 4)!r}, snapshots={result.get('ensemble', 0)!r})"
             f"  # this run kept: {result.get('chosen', 'TTA')}",
-            "print('TTA accuracy', nbt.metrics.accuracy(probs, targets))"]
+            "print('TTA accuracy', accuracy(probs, targets))"]
 
 
 def _augment_settings(params: dict, result: dict) -> list[str]:
@@ -89,7 +89,7 @@ def checklist_script(checklist, data_code: str | None = None, save: str | None =
         raise ValueError("data_code: this data was made from arrays in memory; pass the expression that builds it, "
                          "e.g. data_code='nbt.ImageData.from_arrays(images, labels)'")
     lines = ['"""The nbtrainer checklist as it was run, with the learning rates actually used."""',
-             "import nbtrainer as nbt", "import nbtrainer.train.metrics", "",
+             "import nbtrainer as nbt", "from nbtrainer.train.metrics import accuracy", "",
              f"data = {data_code}", _learner_code(learn)]
     for entry in checklist.history:
         lines += ["", f"# {entry['index'] + 1}. {entry['name']}" if entry["index"] >= 0 else f"# {entry['name']}"]
