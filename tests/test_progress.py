@@ -69,3 +69,14 @@ def test_tqdm_bars_for_each_stage(capsys):
         assert stage in err
     assert "100%" in err and "epoch=1/1" in err
     assert math.isfinite(learn.recorder.epochs[-1]["valid_loss"])
+
+
+def test_a_bar_shows_no_nan_loss_before_the_first_training_batch(capsys):
+    learn = small_learner(n=100)
+    bar = nbt.TqdmProgress()
+    learn.add_callback(bar)
+    assert math.isnan(learn.state.loss_value)  # no training batch yet (a keep-best fit validates its start)
+    bar.report(nbt.ProgressInfo("fit", done=0, total=5, elapsed=0.0, eta=None, epoch=1, n_epochs=1))
+    bar.report(nbt.ProgressInfo("fit", done=5, total=5, elapsed=1.0, eta=0.0, epoch=1, n_epochs=1, finished=True))
+    err = capsys.readouterr().err
+    assert "nan" not in err and "loss=-" in err and "acc=-" in err

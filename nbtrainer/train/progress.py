@@ -132,12 +132,17 @@ class TqdmProgress(Progress):
         self.bar.update(info.done - self.bar.n)
         if info.stage == "fit" and info.epoch is not None:
             state = self.learner.state
-            acc = state.accuracy
-            self.bar.set_postfix(epoch=f"{info.epoch}/{info.n_epochs}", loss=f"{state.loss_value:.3f}",
-                                 acc="-" if acc is None or math.isnan(acc) else f"{acc:.3f}", refresh=False)
+            self.bar.set_postfix(epoch=f"{info.epoch}/{info.n_epochs}", loss=_shown(state.loss_value),
+                                 acc=_shown(state.accuracy), refresh=False)
         if info.finished:
             self.bar.close()
             self.bar = None
+
+
+def _shown(value: float | None) -> str:
+    """A number for the bar, or "-" before there is one (no training batch yet, e.g. while a keep-best fit
+    validates its start: "nan" would read as a diverged run)."""
+    return "-" if value is None or math.isnan(value) else f"{value:.3f}"
 
 
 def in_notebook() -> bool:
