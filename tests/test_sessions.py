@@ -123,3 +123,20 @@ def test_a_root_named_like_a_session_folder_never_hides_the_students_own(tmp_pat
     assert places.resolve("data/dogs") == (shared / "dogs").resolve()  # not in the session: the root's
     assert places.shown(session / "data") == "data" and places.shown(shared) == shared.resolve().as_posix()
     assert not places.writable(shared / "dogs")  # under a shared root: read only, even as the learner's own
+
+
+def test_train_on_this_folder_keeps_the_held_out_fraction_augmentation_and_loader_processes(tmp_path, make_folder):
+    import nbtrainer as nbt
+
+    first = make_folder({"zero": 10, "one": 10}, root=tmp_path / "session" / "first")
+    make_folder({"zero": 10, "one": 10, "two": 10}, root=tmp_path / "session" / "data")
+    aug = nbt.Augment(do_flip=False, max_rotate=30.0)
+    learn = nbt.Learner(nbt.ImageData.from_folder(first, size=32, valid_pct=0.3, aug=aug, num_workers=1))
+    trainer = Trainer(learn, folder=tmp_path / "session", **FAST)
+    trainer.data_view.folder.value = "data"
+    press(trainer.data_view, "nbt-use-folder")
+    assert trainer.model.worker.join(60)
+    trainer.confirm.yes.click()
+    data = trainer.model.learn.data
+    assert data.c == 3 and len(data.valid) == 9 and data.valid_pct == 0.3  # 30% of 30, as the teacher chose
+    assert data.aug == aug and data.num_workers == 1

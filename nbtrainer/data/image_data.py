@@ -124,6 +124,7 @@ class ImageData:
         self.eval_generator = torch.Generator().manual_seed(seed + 1)
         self.origin: str | None = None  # Python code that builds this data again (None for arrays in memory)
         self.root: Path | None = None  # the folder the images came from (None for arrays in memory)
+        self.valid_pct: float | None = None  # the held-out fraction, when a constructor split the images
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -151,7 +152,7 @@ class ImageData:
             train_idx, valid_idx = split_indices(len(source), valid_pct, seed)
             data = cls(Split(source, train_idx), Split(source, valid_idx), source.classes, size, bs,
                        augment, aug, num_workers, seed)
-            data.origin, data.root = origin, root
+            data.origin, data.root, data.valid_pct = origin, root, valid_pct
             return data
         train_src = FolderSource.of(scan_folder(root / train, check_images, bad_images=bad_images,
                                                   max_files=max_files))
@@ -181,8 +182,10 @@ class ImageData:
         source = ArraySource(to_uint8_images(images, "images"), labels, classes, "labels")
         if valid_images is None:
             train_idx, valid_idx = split_indices(len(source), valid_pct, seed)
-            return cls(Split(source, train_idx), Split(source, valid_idx), source.classes, size, bs, augment,
+            data = cls(Split(source, train_idx), Split(source, valid_idx), source.classes, size, bs, augment,
                        aug, 0, seed)
+            data.valid_pct = valid_pct
+            return data
         vsource = ArraySource(to_uint8_images(valid_images, "valid_images"), valid_labels, source.classes,
                               "valid_labels")
         return cls.from_sources(source, vsource, size, bs, augment, aug, 0, seed)

@@ -108,11 +108,14 @@ def add_images(root: str | os.PathLike, class_name: str, files: Iterable[tuple[s
 
 def load_folder(path: str | os.PathLike, like: ImageData, max_files: int = 20_000) -> tuple[ImageData, str]:
     """The images of ``path`` (one sub-folder per class) as :class:`ImageData` with ``like``'s size, batch
-    size and seed; files that are not usable images are left out, and named in the returned note ("" when
-    none was). Errors (no such folder, fewer than 2 classes, over ``max_files`` files...) say what was
+    size, seed, held-out fraction, augmentation settings and loader processes; files that are not usable
+    images are left out, and named in the returned note ("" when none was). Errors (no such folder, fewer than 2 classes, over ``max_files`` files...) say what was
     expected."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         data = ImageData.from_folder(path, size=like.size, bs=like.bs, seed=like.seed, bad_images="skip",
+                                     valid_pct=like.valid_pct or 0.2, aug=like.aug,
+                                     # images in memory load in-process whatever the machine: no choice to keep
+                                     num_workers=like.num_workers if like.root is not None else None,
                                      max_files=max_files)
     return data, "; ".join(str(w.message) for w in caught if issubclass(w.category, UserWarning))
