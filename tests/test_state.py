@@ -54,3 +54,15 @@ def test_a_state_survives_a_weights_only_round_trip(tmp_path):
 def test_an_unknown_part_is_named():
     with pytest.raises(ValueError, match=r"unknown learner state parts \['weights'\]"):
         small_learner(n=30).state_dict(["model", "weights"])
+
+
+def test_load_state_dict_refuses_a_key_that_is_no_part_before_changing_anything():
+    import pytest
+
+    from nbtrainer.train import state
+
+    learn = small_learner(n=60)
+    before = state.copy_to(learn.state_dict(state.WEIGHTS))
+    with pytest.raises(ValueError, match=r"unknown learner state parts \['modle'\]"):
+        learn.load_state_dict({"n_frozen": 0, "modle": before["model"]})
+    assert learn.n_frozen > 0  # nothing was put back

@@ -96,7 +96,8 @@ def apply(learn, ckpt: dict, path: str | os.PathLike = "<dict>") -> None:
                          f"{learn.data.c} {learn.data.classes}")
     before = state.copy_to(learn.state_dict(state.CHECKPOINT))
     try:
-        learn.load_state_dict({"grad_scaler": {}, "augment": False, **ckpt})  # (older checkpoints lack these)
+        parts = {k: v for k, v in ckpt.items() if k in state.PARTS}  # not the metadata (format, classes...)
+        learn.load_state_dict({"grad_scaler": {}, "augment": False, **parts})  # (older checkpoints lack these)
     except (RuntimeError, ValueError, KeyError) as e:
         learn.load_state_dict(before)
         raise ValueError(f"checkpoint '{path}' does not fit this model: {e}") from e

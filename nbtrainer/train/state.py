@@ -145,7 +145,12 @@ def state_dict(learn, parts: Collection[str] = CHECKPOINT) -> dict:
 
 
 def load_state_dict(learn, state: dict) -> None:
-    """Put back every part present in ``state`` (other keys are ignored), in :data:`PARTS`' order."""
+    """Put back every part present in ``state``, in :data:`PARTS`' order; a key that is no part is an error
+    before anything is put back (as :meth:`state_dict` refuses unknown parts: a misspelt part never passes
+    silently)."""
+    unknown = set(state) - set(_ALL)
+    if unknown:
+        raise ValueError(f"unknown learner state parts {sorted(unknown)}; expected some of {list(_ALL)}")
     for name, (_, put) in _ALL.items():
         if name in state:
             put(learn, state[name])
