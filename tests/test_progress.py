@@ -80,3 +80,11 @@ def test_a_bar_shows_no_nan_loss_before_the_first_training_batch(capsys):
     bar.report(nbt.ProgressInfo("fit", done=5, total=5, elapsed=1.0, eta=0.0, epoch=1, n_epochs=1, finished=True))
     err = capsys.readouterr().err
     assert "nan" not in err and "loss=-" in err and "acc=-" in err
+
+
+def test_a_keep_best_fit_is_one_stage_its_start_validation_included():
+    learn = small_learner(n=100)
+    stages = []
+    learn.add_callback(nbt.Progress(lambda info: stages.append(info.stage), rate=1000))
+    learn.fit(1e-3, 1, keep_best=True)
+    assert set(stages) == {"fit"}

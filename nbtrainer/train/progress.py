@@ -46,7 +46,9 @@ class Progress(Callback):
     """Reports :class:`ProgressInfo` to ``on_progress`` at most ``rate`` times a second, plus each stage's
     start and end."""
 
-    order = 15
+    # before CycleEnds (10), whose before_fit validates a keep-best fit's start: that validation is then part
+    # of the fit's stage, not an extra "validate" stage shown before it
+    order = 5
 
     def __init__(self, on_progress: Callable[[ProgressInfo], None] | None = None, rate: float = 4.0):
         self.on_progress, self.throttle = on_progress, Throttle(rate)
