@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 import nbtrainer as nbt
 from nbtrainer.recipe.checklist import differential_lrs
@@ -147,3 +148,22 @@ def test_a_whole_recipe_with_a_stop_and_a_back_exports_a_script_that_replays_it(
     assert out.returncode == 0, out.stderr[-3000:]
     printed = float(re.search(r"TTA accuracy ([0-9.]+)", out.stdout).group(1))
     assert printed == pytest.approx(checklist.steps[-1].result["tta_accuracy"], abs=1e-6)
+
+
+def test_back_drops_the_cycle_end_weights_of_the_fits_it_undoes(tmp_path):
+    """Issue 27: the ensemble's weights are part of a step's snapshot, so a TTA after "Back" never averages
+    the weights of an undone fit."""
+    learn = small_learner(n=100)
+    checklist = nbt.Checklist.recipe(learn, snapshot_dir=tmp_path / "snapshots",
+                                     **{**FAST_RECIPE, "unfrozen_cycles": 2}, snapshots=2)
+    train = next(i for i, s in enumerate(checklist.steps) if s.params.get("snapshots"))
+    for i in range(train + 1):
+        checklist.run_step(i)
+    assert len(learn.snapshots) == 2
+    trained = [{k: v.clone() for k, v in w.items()} for w in learn.snapshots]
+    learn.fit(1e-3, n_cycle=2, snapshots=True)  # other cycle ends, as a fit made after the step would leave
+    checklist.go_back(train)
+    assert len(learn.snapshots) == 2
+    assert all(torch.equal(a[k], b[k]) for a, b in zip(learn.snapshots, trained) for k in a)
+    checklist.go_back(train - 1)
+    assert learn.snapshots == []

@@ -136,6 +136,25 @@ def test_a_snapshot_ensemble_is_the_mean_of_the_snapshots_probabilities():
         learn.get_preds(snapshots=4)
 
 
+def test_a_fit_keeps_the_last_k_cycle_ends_and_a_later_fit_lr_find_or_load_never_mixes_in_old_weights(tmp_path):
+    learn = small_learner(n=100)
+    learn.precompute = True
+    learn.fit(1e-2, n_cycle=3, snapshots=2)
+    assert len(learn.snapshots) == 2
+    assert same_weights(learn.snapshots[-1], learn.model.state_dict())  # keep_best off: the last cycle end
+    kept = learn.snapshots
+    learn.lr_find(num_iter=10)  # its own fit keeps none; the sweep puts the learner back whole
+    assert learn.snapshots == kept and all(a is b for a, b in zip(learn.snapshots, kept))
+    learn.save(tmp_path / "m.pt")
+    learn.load(tmp_path / "m.pt")  # a checkpoint holds no ensemble: the old cycle ends were another model's
+    assert learn.snapshots == []
+    learn.fit(1e-2, n_cycle=2, snapshots=True)
+    learn.fit(1e-2)  # a later fit moved the weights on: the ensemble of the one before is dropped
+    assert learn.snapshots == []
+    with pytest.raises(ValueError, match="snapshots=-1"):
+        learn.fit(1e-2, snapshots=-1)
+
+
 def test_the_warmup_holds_the_first_iterations_at_a_hundredth_then_starts_the_cosine():
     plain, warm = preview_lrs([1.0], 20, 2, 1, 2)[0], preview_lrs([1.0], 20, 2, 1, 2, warmup=0.1)[0]
     assert len(plain) == len(warm) == 60

@@ -127,7 +127,8 @@ def recipe_steps(s: RecipeSettings, size: int, final_size: int | None = None) ->
     over-fitting; the resize to ``final_size`` (when given); test-time augmentation. Every fit keeps the
     best of its start and its cycle ends (``keep_best``)."""
     unfrozen = {"differential": True, "augment": True, "cycle_len": 1, "cycle_mult": 2, "keep_best": True,
-                "patience": s.patience, "warmup": s.warmup, "snapshots": True}
+                "patience": s.patience, "warmup": s.warmup,
+                "snapshots": s.snapshots if s.snapshots > 1 else False}  # the TTA step's ensemble, no more
     steps = [
         Step("Precompute activations", "precompute", {"size": size},
              "Run the frozen pretrained body once and keep its outputs: the head then trains in milliseconds."),

@@ -94,10 +94,12 @@ def apply(learn, ckpt: dict, path: str | os.PathLike = "<dict>") -> None:
     if len(classes) != learn.data.c:
         raise ValueError(f"checkpoint '{path}' has {len(classes)} classes {classes}; the data has "
                          f"{learn.data.c} {learn.data.classes}")
-    before = state.copy_to(learn.state_dict(state.CHECKPOINT))
+    before = {**state.copy_to(learn.state_dict(state.CHECKPOINT)), "snapshots": list(learn.snapshots)}
     try:
         parts = {k: v for k, v in ckpt.items() if k in state.PARTS}  # not the metadata (format, classes...)
-        learn.load_state_dict({"grad_scaler": {}, "augment": False, **parts})  # (older checkpoints lack these)
+        # older checkpoints lack the first ones; a checkpoint holds no ensemble: the old cycle ends were
+        # another model's
+        learn.load_state_dict({"grad_scaler": {}, "augment": False, "snapshots": [], **parts})
     except (RuntimeError, ValueError, KeyError) as e:
         learn.load_state_dict(before)
         raise ValueError(f"checkpoint '{path}' does not fit this model: {e}") from e

@@ -14,7 +14,7 @@ fit is judged there, on the validation set:
   steady accuracy (ever more confident mistakes) is how over-fitting starts. The start is not counted
   here: an unfrozen network often starts a fit below its frozen start, so a first cycle end below the
   start is no sign of over-fitting.
-- ``snapshots``: the weights of every cycle end, on the host, for a snapshot ensemble (Huang et al. 2017,
+- ``snapshots``: the weights of every cycle end (or of the last ``k``), on the host, for a snapshot ensemble (Huang et al. 2017,
   "Snapshot Ensembles: Train 1, get M for free"): ``learn.get_preds(snapshots=k)`` averages the last
   ``k`` of them.
 
@@ -90,7 +90,9 @@ class CycleEnds(Callback):
         keep_best: validate the start, keep the best weights, restore them when the fit ends.
         patience: stop after this many cycle ends in a row whose validation loss is not below the lowest
             cycle end's before them (None: never).
-        snapshots: keep every cycle end's weights in ``learner.snapshots``.
+        snapshots: keep cycle ends' weights in ``learner.snapshots``: True every one, an integer ``k`` the
+            last ``k`` (an older one is dropped as a newer one comes: each is a copy of the whole model),
+            False or 0 none.
     """
 
     order = 10  # after the Recorder (-10) has written the epoch's row
@@ -100,7 +102,11 @@ class CycleEnds(Callback):
         if patience is not None and not is_int(patience, 1):
             raise ValueError(f"patience={patience!r}: expected None or an integer >= 1 (cycle ends without "
                              f"improvement before the fit stops)")
-        self.ends, self.keep_best, self.patience, self.snapshots = list(ends), keep_best, patience, snapshots
+        if not (isinstance(snapshots, bool) or is_int(snapshots, 0)):
+            raise ValueError(f"snapshots={snapshots!r}: expected True (every cycle end), False, or how many of "
+                             f"the last cycle ends to keep, an integer >= 0")
+        self.ends, self.keep_best, self.patience = list(ends), keep_best, patience
+        self.snapshots = len(ends) if snapshots is True else int(snapshots)  # how many to keep
         self.result = FitResult(planned_cycles=len(ends))
         self._best: CycleEnd | None = None
         self._best_state: dict | None = None
@@ -108,8 +114,7 @@ class CycleEnds(Callback):
 
     def before_fit(self) -> None:
         learn = self.learner
-        if self.snapshots:
-            learn.snapshots = []
+        learn.snapshots = []  # an ensemble is of one fit's cycle ends: a later fit's weights moved on
         if self.keep_best:  # the start is validated as an epoch end is (the same events)
             learn._validate_part(None)
             self.result.start = CycleEnd(0, 0, learn.state.valid_loss, learn.state.accuracy)
@@ -129,7 +134,8 @@ class CycleEnds(Callback):
         self.result.cycle_ends.append(point)
         self.learner.recorder.epochs[-1]["cycle_end"] = point.cycle
         if self.snapshots:
-            self.learner.snapshots.append(copy_to(self.learner.model.state_dict()))
+            kept = self.learner.snapshots[len(self.learner.snapshots) + 1 - self.snapshots:]
+            self.learner.snapshots = [*kept, copy_to(self.learner.model.state_dict())]  # a new list (see state)
         if self.keep_best and point.better_than(self._best):
             self._keep(point)
         self._worse = 0 if point.valid_loss < lowest else self._worse + 1

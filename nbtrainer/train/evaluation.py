@@ -10,7 +10,8 @@ Example::
     probs, targets = learn.tta(4, snapshots=3)   # ... averaged over the last 3 cycle ends' weights too
 
 Snapshot ensembles (``snapshots=k``): the probabilities of the last ``k`` weights in ``learn.snapshots``
-(the cycle ends of the last fit with ``snapshots=True``, see :mod:`nbtrainer.train.cycles`), averaged; the
+(the cycle ends of the last fit, kept with ``fit(snapshots=True)`` or ``snapshots=k``; see
+:mod:`nbtrainer.train.cycles`), averaged; the
 learner's own weights are put back afterwards.
 """
 from __future__ import annotations

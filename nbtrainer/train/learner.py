@@ -200,7 +200,7 @@ class Learner(FitLoop, Evaluation, EventLoop):
 
     def fit(self, lrs: float | Sequence[float], n_cycle: int = 1, cycle_len: int = 1, cycle_mult: int = 1,
             callbacks: Sequence[Callback] = (), keep_best: bool = False, patience: int | None = None,
-            snapshots: bool = False, warmup: float = 0.0, guard: bool = True) -> FitResult:
+            snapshots: bool | int = False, warmup: float = 0.0, guard: bool = True) -> FitResult:
         """Train ``n_cycle`` SGDR cycles; cycle ``k`` lasts ``cycle_len * cycle_mult**k`` epochs.
 
         Args:
@@ -208,7 +208,8 @@ class Learner(FitLoop, Evaluation, EventLoop):
             keep_best: validate the start too and end with the best of the start and the cycle ends.
             patience: stop after this many cycle ends in a row without a lower validation loss ("until
                 over-fitting"; ``n_cycle`` is then the most cycles). Default: None (every cycle runs).
-            snapshots: keep each cycle end's weights in :attr:`snapshots` (a snapshot ensemble).
+            snapshots: keep each cycle end's weights in :attr:`snapshots` (a snapshot ensemble); an integer
+                ``k``: only the last ``k``. Default: False (none kept; the last fit's are dropped).
             warmup: hold every group at 1/100 of its LR for this fraction of the first cycle (fastai 0.7's
                 ``CosAnneal``); see :func:`nbtrainer.train.schedule.sgdr_scheduler`. Default: 0.
             guard: on a loss that is not finite, put back the weights of the epoch's start and raise

@@ -6,8 +6,9 @@ saves or restores a learner, each with the parts it needs:
 - :data:`WEIGHTS` (model and optimizer): the divergence guard (a copy on the device each epoch) and
   ``fit(keep_best=True)`` (the best cycle end);
 - :data:`CHECKPOINT`: ``learn.save`` (plus the classes, config and versions: :mod:`nbtrainer.train.checkpoint`);
-- :data:`RESUMABLE`: a checklist step's snapshot (precompute and the random states too, so a run continued
-  from it is the run that followed the step);
+- :data:`RESUMABLE`: a checklist step's snapshot (precompute, the random states and the ensemble's
+  cycle-end weights too, so a run continued from it is the run that followed the step, and "Back" drops
+  the cycle ends of the fits it undoes);
 - :data:`EXACT`: lr_find's in-memory restore, :func:`restoring` (the gradients, every module's train/eval
   mode and the loop's state too: the learner is put back bit for bit). Its copies live in host memory:
   nothing is written to disk and nothing extra is allocated on the accelerator.
@@ -85,6 +86,10 @@ def _set_fit_state(learn, state) -> None:
     learn.state = state
 
 
+def _set_snapshots(learn, snapshots: list[dict]) -> None:
+    learn.snapshots = list(snapshots)
+
+
 def _trainable_tensors(learn):
     """``("<group>.<name>", tensor)`` of every parameter and buffer of the layer groups that train."""
     for i in range(learn.n_frozen, len(learn.layer_groups)):
@@ -124,6 +129,9 @@ PARTS: dict[str, tuple[Callable, Callable]] = {
     "aug": (lambda learn: learn.data.aug.to_dict(), lambda learn, d: setattr(learn.data, "aug", Augment(**d))),
     "precompute": (lambda learn: learn.precompute, _set_precompute),
     "rng": (_get_rng, _set_rng),
+    # the cycle-end weights of the snapshot ensemble (host copies, never changed in place: a list of the same
+    # dicts is a copy); not in a checkpoint, which starts with none
+    "snapshots": (lambda learn: list(learn.snapshots), _set_snapshots),
 }
 # a view of a part (read and put back a piece of it): not in EXACT, whose "model" holds it already
 VIEWS: dict[str, tuple[Callable, Callable]] = {"trainable": (_get_trainable, _set_trainable)}
@@ -131,7 +139,7 @@ _ALL = {**PARTS, **VIEWS}
 WEIGHTS = ("model", "optimizer")
 GUARD = ("trainable", "optimizer")  # the divergence guard, every epoch: only what the epoch can change
 CHECKPOINT = ("n_frozen", "model", "optimizer", "grad_scaler", "history", "size", "augment", "aug")
-RESUMABLE = (*CHECKPOINT, "precompute", "rng")
+RESUMABLE = (*CHECKPOINT, "precompute", "rng", "snapshots")
 EXACT = (*RESUMABLE, "grads", "modes", "fit_state")
 
 
@@ -157,11 +165,12 @@ def load_state_dict(learn, state: dict) -> None:
 
 
 def take(learn) -> dict:
-    """Copy the learner's whole training state (:data:`EXACT`) to host memory. The loop's state is kept by
-    reference: every fit and sweep starts a new one, none changes an old one."""
+    """Copy the learner's whole training state (:data:`EXACT`) to host memory. The loop's state and the
+    ensemble's weights are kept by reference: every fit and sweep starts a new loop state and a new list of
+    cycle-end weights, none changes an old one."""
     state = state_dict(learn, EXACT)
-    fit_state = state.pop("fit_state")
-    return {**copy_to(state), "fit_state": fit_state}
+    kept = {name: state.pop(name) for name in ("fit_state", "snapshots")}
+    return {**copy_to(state), **kept}
 
 
 def restore(learn, snap: dict) -> None:
