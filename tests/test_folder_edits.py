@@ -160,3 +160,34 @@ def test_the_data_overview_counts_shows_each_class_and_previews_augmentation(tmp
     assert [np.array_equal(a, b) for a, b in zip(views, augmentation_preview(data, n=5, seed=3))] == [True] * 5
     data.aug = nbt.Augment(do_flip=False, max_rotate=0, max_zoom=1.0, max_translate=0, max_lighting=0)
     assert all(np.abs(v.astype(int) - views[0]).max() <= 1 for v in augmentation_preview(data, n=3))  # no-op augment
+
+
+def test_an_augmentation_preview_beside_a_running_fit_never_changes_what_the_fit_draws(tmp_path):
+    """Issue 27: the preview reseeded and then rewound torch's global generator, which the training thread
+    draws its augmentation and dropout from: draws made meanwhile were repeated or changed."""
+    import threading
+
+    import numpy as np
+    import torch
+
+    from nbtrainer.data.overview import augmentation_preview
+
+    data = nbt.ImageData.from_folder(folder(tmp_path), size=32, valid_pct=0.25)
+    torch.manual_seed(7)
+    done, drawn = threading.Event(), []
+
+    def training():  # draws one number at a time, as a fit's batches do, until the previews are over
+        while not done.is_set():
+            drawn.append(torch.rand(1).item())
+
+    thread = threading.Thread(target=training)
+    thread.start()
+    try:
+        views = [augmentation_preview(data, n=4, seed=s % 3) for s in range(30)]
+    finally:
+        done.set()
+        thread.join()
+    torch.manual_seed(7)
+    alone = [torch.rand(1).item() for _ in drawn]
+    assert drawn == alone  # the same numbers, in the same order, as with no preview beside them
+    assert all(np.array_equal(a, b) for a, b in zip(views[0], views[3]))  # a seed gives the same views

@@ -66,13 +66,9 @@ def augmentation_preview(data: ImageData, index: int = 0, n: int = 6, seed: int 
     if not is_int(index, 0) or index >= len(data.train):
         raise ValueError(f"index={index!r}: expected a training-image index in 0..{len(data.train) - 1}")
     image = data.train.source.load(data.train.indices[index])
-    augmented = make_transform(data.size, augment=True, aug=data.aug)
-    rng = torch.get_rng_state()
-    torch.manual_seed(seed)  # torchvision's random transforms draw from the global generator
-    try:
-        views = [make_transform(data.size, augment=False)(image)] + [augmented(image) for _ in range(n - 1)]
-    finally:
-        torch.set_rng_state(rng)  # the preview never changes what training draws next
+    # a generator of its own: a preview shown while a step trains never touches what training draws
+    augmented = make_transform(data.size, augment=True, aug=data.aug, generator=torch.Generator().manual_seed(seed))
+    views = [make_transform(data.size, augment=False)(image)] + [augmented(image) for _ in range(n - 1)]
     return [_pixels(v) for v in views]
 
 

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 from torchvision.transforms import v2
+from torchvision.transforms.v2 import functional as F
 
 
 @dataclass(frozen=True)
@@ -49,18 +50,54 @@ AUGMENT_RANGES = {"max_rotate": (0.0, 180.0), "max_zoom": (1.0, 4.0), "max_trans
                   "max_lighting": (0.0, 1.0)}  # the values an Augment accepts (do_flip: a bool)
 
 
-def make_transform(size: int, augment: bool, aug: Augment = Augment()) -> v2.Compose:
-    """Pipeline for one image (PIL or uint8 tensor CxHxW) to a float tensor ``3 x size x size``."""
-    steps: list[v2.Transform] = [v2.ToImage(), v2.RGB(), v2.Resize(size, antialias=True)]
-    if augment:
-        steps.append(v2.RandomAffine(degrees=aug.max_rotate, translate=(aug.max_translate,) * 2,
-                                     scale=(1.0, aug.max_zoom), interpolation=v2.InterpolationMode.BILINEAR))
-        # (v2's default NEAREST makes jagged training images unlike the smooth plain ones the model is judged on)
-    steps.append(v2.CenterCrop(size))
-    if augment:
-        if aug.do_flip:
-            steps.append(v2.RandomHorizontalFlip())
-        if aug.max_lighting > 0:
-            steps.append(v2.ColorJitter(brightness=aug.max_lighting, contrast=aug.max_lighting))
+def make_transform(size: int, augment: bool, aug: Augment = Augment(),
+                   generator: torch.Generator | None = None) -> v2.Compose:
+    """Pipeline for one image (PIL or uint8 tensor CxHxW) to a float tensor ``3 x size x size``; augmented
+    with ``aug``'s random draws from ``generator`` (None: torch's global generator, which a DataLoader seeds
+    in each of its worker processes)."""
+    steps: list = [v2.ToImage(), v2.RGB(), v2.Resize(size, antialias=True)]
+    steps.append(RandomAugment(size, aug, generator) if augment else v2.CenterCrop(size))
     steps.append(v2.ToDtype(torch.float32, scale=True))
     return v2.Compose(steps)
+
+
+class RandomAugment:
+    """fastai's ``aug_transforms`` on one resized image: a random rotation, shift and zoom (bilinear), the
+    centre crop, a random horizontal flip, random brightness and contrast, in that order.
+
+    The images are changed by torchvision's kernels (``v2.functional``); the random parameters are drawn here,
+    as ``v2.RandomAffine``, ``RandomHorizontalFlip`` and ``ColorJitter`` draw them, but from ``generator``:
+    torchvision's random transforms draw only from torch's global generator, which the training thread
+    draws from too, so a preview drawn beside a running fit would change (or, reseeded, repeat) the fit's
+    augmentation and dropout.
+
+    Example::
+
+        tfm = RandomAugment(64, Augment(), torch.Generator().manual_seed(0))
+        tfm(v2.Resize(64)(v2.ToImage()(pil_image)))   # the same views for the same seed, whatever else runs
+    """
+
+    def __init__(self, size: int, aug: Augment, generator: torch.Generator | None = None):
+        self.size, self.aug, self.generator = size, aug, generator
+
+    def _uniform(self, low: float, high: float) -> float:
+        return float(torch.empty(1).uniform_(low, high, generator=self.generator).item())
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        aug, (height, width) = self.aug, image.shape[-2:]
+        angle = self._uniform(-aug.max_rotate, aug.max_rotate)
+        shift = [int(round(self._uniform(-aug.max_translate * n, aug.max_translate * n))) for n in (width, height)]
+        zoom = self._uniform(1.0, aug.max_zoom)
+        # (v2's default NEAREST makes jagged training images unlike the smooth plain ones the model is judged on)
+        image = F.affine(image, angle=angle, translate=shift, scale=zoom, shear=[0.0, 0.0],
+                         interpolation=v2.InterpolationMode.BILINEAR)
+        image = F.center_crop(image, [self.size, self.size])
+        if aug.do_flip and torch.rand(1, generator=self.generator).item() < 0.5:
+            image = F.horizontal_flip(image)
+        if aug.max_lighting > 0:
+            low, high = max(0.0, 1 - aug.max_lighting), 1 + aug.max_lighting
+            brightness, contrast = self._uniform(low, high), self._uniform(low, high)
+            for change in torch.randperm(2, generator=self.generator).tolist():  # ColorJitter's random order
+                image = (F.adjust_brightness(image, brightness) if change == 0
+                         else F.adjust_contrast(image, contrast))
+        return image
