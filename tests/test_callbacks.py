@@ -148,3 +148,23 @@ def test_a_cancelled_inference_pass_ends_its_events_and_raises_to_the_caller(eve
     assert not learn.state.cancelled  # no fit was cancelled
     probs, targets = learn.get_preds()  # and the next pass runs whole
     assert len(probs) == len(targets) == len(learn.data.valid)
+
+
+def test_a_cancelled_inference_batch_is_skipped_with_its_events_and_precompute_refuses_a_partial_cache():
+    """Issue 27: inference batches ran their events outside _with_events, so a CancelBatchException there
+    escaped as an error and after_cancel_batch never fired."""
+    learn = small_learner(n=200)
+    n, bs = learn.valid_batches(), 2 * learn.data.bs
+    assert n > 1
+    learn.add_callback(cb := Raiser("inference:before_batch", nbt.CancelBatchException))
+    probs, targets = learn.get_preds()  # the first batch skipped, the others predicted
+    assert cb.seen == ["before_validate", "inference:before_batch", "inference:after_cancel_batch",
+                       "inference:after_batch", *["inference:before_batch", "inference:after_batch"] * (n - 1),
+                       "after_validate"]
+    assert len(probs) == len(targets) == len(learn.data.valid) - bs
+    assert torch.equal(targets, learn.data.valid.targets()[bs:])
+    learn.remove_callback(cb)
+    learn.add_callback(Raiser("inference:before_batch", nbt.CancelBatchException))
+    with pytest.raises(RuntimeError, match="skipped 1 batch of precompute"):
+        learn.precompute = True
+    assert not learn.precompute

@@ -24,7 +24,7 @@ import torch
 
 from .. import distributed
 from ..checks import is_int
-from .callbacks import CancelFitException, CancelValidException, InferencePass
+from .callbacks import CancelBatchException, CancelFitException, CancelValidException, InferencePass
 from .metrics import accuracy, nll
 from .state import copy_to
 
@@ -53,15 +53,20 @@ class Evaluation:
             raise cancelled
         return out[0]
 
-    def inference_batches(self, batches: Iterable[B]) -> Iterator[B]:
-        """``batches``, each one announced as a batch of the pass under way (``before_batch`` before it is
-        handed out, ``after_batch`` once its prediction is done, ``learner.training`` False)."""
+    def inference_batches(self, batches: Iterable[B], step: Callable[[B], None]) -> int:
+        """``step(batch)`` for each of ``batches``, each one a batch of the pass under way, run as the training
+        loop runs its batches (:meth:`_with_events`: ``before_batch``, the step, ``after_batch``, with
+        ``learner.training`` False). A :class:`CancelBatchException` from ``before_batch`` or the step skips
+        the rest of that batch (``after_cancel_batch``, then ``after_batch``): its results are left out.
+        Returns how many batches were skipped so."""
+        skipped = 0
         for batch in batches:
-            self.run_event("before_batch")
-            yield batch
-            if self.inference is not None:
-                self.inference.done += 1
-            self.run_event("after_batch")
+            def run(batch=batch) -> None:
+                step(batch)
+                if self.inference is not None:
+                    self.inference.done += 1
+            skipped += self._with_events(run, "batch", CancelBatchException) is not None
+        return skipped
 
     def valid_batches(self) -> int:
         """Batches in one pass over the validation set (this rank's part of it under torch.distributed)."""
@@ -110,15 +115,16 @@ class Evaluation:
                    else self.data.valid_dl(augment=augment, part=part))
         probs, targets = [torch.empty(0, self.data.c)], [torch.empty(0, dtype=torch.long)]
 
-        def predict() -> None:
-            for xb, yb in self.inference_batches(batches):
-                with self.precision.autocast():
-                    xb = xb.to(self.device, non_blocking=True)
-                    pred = self.model.head(xb) if use_cache else self.on_images(xb)
-                probs.append(pred.float().softmax(dim=1).cpu())
-                targets.append(yb)
+        def predict_batch(batch) -> None:
+            xb, yb = batch
+            with self.precision.autocast():
+                xb = xb.to(self.device, non_blocking=True)
+                pred = self.model.head(xb) if use_cache else self.on_images(xb)
+            pred = pred.float().softmax(dim=1).cpu()
+            probs.append(pred)  # (both lists at the end: a batch skipped part-way adds to neither)
+            targets.append(yb)
 
-        self.inference_pass("predict", self.valid_batches(), predict)
+        self.inference_pass("predict", self.valid_batches(), lambda: self.inference_batches(batches, predict_batch))
         return distributed.gather(torch.cat(probs)), distributed.gather(torch.cat(targets))
 
     def predict(self, item, snapshots: int = 0) -> tuple[str, torch.Tensor]:

@@ -115,12 +115,19 @@ def _in_memory(name: str, rows: int, width: int) -> torch.Tensor:
 def _features(learn, loader, name: str, store: Store) -> tuple[torch.Tensor, torch.Tensor]:
     """The pooled body outputs of ``loader``, written batch by batch into ``store(name, rows, width)``."""
     out = store(name, len(loader.dataset), learn.model.head[0].num_features)
-    ys, row = [], 0
-    for xb, yb in learn.inference_batches(loader):
+    ys, rows = [], [0]
+
+    def one_batch(batch) -> None:
+        xb, yb = batch
         feats = learn.on_images(xb.to(learn.device, non_blocking=True), learn.model.features).float().cpu()
-        out[row:row + len(feats)] = feats
-        row += len(feats)
+        out[rows[0]:rows[0] + len(feats)] = feats
+        rows[0] += len(feats)
         ys.append(yb)
+
+    skipped = learn.inference_batches(loader, one_batch)
+    if skipped:  # the cache must hold every image: training on it would pair features with the wrong labels
+        raise RuntimeError(f"a callback skipped {skipped} batch{'es' if skipped > 1 else ''} of precompute "
+                           f"(CancelBatchException): the cache would lack their images; nothing is kept")
     return out, torch.cat(ys)
 
 
