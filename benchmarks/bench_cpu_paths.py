@@ -27,7 +27,7 @@ import torch
 
 from nbtrainer import ImageData, Learner
 from nbtrainer.cli import build_parser, build_run
-from nbtrainer.train.state import restore, take
+from nbtrainer.train.learner_state import restore, take
 
 # name -> (Learner keyword arguments, nbtrainer run flags). "compile": nn.Module.compile() on the model
 # (in place, so state-dict keys and the optimizer's parameters stay the same).

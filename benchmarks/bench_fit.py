@@ -10,7 +10,7 @@ from __future__ import annotations
 import statistics
 
 from nbtrainer import ImageData, Learner
-from nbtrainer.train.state import restore, take
+from nbtrainer.train.learner_state import restore, take
 
 try:
     from .common import interleaved, print_table, row, seconds

@@ -1,5 +1,5 @@
 """lr_find (100 iterations) vs torch-lr-finder's ``range_test`` (+ its ``reset``), same model, data,
-optimizer and LR range; the whole network trainable (the costly case: every tensor is snapshotted).
+optimizer and LR range; the whole network trainable (the costly case: every tensor is copied).
 
 Time: median of ``repeats`` runs, the two sides alternating, in this process. Peak memory: each side
 runs once in a fresh subprocess and reports how much its peak resident memory grew during the sweep

@@ -37,6 +37,7 @@ import torch
 
 from nbtrainer import ImageData, Learner
 from nbtrainer.cli import build_parser, build_run
+from nbtrainer.train.evaluation import TTA_N
 from nbtrainer.train.metrics import accuracy
 
 try:
@@ -47,7 +48,6 @@ except ImportError:  # run as a script
     from quality_data import make_set
 
 SETS, SEEDS = ("digits", "photos", "textures"), (0, 1, 2)
-TTA_N = 4
 
 
 def _folder(name: str, seed: int, root: Path) -> str | None:
@@ -75,6 +75,9 @@ def _scores(learn: Learner, **extra) -> dict:
 def checklist(folder: str | None, seed: int, extra: list[str] = ()) -> dict:
     start = time.perf_counter()
     _, learn, steps = build_run(_cli_args(folder, seed, extra))
+    for step in steps.steps:  # the unfrozen fits keep their last 3 cycle ends for the ensemble lines below;
+        if step.params.get("snapshots") is False:  # the recipe's own TTA step still averages what it is set to
+            step.params["snapshots"] = 3
     steps.run()
     seconds = time.perf_counter() - start  # the run as `nbtrainer run` does it; the ensembles below are extra
     fits = [s.result for s in steps.steps if s.action == "fit"]

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import nbtrainer as nbt
-from nbtrainer.train.state import restore, take
+from nbtrainer.train.learner_state import restore, take
 from nbtrainer.widget import Trainer, Worker
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: its tests' helpers

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
 import os
 import sys
 import time
@@ -20,9 +21,20 @@ from pathlib import Path
 from .datasets import NAMES as DATASETS
 from .datasets.download import DatasetError
 from .recipe.settings import RecipeSettings, SettingError
-from .train.learner import MIN_MODEL_SIZE
+from .data.image_data import ImageData
+from .train.learner import MIN_MODEL_SIZE, OPTIMIZERS, Learner
 
 DEFAULTS = RecipeSettings()  # one set of defaults for the CLI and Checklist.recipe
+
+
+def defaults(f) -> dict:
+    """The default of each argument of ``f``: the options of the Learner and of the data take theirs from
+    the library, so a changed default there reaches ``nbtrainer run``."""
+    return {name: p.default for name, p in inspect.signature(f).parameters.items()}
+
+
+def on(flag: bool) -> str:
+    return "on" if flag else "off"
 
 
 def option(name: str) -> str:
@@ -46,7 +58,7 @@ def size_or_none(text: str) -> int:
     value = int(text)
     if value != 0 and value < MIN_MODEL_SIZE:
         raise argparse.ArgumentTypeError(f"expected 0 (no resize) or a size >= {MIN_MODEL_SIZE} (the body "
-                                         f"downsamples by 32), got {value}")
+                                         f"downsamples by {MIN_MODEL_SIZE}), got {value}")
     return value
 
 
@@ -69,6 +81,7 @@ def settings_of(args: argparse.Namespace) -> RecipeSettings:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    learner, folder = defaults(Learner), defaults(ImageData.from_folder)
     parser = argparse.ArgumentParser(prog="nbtrainer", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="train with the course checklist and write a report")
@@ -78,17 +91,17 @@ def build_parser() -> argparse.ArgumentParser:
                                                          "(nbtrainer.datasets): " + ", ".join(DATASETS))
     run.add_argument("--data-root", help="cache folder of --dataset (default: $NBTRAINER_DATA or "
                                          "~/.cache/nbtrainer/datasets)")
-    run.add_argument("--valid-pct", type=fraction, default=0.2, help="held-out fraction when there is no valid folder")
-    run.add_argument("--bad-images", choices=("error", "skip"), default="error",
+    run.add_argument("--valid-pct", type=fraction, default=folder["valid_pct"], help="held-out fraction when there is no valid folder")
+    run.add_argument("--bad-images", choices=("error", "skip"), default=folder["bad_images"],
                      help="files of --data that are not usable images: stop before training and list them "
                           "(error, default) or leave them out with a warning (skip)")
     run.add_argument("--limit", type=int_at_least(10), help="use only the first N images of the embedded data (quick runs)")
-    run.add_argument("--arch", default="efficientnet_lite0", help="efficientnet_lite0 (offline) or a torchvision name")
+    run.add_argument("--arch", default=learner["arch"], help="efficientnet_lite0 (offline) or a torchvision name")
     run.add_argument("--size", type=int_at_least(MIN_MODEL_SIZE), help="image size of the first stages (default: from the images' own size, "
                                                "see nbtrainer.data.sizes; the plan is printed before training)")
     run.add_argument("--final-size", type=size_or_none, help="progressive resizing: size of the last stage (0: none; "
                                                      "default: from the images' own size)")
-    run.add_argument("--bs", type=int_at_least(1), default=64, help="batch size")
+    run.add_argument("--bs", type=int_at_least(1), default=folder["bs"], help="batch size")
     d = DEFAULTS
     run.add_argument("--lr", type=float, default=d.lr, help="peak LR of the last layer group until lr_find "
                                                             "suggests one")
@@ -111,18 +124,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--snapshots", type=int, default=d.snapshots,
                      help="the last step averages this many cycle ends' weights (snapshot ensemble; 1: the kept weights)")
     run.add_argument("--tta", type=int, default=d.tta_n, help="augmented passes in test-time augmentation")
-    run.add_argument("--opt", default="adamw", choices=("adamw", "sgd"),
-                     help="the optimizer (default: adamw, measured better than the course's SGD)")
-    run.add_argument("--bn-freeze", action=argparse.BooleanOptionalAction, default=True,
-                     help="keep the body's BatchNorm statistics as pretrained after unfreezing (default: on; "
-                          "measured better on every benchmark set)")
+    run.add_argument("--opt", default=learner["opt"], choices=OPTIMIZERS,
+                     help=f"the optimizer (default: {learner['opt']}; adamw measured better than the course's SGD)")
+    run.add_argument("--bn-freeze", action=argparse.BooleanOptionalAction, default=learner["bn_freeze"],
+                     help=f"keep the body's BatchNorm statistics as pretrained after unfreezing (default: "
+                          f"{on(learner['bn_freeze'])}; on measured better on every benchmark set)")
     run.add_argument("--cache-dir", help="folder for large precomputed-activation caches "
                                          "(default: $NBTRAINER_CACHE or ~/.cache/nbtrainer/activations)")
     run.add_argument("--device", default="auto", help="auto (CUDA when present, else CPU), cpu, cuda, cuda:1...")
-    run.add_argument("--amp", choices=("bf16", "fp16"), help="mixed precision (default: float32)")
-    run.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
-                     help="channels_last memory format (default: on; faster convolutions on CPUs and GPUs)")
-    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--amp", choices=("bf16", "fp16"), default=learner["amp"],
+                     help="mixed precision (default: float32)")
+    run.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=learner["channels_last"],
+                     help=f"channels_last memory format (default: {on(learner['channels_last'])}; faster "
+                          f"convolutions on CPUs and GPUs)")
+    run.add_argument("--seed", type=int, default=learner["seed"])
     run.add_argument("--workers", type=int_at_least(0), help="DataLoader worker processes (default: by the machine)")
     run.add_argument("--out", default="nbtrainer-out", help="report folder (checkpoint, metrics, plots)")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")

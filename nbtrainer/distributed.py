@@ -17,7 +17,7 @@ What each part of the recipe does with ``N`` processes (ranks):
 - **Validation, TTA, interpretation**: each rank predicts a contiguous part of the validation set; the
   predictions are gathered, so every rank computes the metrics on the whole set (:func:`gather`).
 - **lr_find**: every rank sweeps on its part of each batch with DDP; the averaged loss makes the curve, the
-  early stop and the suggestion identical on all ranks, and each rank restores its own (identical) snapshot.
+  early stop and the suggestion identical on all ranks, and each rank restores its own (identical) copy of its state.
 - **precompute**: rank 0 builds the activation cache and writes it to the cache folder; the others wait and
   then read that file memory-mapped (:func:`on_main`). Chosen over "each rank caches its shard" because the
   head's training shuffles the whole set every epoch, so every rank needs every row; the pass is one

@@ -19,7 +19,7 @@ import torch
 import nbtrainer as nbt
 from nbtrainer import distributed
 from nbtrainer.train.callbacks import Callback, CancelFitException
-from nbtrainer.train.state import restoring
+from nbtrainer.train.learner_state import restoring
 
 LR = 1e-2
 

@@ -1,5 +1,5 @@
 """Headless pieces under the widget: the throttle, the live feed, Stop at a batch boundary, the checklist's
-editable parameters, per-boundary ratios, preview, snapshots and script export."""
+editable parameters, per-boundary ratios, preview, step checkpoints and script export."""
 from __future__ import annotations
 
 import pytest
@@ -130,13 +130,13 @@ def test_set_param_checks_values_and_names():
 def test_running_a_step_makes_later_steps_pending_and_history_grows(tmp_path):
     learn = small_learner(n=80)
     steps = [nbt.Step("a", "fit"), nbt.Step("b", "fit"), nbt.Step("c", "tta", {"n": 1})]
-    checklist = nbt.Checklist(learn, steps, snapshot_dir=tmp_path).run()
+    checklist = nbt.Checklist(learn, steps, checkpoint_dir=tmp_path).run()
     assert [s.status for s in steps] == ["done"] * 3 and len(checklist.history) == 3
     assert sorted(p.name for p in tmp_path.iterdir()) == ["step-00.pt", "step-01.pt", "step-02.pt"]
     checklist.run_step(0)
     assert [s.status for s in steps] == ["done", "pending", "pending"] and len(checklist.history) == 4
     assert not checklist.can_go_back(1)
-    with pytest.raises(ValueError, match="step 1 .'b'. has no snapshot"):
+    with pytest.raises(ValueError, match="step 1 .'b'. has no checkpoint"):
         checklist.go_back(1)
 
 

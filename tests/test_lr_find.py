@@ -214,10 +214,10 @@ def test_a_non_finite_first_loss_is_an_error_and_changes_nothing(trained):
     _assert_same(before, _everything(trained))
 
 
-def test_the_snapshot_stays_on_the_cpu(trained):
-    from nbtrainer.train import state
+def test_the_copy_of_the_state_stays_on_the_cpu(trained):
+    from nbtrainer.train import learner_state
 
-    snap = state.take(trained)
+    snap = learner_state.take(trained)
     tensors = list(snap["model"].values()) + list(snap["grads"].values())
     tensors += [v for s in snap["optimizer"]["state"].values() for v in s.values() if torch.is_tensor(v)]
     assert tensors and all(t.device.type == "cpu" for t in tensors)

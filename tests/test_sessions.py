@@ -71,7 +71,7 @@ def test_two_apps_keep_their_uploads_snapshots_and_undo_apart(tmp_path, monkeypa
     press(a.data_view, "nbt-undo-edit")
     a.confirm.yes.click()
     assert not list((a.folder / "data").rglob("red*.png")) and len(list((b.folder / "data").rglob("*.png"))) == 3
-    assert a.model.checklist.snapshot_dir.parent != b.model.checklist.snapshot_dir.parent
+    assert a.model.checklist.checkpoint_dir.parent != b.model.checklist.checkpoint_dir.parent
     assert str(tmp_path) not in a.model.message and os.sep + "nbtrainer-session" not in a.model.message
 
 

@@ -1,11 +1,11 @@
-"""One definition of a learner's state (nbtrainer.train.state): what each user of it saves is put back exactly."""
+"""One definition of a learner's state (nbtrainer.train.learner_state): what each user of it saves is put back exactly."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 
-from nbtrainer.train import state
+from nbtrainer.train import learner_state
 
 from .conftest import small_learner
 
@@ -16,14 +16,14 @@ def _probs(learn) -> torch.Tensor:
 
 def test_every_part_is_restored_by_lr_find_and_the_sets_are_nested():
     # a new part must be added to PARTS once; the exact restore (lr_find) then includes it
-    assert set(state.EXACT) == set(state.PARTS)
-    assert set(state.WEIGHTS) < set(state.CHECKPOINT) < set(state.RESUMABLE) < set(state.EXACT)
+    assert set(learner_state.EXACT) == set(learner_state.PARTS)
+    assert set(learner_state.WEIGHTS) < set(learner_state.CHECKPOINT) < set(learner_state.RESUMABLE) < set(learner_state.EXACT)
 
 
 def test_a_state_put_back_gives_the_same_weights_predictions_and_random_draws():
     learn = small_learner(n=60)
     learn.fit(1e-2)
-    saved = state.copy_to(learn.state_dict(state.RESUMABLE))
+    saved = learner_state.copy_to(learn.state_dict(learner_state.RESUMABLE))
     probs = _probs(learn)
     draws = (torch.rand(3), np.random.rand(3))
     learn.unfreeze()
@@ -43,7 +43,7 @@ def test_a_state_put_back_gives_the_same_weights_predictions_and_random_draws():
 def test_a_state_survives_a_weights_only_round_trip(tmp_path):
     learn = small_learner(n=60)
     learn.fit(1e-2)
-    torch.save(learn.state_dict(state.RESUMABLE), tmp_path / "s.pt")
+    torch.save(learn.state_dict(learner_state.RESUMABLE), tmp_path / "s.pt")
     expected = (torch.rand(4), np.random.rand(4), _probs(learn))
     learn.fit(1e-2)
     learn.load_state_dict(torch.load(tmp_path / "s.pt", weights_only=True))
@@ -59,10 +59,10 @@ def test_an_unknown_part_is_named():
 def test_load_state_dict_refuses_a_key_that_is_no_part_before_changing_anything():
     import pytest
 
-    from nbtrainer.train import state
+    from nbtrainer.train import learner_state
 
     learn = small_learner(n=60)
-    before = state.copy_to(learn.state_dict(state.WEIGHTS))
+    before = learner_state.copy_to(learn.state_dict(learner_state.WEIGHTS))
     with pytest.raises(ValueError, match=r"unknown learner state parts \['modle'\]"):
         learn.load_state_dict({"n_frozen": 0, "modle": before["model"]})
     assert learn.n_frozen > 0  # nothing was put back

@@ -137,7 +137,7 @@ def test_augmentation_settings_redraw_the_preview_and_reach_the_script_and_back(
     assert learn.data.aug == nbt.Augment(do_flip=False, max_rotate=0, max_zoom=1, max_translate=0, max_lighting=0)
     assert after != plain and len(set(after[1:])) == 1  # redrawn; every draw of "no augmentation" is alike
     assert "data.aug = nbt.Augment(do_flip=False, max_rotate=0.0, max_zoom=1.0" in trainer.model.checklist.to_script()
-    trainer.panel.rows[0].back.click()                # the snapshot after step 1 had the old settings
+    trainer.panel.rows[0].back.click()                # the checkpoint after step 1 had the old settings
     assert learn.data.aug == nbt.data.image_data.DIGITS_AUG
     assert trainer.data_view.aug_controls["max_rotate"].value == 10.0
     with pytest.raises(ValueError, match=r"max_zoom=0.5: expected a number in \[1.0, 4.0\]"):

@@ -1,2 +1,2 @@
-"""The course checklist as data: its settings, steps, actions, step snapshots, script export.
+"""The course checklist as data: its settings, steps, actions, step checkpoints, script export.
 Imports results, train, data and model; never the widget."""

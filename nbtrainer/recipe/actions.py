@@ -12,17 +12,20 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from ..checks import is_int
 from ..train.cycles import CycleEnd
+from ..train.evaluation import TTA_N
 from ..train.learner import Learner
+from ..train.lr_find import MIN_NUM_ITER, NUM_ITER
 from ..train.metrics import accuracy
-from ..train.state import WEIGHTS, copy_to
+from ..train.learner_state import WEIGHTS, copy_to
 from ..train.suggest import unfrozen_lr
-from .results import (DifferentialResult, FitResult, LRFindResult, PrecomputeResult, StepResult, TTAResult,
-                      UnfreezeResult)
+from .results import (DifferentialStepResult, FitStepResult, LRFindStepResult, PrecomputeStepResult, StepResult, TTAStepResult,
+                      UnfreezeStepResult)
 
 if TYPE_CHECKING:
     from .checklist import Checklist
@@ -89,7 +92,7 @@ def apply_settings(learn: Learner, action: str, params: dict) -> None:
             setattr(learn, name, value)
 
 
-def _precompute(learn: Learner, checklist: "Checklist", params: dict) -> PrecomputeResult:
+def _precompute(learn: Learner, checklist: "Checklist", params: dict) -> PrecomputeStepResult:
     apply_settings(learn, "precompute", params)
     return {"size": learn.data.size, "features": int(learn.model.head[0].num_features)}
 
@@ -117,10 +120,10 @@ def _sweep_range(params: dict, head_lr: float, ratios, n_groups: int) -> tuple[f
     return start, params.get("end_lr", head_lr * UNFROZEN_SWEEP_SPAN)
 
 
-def _lr_find(learn: Learner, checklist: "Checklist", params: dict) -> LRFindResult:
+def _lr_find(learn: Learner, checklist: "Checklist", params: dict) -> LRFindStepResult:
     head_lr = _head_lr(checklist)
     start, end = _sweep_range(params, head_lr, checklist.ratios, len(learn.layer_groups))
-    result = learn.lr_find(start_lr=start, end_lr=end, num_iter=params.get("num_iter", 100))
+    result = learn.lr_find(start_lr=start, end_lr=end, num_iter=step_param("lr_find", params, "num_iter"))
     cancelled = result.stop_reason == "cancelled"
     if not cancelled:  # a stopped sweep's partial curve does not change the LR
         # the whole network's sweep: its suggestion bounded by the head's LR (see suggest.unfrozen_lr)
@@ -131,8 +134,8 @@ def _lr_find(learn: Learner, checklist: "Checklist", params: dict) -> LRFindResu
 
 
 # fit's keyword arguments a step may set, with fit's defaults: the action passes them, the script writes them
-FIT_OPTIONS = {"n_cycle": 1, "cycle_len": 1, "cycle_mult": 1, "keep_best": False, "patience": None,
-               "snapshots": False, "warmup": 0.0}
+FIT_OPTIONS = {name: inspect.signature(Learner.fit).parameters[name].default
+               for name in ("n_cycle", "cycle_len", "cycle_mult", "keep_best", "patience", "snapshots", "warmup")}
 
 
 def fit_kwargs(params: dict) -> dict:
@@ -140,7 +143,7 @@ def fit_kwargs(params: dict) -> dict:
     return {name: params.get(name, default) for name, default in FIT_OPTIONS.items()}
 
 
-def _fit(learn: Learner, checklist: "Checklist", params: dict) -> FitResult:
+def _fit(learn: Learner, checklist: "Checklist", params: dict) -> FitStepResult:
     lrs = checklist.planned_lrs(params)
     before = _resize_start(learn, params)
     apply_settings(learn, "fit", params)
@@ -179,23 +182,23 @@ def _keep_resize_start(learn: Learner, outcome, before: dict) -> str:
     return f"the start at {before['size']}px: training at {tried}px did not improve on it"
 
 
-def _unfreeze(learn: Learner, checklist: "Checklist", params: dict) -> UnfreezeResult:
+def _unfreeze(learn: Learner, checklist: "Checklist", params: dict) -> UnfreezeStepResult:
     learn.unfreeze()
     return {"trainable_groups": len(learn.layer_groups) - learn.n_frozen}
 
 
-def _differential(learn: Learner, checklist: "Checklist", params: dict) -> DifferentialResult:
+def _differential(learn: Learner, checklist: "Checklist", params: dict) -> DifferentialStepResult:
     checklist.set_ratio(params.get("ratio", checklist.ratios))
     return {"ratio": list(checklist.ratios), "lrs": differential_lrs(checklist.lr, len(learn.layer_groups),
                                                                      checklist.ratios)}
 
 
-def _tta(learn: Learner, checklist: "Checklist", params: dict) -> TTAResult:
+def _tta(learn: Learner, checklist: "Checklist", params: dict) -> TTAStepResult:
     """Test-time augmentation and, with ``snapshots`` > 1, a snapshot ensemble; each is measured on the
     validation set beside the plain predictions and kept only if it beats them (ties: the cheaper one):
     an augmentation too strong for the data can make TTA worse than no TTA (measured: -5 points on the
     ``photos`` benchmark set), and this step, like every fit, must not end below where it started."""
-    n = params.get("n", 4)
+    n = step_param("tta", params, "n")
     # 1 (or 0) means the learner's own, kept weights; fewer cycle ends than asked: all of them
     k = min(params.get("snapshots", 0), len(learn.snapshots)) if params.get("snapshots", 0) > 1 else 0
     plain_probs, targets = learn.get_preds()
@@ -232,11 +235,16 @@ def _check_bool(name: str) -> Callable[[object], None]:
 
 # The parameters a user may change before running a step (the widget's inputs): default value and check.
 EDITABLE: dict[str, dict[str, tuple[object, Callable[[object], None]]]] = {
-    "fit": {"n_cycle": (1, _check_int("n_cycle", 1)), "cycle_len": (1, _check_int("cycle_len", 1)),
-            "cycle_mult": (1, _check_int("cycle_mult", 1)), "augment": (False, _check_bool("augment"))},
-    "lr_find": {"num_iter": (100, _check_int("num_iter", 10))},
-    "tta": {"n": (4, _check_int("n", 1))},
+    "fit": {**{name: (FIT_OPTIONS[name], _check_int(name, 1)) for name in ("n_cycle", "cycle_len", "cycle_mult")},
+            "augment": (False, _check_bool("augment"))},
+    "lr_find": {"num_iter": (NUM_ITER, _check_int("num_iter", MIN_NUM_ITER))},
+    "tta": {"n": (TTA_N, _check_int("n", 1))},
 }
+
+
+def step_param(action: str, params: dict, name: str):
+    """An editable parameter's value in a step's ``params``: the step's own, else the library's default."""
+    return params.get(name, EDITABLE[action][name][0])
 
 
 def editable_params(step) -> dict[str, object]:

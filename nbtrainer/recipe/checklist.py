@@ -34,7 +34,7 @@ from ..distributed import current
 from ..train.callbacks import CancelFitException, Stopper
 from ..train.learner import MIN_MODEL_SIZE, Learner
 from ..train.schedule import cycle_starts, preview_lrs
-from . import step_snapshots as snapshots
+from . import step_checkpoints
 from .actions import ACTIONS, EDITABLE, check_ratios, differential_lrs, editable_params
 from .settings import RecipeSettings, Step, plan_text, recipe_steps
 
@@ -50,15 +50,15 @@ class Checklist:
         lr: the LR of the last layer group until an lr_find suggests one (or the user picks one). Default: 1e-2.
         ratio: each layer group's LR is ``ratio`` times lower than the next one's; one number or one per
             boundary between groups. Default: 3.
-        snapshot_dir: if given, the learner is saved there after every done step (``step-NN.pt``), so
-            :meth:`go_back` can return to it. Default: None (no snapshots).
+        checkpoint_dir: if given, the learner is saved there after every done step (``step-NN.pt``), so
+            :meth:`go_back` can return to it. Default: None (no step checkpoints).
 
     Running a step makes the steps after it pending again: the list always describes the model at hand.
     ``history`` lists what was run, in order, with the LRs actually used (:meth:`to_script` replays it).
     """
 
     def __init__(self, learn: Learner, steps: list[Step], lr: float = 1e-2, ratio: float | Sequence[float] = 3.0,
-                 snapshot_dir: str | os.PathLike | None = None):
+                 checkpoint_dir: str | os.PathLike | None = None):
         unknown = [s.action for s in steps if s.action not in ACTIONS]
         if unknown:
             raise ValueError(f"unknown step action(s) {unknown}; expected one of {sorted(ACTIONS)}")
@@ -71,7 +71,7 @@ class Checklist:
         self.picked_lr: float | None = None     # the user's choice (a click on the curve), until the next lr_find
         self.lr_finds: list = []                # every LRFinderResult, in order
         self.history: list[dict] = []           # {"index", "action", "params", "result"} of each step run
-        self.snapshot_dir = None if snapshot_dir is None else Path(snapshot_dir)
+        self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
         self.plan = ""                          # why these sizes and epochs (Checklist.recipe's plan)
         self.recipe_args: dict | None = None    # Checklist.recipe's arguments (with_data plans again with them)
 
@@ -158,7 +158,7 @@ class Checklist:
 
     @classmethod
     def recipe(cls, learn: Learner, size: int | str | None = None, final_size: int | None = None,
-               snapshot_dir: str | os.PathLike | None = None, **settings) -> "Checklist":
+               checkpoint_dir: str | os.PathLike | None = None, **settings) -> "Checklist":
         """The course checklist (``course-notes.txt``), in order (see :func:`nbtrainer.recipe.settings.recipe_steps`):
 
         precompute; lr_find; train the head on the cache (``head_cycles`` epochs); train the head with
@@ -168,7 +168,7 @@ class Checklist:
         ``size``: pixels, None (the data's size) or ``"auto"``: the sizes from the images themselves
         (:func:`nbtrainer.data.sizes.plan_sizes`; ``final_size`` then too, unless given: 0 for none).
         ``settings``: fields of :class:`~nbtrainer.recipe.settings.RecipeSettings` (their defaults are
-        ``nbtrainer run``'s). ``snapshot_dir``: see :class:`Checklist`. :attr:`plan` says what it will do.
+        ``nbtrainer run``'s). ``checkpoint_dir``: see :class:`Checklist`. :attr:`plan` says what it will do.
         """
         unknown = sorted(set(settings) - set(RecipeSettings.names()))
         if unknown:
@@ -189,12 +189,12 @@ class Checklist:
             size, why = auto.size, auto.why
             final_size = auto.final_size if final_size is None else final_size
         size = size or learn.data.size
-        checklist = cls(learn, recipe_steps(s, size, final_size or None), s.lr, s.ratio, snapshot_dir)
+        checklist = cls(learn, recipe_steps(s, size, final_size or None), s.lr, s.ratio, checkpoint_dir)
         checklist.plan = plan_text(s, size, final_size or None, why)
         checklist.recipe_args = {"size": asked_size, "final_size": asked_final, **settings}
         return checklist
 
-    def with_data(self, data: ImageData, snapshot_dir: str | os.PathLike | None = None) -> "Checklist":
+    def with_data(self, data: ImageData, checkpoint_dir: str | os.PathLike | None = None) -> "Checklist":
         """The same recipe started again on ``data`` (new images, or the same folder after a clean-up): a new
         learner with this one's settings (architecture, optimizer, seed...) and its activation cache, every
         step pending. A checklist made by :meth:`recipe` plans its sizes and epochs again for the new images."""
@@ -202,9 +202,9 @@ class Checklist:
         new = Learner(data, **{**learn.config, "ps": tuple(learn.config["ps"])}, device=str(learn.device),
                       cache=learn.cache)
         if self.recipe_args is not None:
-            return Checklist.recipe(new, snapshot_dir=snapshot_dir, **self.recipe_args)
+            return Checklist.recipe(new, checkpoint_dir=checkpoint_dir, **self.recipe_args)
         steps = [Step(s.name, s.action, dict(s.params), s.why) for s in self.steps]
-        return Checklist(new, steps, self.start_lr, self.ratios, snapshot_dir)
+        return Checklist(new, steps, self.start_lr, self.ratios, checkpoint_dir)
 
     def pending(self) -> list[Step]:
         return [s for s in self.steps if s.status != "done"]
@@ -239,8 +239,8 @@ class Checklist:
         step.status = "stopped" if step.result.get("cancelled") else "done"
         self.history.append({"index": index, "action": step.action, "name": step.name, "params": params,
                              "result": {k: v for k, v in step.result.items() if k != "curve"}})
-        if step.status == "done" and self.snapshot_dir is not None:
-            snapshots.save(self, index, self.snapshot_path(index))
+        if step.status == "done" and self.checkpoint_dir is not None:
+            step_checkpoints.save(self, index, self.checkpoint_path(index))
         return step
 
     def _stop_requested(self) -> bool:
@@ -257,22 +257,22 @@ class Checklist:
         return self
 
     # ------------------------------------------------------------------ going back, taking it home
-    def snapshot_path(self, index: int) -> Path:
-        if self.snapshot_dir is None:
-            raise ValueError("this checklist keeps no snapshots: create it with snapshot_dir=...")
-        return self.snapshot_dir / f"step-{index:02d}.pt"
+    def checkpoint_path(self, index: int) -> Path:
+        if self.checkpoint_dir is None:
+            raise ValueError("this checklist keeps no step checkpoints: create it with checkpoint_dir=...")
+        return self.checkpoint_dir / f"step-{index:02d}.pt"
 
     def can_go_back(self, index: int) -> bool:
-        return (self.snapshot_dir is not None and self.steps[index].status == "done"
-                and self.snapshot_path(index).is_file())
+        return (self.checkpoint_dir is not None and self.steps[index].status == "done"
+                and self.checkpoint_path(index).is_file())
 
     def go_back(self, index: int) -> None:
         """Return the learner (weights, optimizer, freezing, size, history, RNG) and the checklist (LRs,
         ratios, statuses) to the state right after step ``index``; the steps after it become pending."""
         if not self.can_go_back(index):
-            raise ValueError(f"step {index} ('{self.steps[index].name}') has no snapshot to go back to: "
-                             f"expected a done step of a checklist with snapshot_dir")
-        snapshots.load(self, index, self.snapshot_path(index))
+            raise ValueError(f"step {index} ('{self.steps[index].name}') has no checkpoint to go back to: "
+                             f"expected a done step of a checklist with checkpoint_dir")
+        step_checkpoints.load(self, index, self.checkpoint_path(index))
         for later in self.steps[index + 1:]:
             later.status, later.result, later.error = "pending", {}, ""
 

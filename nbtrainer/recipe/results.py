@@ -1,12 +1,12 @@
 """What each kind of checklist step returns: one typed definition per action (``TypedDict``: the results
-stay plain dicts, so they go into ``metrics.json``, step snapshots and widget traits as they are, and
+stay plain dicts, so they go into ``metrics.json``, step checkpoints and widget traits as they are, and
 every reader, the report, the CLI table, the script, the widget and the benchmarks, reads the keys
 defined here). The checklist adds ``seconds`` to every result; a step that raised holds ``seconds`` and
 ``traceback`` only; a step stopped before its action returned holds ``cancelled``.
 
 Example::
 
-    result: FitResult = checklist.steps[4].result
+    result: FitStepResult = checklist.steps[4].result
     print(result["accuracy"], result["kept"])      # e.g. 0.975 cycle 3 of 4
 """
 from __future__ import annotations
@@ -14,13 +14,13 @@ from __future__ import annotations
 from typing import TypedDict, Union
 
 
-class PrecomputeResult(TypedDict, total=False):
+class PrecomputeStepResult(TypedDict, total=False):
     size: int          # the image size the cache holds
     features: int      # pooled features per image
     seconds: float
 
 
-class LRFindResult(TypedDict, total=False):
+class LRFindStepResult(TypedDict, total=False):
     suggestion: float | None  # the sweep's suggestion (None: no descent found)
     lr: float                 # the checklist's LR afterwards (the suggestion, bounded for the whole network)
     stop_reason: str
@@ -31,7 +31,7 @@ class LRFindResult(TypedDict, total=False):
     seconds: float
 
 
-class FitResult(TypedDict, total=False):
+class FitStepResult(TypedDict, total=False):
     lrs: list[float]          # the group LRs the fit used
     epochs: int
     size: int
@@ -46,18 +46,18 @@ class FitResult(TypedDict, total=False):
     seconds: float
 
 
-class UnfreezeResult(TypedDict, total=False):
+class UnfreezeStepResult(TypedDict, total=False):
     trainable_groups: int
     seconds: float
 
 
-class DifferentialResult(TypedDict, total=False):
+class DifferentialStepResult(TypedDict, total=False):
     ratio: list[float]
     lrs: list[float]
     seconds: float
 
 
-class TTAResult(TypedDict, total=False):
+class TTAStepResult(TypedDict, total=False):
     accuracy: float           # of the kept choice (plain, TTA or a snapshot ensemble)
     plain_accuracy: float
     tta_accuracy: float
@@ -71,4 +71,4 @@ class TTAResult(TypedDict, total=False):
     seconds: float
 
 
-StepResult = Union[PrecomputeResult, LRFindResult, FitResult, UnfreezeResult, DifferentialResult, TTAResult]
+StepResult = Union[PrecomputeStepResult, LRFindStepResult, FitStepResult, UnfreezeStepResult, DifferentialStepResult, TTAStepResult]

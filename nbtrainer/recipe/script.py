@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .actions import fit_kwargs, settings
+from ..train.lr_find import END_LR
+from .actions import fit_kwargs, settings, step_param
 
 
 def _settings(action: str, params: dict) -> list[str]:
@@ -28,8 +29,8 @@ def _precompute(params: dict, result: dict) -> list[str]:
 
 
 def _lr_find(params: dict, result: dict) -> list[str]:
-    call = (f"result = learn.lr_find(start_lr={result['start_lr']!r}, end_lr={result.get('end_lr', 10.0)!r}, "
-            f"num_iter={params.get('num_iter', 100)!r})")
+    call = (f"result = learn.lr_find(start_lr={result['start_lr']!r}, end_lr={result.get('end_lr', END_LR)!r}, "
+            f"num_iter={step_param('lr_find', params, 'num_iter')!r})")
     found = "no suggestion" if result["suggestion"] is None else f"suggested {result['suggestion']!r}"
     return [call, f"print('lr_find suggests', result.suggestion)  # this run: {found}"]
 
@@ -52,7 +53,7 @@ def _differential(params: dict, result: dict) -> list[str]:
 
 
 def _tta(params: dict, result: dict) -> list[str]:
-    return [f"probs, targets = learn.tta({params.get('n', 4)!r}, snapshots={result.get('ensemble', 0)!r})"
+    return [f"probs, targets = learn.tta({step_param('tta', params, 'n')!r}, snapshots={result.get('ensemble', 0)!r})"
             f"  # this run kept: {result.get('chosen', 'TTA')}",
             "print('TTA accuracy', accuracy(probs, targets))"]
 

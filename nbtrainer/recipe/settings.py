@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass, field, fields
 
 from ..checks import is_int
+from ..train.evaluation import TTA_N
+from ..train.lr_find import MIN_NUM_ITER, NUM_ITER
 from .results import StepResult
 
 
@@ -56,9 +58,9 @@ class RecipeSettings:
     final_cycles: int = 2
     patience: int = 1
     warmup: float = 0.05
-    tta_n: int = 4
+    tta_n: int = TTA_N
     snapshots: int = 1
-    lr_find_iters: int = 100
+    lr_find_iters: int = NUM_ITER
     unfrozen_lr_find_iters: int = 30
 
     def __post_init__(self):
@@ -107,8 +109,8 @@ CHECKS: dict[str, tuple] = {
     "snapshots": (lambda v, s: is_int(v, 1) and v <= max(s.unfrozen_cycles, s.final_cycles),
                   "an integer from 1 to the cycles of the last fit (unfrozen_cycles or final_cycles): the "
                   "ensemble averages that many cycle ends"),
-    "lr_find_iters": (_integer(10), "an integer >= 10 (a curve needs points)"),
-    "unfrozen_lr_find_iters": (_integer(10), "an integer >= 10 (a curve needs points)"),
+    "lr_find_iters": (_integer(MIN_NUM_ITER), f"an integer >= {MIN_NUM_ITER} (a curve needs points)"),
+    "unfrozen_lr_find_iters": (_integer(MIN_NUM_ITER), f"an integer >= {MIN_NUM_ITER} (a curve needs points)"),
 }
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..train.evaluation import TTA_N
 from ..train.metrics import accuracy, target_losses
 
 
@@ -31,7 +32,7 @@ class Interpretation:
     tta: bool = False
 
     @classmethod
-    def from_learner(cls, learn, tta: bool = False, n: int = 4) -> "Interpretation":
+    def from_learner(cls, learn, tta: bool = False, n: int = TTA_N) -> "Interpretation":
         """Plain predictions of ``learn``'s validation set, or ``tta`` with ``n`` augmented passes."""
         probs, targets = learn.tta(n) if tta else learn.get_preds()
         return cls(probs, targets, list(learn.data.classes), learn.data, tta)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from . import state
+from . import learner_state
 
 FORMAT = "nbtrainer.train.checkpoint/1"
 
@@ -29,9 +29,9 @@ def versions() -> dict[str, str]:
     return {"nbtrainer": metadata.version("nbtrainer"), "torch": str(torch.__version__)}  # (not the package root)
 
 
-def to_dict(learn, parts: Collection[str] = state.CHECKPOINT) -> dict:
+def to_dict(learn, parts: Collection[str] = learner_state.CHECKPOINT) -> dict:
     """The learner as one dict of tensors and plain Python values: its state (``parts``: see
-    :mod:`nbtrainer.train.state`) and what checks a checkpoint against a learner (groups, classes, config)."""
+    :mod:`nbtrainer.train.learner_state`) and what checks a checkpoint against a learner (groups, classes, config)."""
     return {"format": FORMAT, **learn.state_dict(parts), "layer_groups": learn.group_names,
             "classes": list(learn.data.classes), "config": dict(learn.config), "versions": versions()}
 
@@ -94,9 +94,9 @@ def apply(learn, ckpt: dict, path: str | os.PathLike = "<dict>") -> None:
     if len(classes) != learn.data.c:
         raise ValueError(f"checkpoint '{path}' has {len(classes)} classes {classes}; the data has "
                          f"{learn.data.c} {learn.data.classes}")
-    before = {**state.copy_to(learn.state_dict(state.CHECKPOINT)), "snapshots": list(learn.snapshots)}
+    before = {**learner_state.copy_to(learn.state_dict(learner_state.CHECKPOINT)), "snapshots": list(learn.snapshots)}
     try:
-        parts = {k: v for k, v in ckpt.items() if k in state.PARTS}  # not the metadata (format, classes...)
+        parts = {k: v for k, v in ckpt.items() if k in learner_state.PARTS}  # not the metadata (format, classes...)
         # older checkpoints lack the first ones; a checkpoint holds no ensemble: the old cycle ends were
         # another model's
         learn.load_state_dict({"grad_scaler": {}, "augment": False, "snapshots": [], **parts})

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 from ..checks import is_int
 from .callbacks import Callback
-from .state import WEIGHTS, copy_to
+from .learner_state import WEIGHTS, copy_to
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,7 @@ class CycleEnds(Callback):
     order = 10  # after the Recorder (-10) has written the epoch's row
 
     def __init__(self, ends: list[int], keep_best: bool = False, patience: int | None = None,
-                 snapshots: bool = False):
+                 snapshots: bool | int = False):
         if patience is not None and not is_int(patience, 1):
             raise ValueError(f"patience={patience!r}: expected None or an integer >= 1 (cycle ends without "
                              f"improvement before the fit stops)")
@@ -135,7 +135,7 @@ class CycleEnds(Callback):
         self.learner.recorder.epochs[-1]["cycle_end"] = point.cycle
         if self.snapshots:
             kept = self.learner.snapshots[len(self.learner.snapshots) + 1 - self.snapshots:]
-            self.learner.snapshots = [*kept, copy_to(self.learner.model.state_dict())]  # a new list (see state)
+            self.learner.snapshots = [*kept, copy_to(self.learner.model.state_dict())]  # a new list (see learner_state)
         if self.keep_best and point.better_than(self._best):
             self._keep(point)
         self._worse = 0 if point.valid_loss < lowest else self._worse + 1

@@ -26,8 +26,9 @@ from .. import distributed
 from ..checks import is_int
 from .callbacks import CancelBatchException, CancelFitException, CancelValidException, InferencePass
 from .metrics import accuracy, nll
-from .state import copy_to
+from .learner_state import copy_to
 
+TTA_N = 4  # augmented passes of test-time augmentation by default (fastai's tta n), here once
 T = TypeVar("T")
 B = TypeVar("B")
 
@@ -142,7 +143,7 @@ class Evaluation:
         probs, targets = self.get_preds()
         return nll(probs, targets), accuracy(probs, targets)
 
-    def tta(self, n: int = 4, snapshots: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    def tta(self, n: int = TTA_N, snapshots: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """Test-time augmentation: the mean of the plain and ``n`` augmented predictions of the validation set
         (``snapshots``: for each of the last ``snapshots`` cycle-end weights, averaged; see :meth:`get_preds`)."""
         if not is_int(n, 1):

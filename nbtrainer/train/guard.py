@@ -2,7 +2,7 @@
 the start of that epoch and raise :class:`DivergenceError` saying so.
 
 At the start of every epoch :class:`GoodState` copies what an epoch can change: the parameters and
-buffers of the trainable layer groups and the optimizer state (:data:`nbtrainer.train.state.GUARD`; frozen
+buffers of the trainable layer groups and the optimizer state (:data:`nbtrainer.train.learner_state.GUARD`; frozen
 groups cannot change; on a head trained on cached activations this is 1 ms a copy against 5 ms for the
 whole model). The copy stays on the learner's device: on a GPU a device-to-device copy queued on the
 stream, with no host transfer and no sync, at the cost of one copy of the trainable weights and optimizer
@@ -18,7 +18,7 @@ Example::
 """
 from __future__ import annotations
 
-from .state import GUARD, copy_to
+from .learner_state import GUARD, copy_to
 
 
 class DivergenceError(ValueError):
@@ -26,7 +26,7 @@ class DivergenceError(ValueError):
 
 
 class GoodState:
-    """The trainable groups' weights and the optimizer state (:data:`~nbtrainer.train.state.GUARD`) at one
+    """The trainable groups' weights and the optimizer state (:data:`~nbtrainer.train.learner_state.GUARD`) at one
     moment, copied on the learner's device; :meth:`restore` puts them back in place."""
 
     def __init__(self, learn):

@@ -29,20 +29,21 @@ from torch import nn
 from .. import distributed
 from ..checks import is_int
 from ..data.image_data import ImageData
+from ..data.sizes import MULTIPLE
 from ..model.classifier import build_model, set_frozen
-from . import checkpoint, state
+from . import checkpoint, learner_state
 from .callbacks import Callback, CancelFitException, EventLoop, FitState, InferencePass, Recorder
 from .cycles import CycleEnds, FitResult
 from .evaluation import Evaluation
 from .loop import FitLoop
-from .lr_find import LRFinderResult, lr_find
+from .lr_find import END_LR, NUM_ITER, START_LR, LRFinderResult, lr_find
 from .precision import Precision
 from .precompute import ActivationCache, Activations
 from .progress import NotebookProgress, TqdmProgress, in_notebook
 from .schedule import cycle_starts, sgdr_epochs, sgdr_scheduler
 
 OPTIMIZERS = ("adamw", "sgd")
-MIN_MODEL_SIZE = 32  # every supported body downsamples by 32
+MIN_MODEL_SIZE = MULTIPLE  # every supported body downsamples by this factor: a smaller image has no pixel left
 
 
 def progress_bar(progress: bool | None) -> list[Callback]:
@@ -147,7 +148,7 @@ class Learner(FitLoop, Evaluation, EventLoop):
         """Train and predict at ``size`` pixels from now on (progressive resizing; weights are kept)."""
         if not is_int(size, MIN_MODEL_SIZE):
             raise ValueError(f"size={size!r}: expected an integer >= {MIN_MODEL_SIZE} "
-                             f"({self.config['arch']} downsamples by 32)")
+                             f"({self.config['arch']} downsamples by {MULTIPLE})")
         self.data.set_size(size)
 
     @property
@@ -260,22 +261,22 @@ class Learner(FitLoop, Evaluation, EventLoop):
             return (module or self.model)(self._memory_format(xb))
 
     # ------------------------------------------------------------------ LR range test
-    def lr_find(self, start_lr: float | Sequence[float] = 1e-7, end_lr: float = 10.0, num_iter: int = 100,
-                callbacks: Sequence[Callback] = (), **kwargs) -> LRFinderResult:
+    def lr_find(self, start_lr: float | Sequence[float] = START_LR, end_lr: float = END_LR,
+                num_iter: int = NUM_ITER, callbacks: Sequence[Callback] = (), **kwargs) -> LRFinderResult:
         """The LR range test; the learner is restored exactly afterwards. See :func:`nbtrainer.train.lr_find.lr_find`.
 
         ``callbacks`` are added for this sweep only (e.g. a live plot's feed)."""
         return lr_find(self, start_lr, end_lr, num_iter, callbacks=callbacks, **kwargs)
 
     # ------------------------------------------------------------------ state, checkpoints
-    def state_dict(self, parts: Collection[str] = state.CHECKPOINT) -> dict:
-        """The learner's state, ``parts`` of :data:`nbtrainer.train.state.PARTS` (live references, as
-        ``nn.Module.state_dict``'s). Example: ``learn.state_dict(nbtrainer.train.state.WEIGHTS)``."""
-        return state.state_dict(self, parts)
+    def state_dict(self, parts: Collection[str] = learner_state.CHECKPOINT) -> dict:
+        """The learner's state, ``parts`` of :data:`nbtrainer.train.learner_state.PARTS` (live references, as
+        ``nn.Module.state_dict``'s). Example: ``learn.state_dict(nbtrainer.train.learner_state.WEIGHTS)``."""
+        return learner_state.state_dict(self, parts)
 
     def load_state_dict(self, saved: dict) -> None:
         """Put back the parts present in ``saved`` (from :meth:`state_dict`), in place."""
-        state.load_state_dict(self, saved)
+        learner_state.load_state_dict(self, saved)
 
     def save(self, path) -> None:
         """Write one checkpoint dict (atomically): model, optimizer, groups, history, config, classes.

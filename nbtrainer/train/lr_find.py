@@ -12,7 +12,7 @@ The loss is smoothed with a debiased exponential moving average,
 ``avg_i = beta * avg_{i-1} + (1 - beta) * loss_i`` and ``smoothed_i = avg_i / (1 - beta**(i+1))``.
 The sweep stops early when ``smoothed_i > div_factor * min(smoothed)`` or the loss is not finite.
 
-State: everything is snapshotted to host memory first (:mod:`nbtrainer.train.state`) and restored
+State: everything is copied to host memory first (:mod:`nbtrainer.train.learner_state`) and restored
 exactly afterwards, also when the sweep raises, is cancelled (a callback raising
 ``CancelFitException``) or is interrupted. BatchNorm policy: as in :meth:`Learner.fit`, the
 BatchNorm layers of frozen groups stay in eval mode; those of trainable groups run in train mode
@@ -39,8 +39,13 @@ from dataclasses import asdict, dataclass, field
 from ..checks import is_int
 from .callbacks import Callback, CancelFitException, CancelValidException
 from .metrics import SmoothedLoss
-from .state import restoring
+from .learner_state import restoring
 from .suggest import SUGGESTERS, suggest
+
+
+# the sweep's defaults, here once (Learner.lr_find, the recipe's steps and its script read them)
+START_LR, END_LR, NUM_ITER = 1e-7, 10.0, 100
+MIN_NUM_ITER = 10  # a curve needs points
 
 
 @dataclass
@@ -93,8 +98,8 @@ def _check(learn, start_lr, end_lr, num_iter, beta, div_factor, method) -> list[
     if start[-1] >= end_lr:
         raise ValueError(f"start_lr={start_lr!r}, end_lr={end_lr!r}: expected the last group's start_lr "
                          f"({start[-1]:g}) < end_lr")
-    if not is_int(num_iter, 10):
-        raise ValueError(f"num_iter={num_iter!r}: expected an integer >= 10 (a curve needs points)")
+    if not is_int(num_iter, MIN_NUM_ITER):
+        raise ValueError(f"num_iter={num_iter!r}: expected an integer >= {MIN_NUM_ITER} (a curve needs points)")
     if not 0 <= beta < 1:
         raise ValueError(f"beta={beta!r}: expected a smoothing factor in [0, 1)")
     if not div_factor > 1:
@@ -108,7 +113,7 @@ class LRFinder(Callback):
     """The LR range test as a callback on the ordinary training loop (fastai's ``LRFinder``): before each
     batch it sets every group's LR to ``start_lr * gamma**i`` (``ExponentialLR``'s closed form), after it
     records the loss, and it ends the fit (:class:`CancelFitException`, before the next batch) after ``num_iter``
-    batches or once the smoothed loss diverges; validation is skipped. :func:`lr_find` runs it inside a snapshot.
+    batches or once the smoothed loss diverges; validation is skipped. :func:`lr_find` runs it inside ``learner_state.restoring``.
 
     Example::
 
@@ -171,7 +176,8 @@ class LRFinder(Callback):
             self.reason = "cancelled"  # stopped from outside (the Stopper, a user's callback)
 
 
-def lr_find(learn, start_lr: float | Sequence[float] = 1e-7, end_lr: float = 10.0, num_iter: int = 100,
+def lr_find(learn, start_lr: float | Sequence[float] = START_LR, end_lr: float = END_LR,
+            num_iter: int = NUM_ITER,
             beta: float = 0.98, div_factor: float = 4.0, method: str = "valley",
             callbacks: Sequence[Callback] = ()) -> LRFinderResult:
     """Sweep the LR exponentially, record the loss, suggest an LR; leave ``learn`` exactly as it was.

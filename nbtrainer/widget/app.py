@@ -42,7 +42,7 @@ PLOTS = {"LR finder": 0, "Training": 1}  # the right-hand plots, by their toggle
 def default_folder() -> Path:
     """A new folder ``nbtrainer-session/<date-time>-<random>/`` of this session alone (made here, atomically,
     readable by its owner only: two students who open the app in the same second get two folders): its
-    uploads, undo journals, step snapshots and exported script."""
+    uploads, undo journals, step checkpoints and exported script."""
     Path(SESSION_ROOT).mkdir(exist_ok=True)
     return Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=SESSION_ROOT))
 
@@ -53,7 +53,7 @@ class Trainer(VBox):
     Args:
         learn: a :class:`~nbtrainer.Learner` (the course recipe is built for it) or a ready
             :class:`~nbtrainer.Checklist`.
-        folder: the session's folder for uploads, step snapshots and the exported script. Default: a new
+        folder: the session's folder for uploads, step checkpoints and the exported script. Default: a new
             folder of its own, ``nbtrainer-session/<date-time>-<random>/``.
         rate: live updates per second at most. Default: 4.
         data_roots: folders besides the session's own that "Train on this folder" may use (and their
@@ -69,9 +69,9 @@ class Trainer(VBox):
         self.folder = Path(folder) if folder is not None else default_folder()
         if isinstance(learn, Checklist):
             checklist = learn
-            checklist.snapshot_dir = checklist.snapshot_dir or self.folder / "snapshots"
+            checklist.checkpoint_dir = checklist.checkpoint_dir or self.folder / "snapshots"
         else:
-            checklist = Checklist.recipe(learn, snapshot_dir=self.folder / "snapshots", **recipe)
+            checklist = Checklist.recipe(learn, checkpoint_dir=self.folder / "snapshots", **recipe)
         own = checklist.learn.data.root
         places = Places(self.folder, data_roots, writable=[own] if own is not None else [])
         self.model = model = TrainerModel(checklist, rate=rate, data_root=self.folder / "data", places=places)

@@ -130,9 +130,9 @@ class DataActions:
             self._ask(text, lambda: self._use(data, title))
 
     def _use(self, data, path: str) -> None:
-        snapshots = self.checklist.snapshot_dir
-        folder = None if snapshots is None else snapshots.parent / f"snapshots-{next(self._seq)}"
-        self.replace(self.checklist.with_data(data, snapshot_dir=folder))
+        steps = self.checklist.checkpoint_dir
+        folder = None if steps is None else steps.parent / f"checkpoints-{next(self._seq)}"
+        self.replace(self.checklist.with_data(data, checkpoint_dir=folder))
         shared = data.root is not None and not self.places.writable(data.root)
         if data.root is not None and not shared:  # a standard set is not a folder to add to or clean
             self.data_root = str(data.root)

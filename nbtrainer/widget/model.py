@@ -15,7 +15,7 @@ during the sweep (the click is applied after it).
 
 Example::
 
-    model = TrainerModel(Checklist.recipe(learn, snapshot_dir="session/"))
+    model = TrainerModel(Checklist.recipe(learn, checkpoint_dir="session/"))
     model.observe(lambda change: print(change.new), names="statuses")
     model.run(0); model.worker.join()
     model.pick_lr(3e-3)                     # what a click on the LR curve does
@@ -50,7 +50,7 @@ class TrainerModel(DataActions, ResultActions, HasTraits):
     statuses = List(Unicode())       # per step: pending / running / done / failed / stopped
     errors = List(Unicode())         # per step: the error message of a failed step, else ""
     details = List(Unicode())        # per step: one line about its result or the LRs it will use
-    can_go_back = List(Bool())       # per step: a snapshot exists
+    can_go_back = List(Bool())       # per step: its checkpoint exists
     running = Int(-1)                # index of the running step, -1 when idle
     busy = Bool(False)
     lr = Float(1e-2)                 # the LR (last group) of the next fit
@@ -264,7 +264,7 @@ class TrainerModel(DataActions, ResultActions, HasTraits):
             self._guarded(action, *args)
 
     def go_back(self, index: int) -> None:
-        """Return to the state right after step ``index`` (its snapshot on disk)."""
+        """Return to the state right after step ``index`` (its checkpoint on disk)."""
         with self._lock:
             if self.busy:
                 self.message = "wait for the running step to finish (or press Stop) before going back"

@@ -1,14 +1,14 @@
-"""A checklist step's snapshot on disk: the learner right after the step, and the checklist's LR state.
+"""A checklist step's checkpoint on disk: the learner right after the step, and the checklist's LR state.
 
-One checkpoint dict (:mod:`nbtrainer.train.checkpoint`) of the learner's :data:`~nbtrainer.train.state.RESUMABLE`
+One checkpoint dict (:mod:`nbtrainer.train.checkpoint`) of the learner's :data:`~nbtrainer.train.learner_state.RESUMABLE`
 state (a checkpoint's, plus whether precompute was on and the random states and the data's shuffling
-generators, so a run continued from a snapshot is the run that followed the step), written atomically,
+generators, so a run continued from a step checkpoint is the run that followed the step), written atomically,
 plus the checklist's suggested/picked LR, ratios and how much of its
 history and LR sweeps existed then. Read back with ``torch.load(weights_only=True)``.
 
 Example::
 
-    checklist = Checklist.recipe(learn, snapshot_dir="session/")   # writes session/step-NN.pt
+    checklist = Checklist.recipe(learn, checkpoint_dir="session/")   # writes session/step-NN.pt
     checklist.run_step(2)
     checklist.go_back(2)                                           # loads session/step-02.pt
 """
@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 
 from .. import distributed
-from ..train import checkpoint, state
+from ..train import checkpoint, learner_state
 
 
 def save(checklist, index: int, path: str | os.PathLike) -> None:
@@ -26,7 +26,7 @@ def save(checklist, index: int, path: str | os.PathLike) -> None:
     learn = checklist.learn
     if not distributed.current().is_main:
         return
-    ckpt = checkpoint.to_dict(learn, state.RESUMABLE)
+    ckpt = checkpoint.to_dict(learn, learner_state.RESUMABLE)
     ckpt.update({
         "step": {"index": index, "name": checklist.steps[index].name},
         "checklist": {"suggested_lr": checklist.suggested_lr, "picked_lr": checklist.picked_lr,
@@ -40,11 +40,11 @@ def load(checklist, index: int, path: str | os.PathLike) -> None:
     """Restore what :func:`save` wrote for step ``index``; nothing changes if the file does not fit."""
     ckpt = checkpoint.read(path)
     if ckpt.get("step", {}).get("index") != index:
-        raise ValueError(f"'{path}' is not the snapshot of step {index} (it holds {ckpt.get('step')})")
+        raise ValueError(f"'{path}' is not the checkpoint of step {index} (it holds {ckpt.get('step')})")
     learn = checklist.learn
     checkpoint.apply(learn, ckpt, path)  # its precompute and random states too
-    state = ckpt["checklist"]
-    checklist.suggested_lr, checklist.picked_lr = state["suggested_lr"], state["picked_lr"]
-    checklist.ratios = list(state["ratios"])
-    del checklist.history[state["history"]:]
-    del checklist.lr_finds[state["lr_finds"]:]
+    saved = ckpt["checklist"]
+    checklist.suggested_lr, checklist.picked_lr = saved["suggested_lr"], saved["picked_lr"]
+    checklist.ratios = list(saved["ratios"])
+    del checklist.history[saved["history"]:]
+    del checklist.lr_finds[saved["lr_finds"]:]

@@ -6,7 +6,7 @@ saves or restores a learner, each with the parts it needs:
 - :data:`WEIGHTS` (model and optimizer): the divergence guard (a copy on the device each epoch) and
   ``fit(keep_best=True)`` (the best cycle end);
 - :data:`CHECKPOINT`: ``learn.save`` (plus the classes, config and versions: :mod:`nbtrainer.train.checkpoint`);
-- :data:`RESUMABLE`: a checklist step's snapshot (precompute, the random states and the ensemble's
+- :data:`RESUMABLE`: a checklist step's checkpoint (precompute, the random states and the ensemble's
   cycle-end weights too, so a run continued from it is the run that followed the step, and "Back" drops
   the cycle ends of the fits it undoes);
 - :data:`EXACT`: lr_find's in-memory restore, :func:`restoring` (the gradients, every module's train/eval
