@@ -7,7 +7,6 @@ Example::
 """
 from __future__ import annotations
 
-import os
 import struct
 import warnings
 from pathlib import Path

@@ -1,0 +1,35 @@
+"""``nbtrainer run``: the course recipe on a folder of images or the embedded digits, with a report.
+
+Example::
+
+    nbtrainer run                                  # embedded digits, report in nbtrainer-out/
+    nbtrainer run --data pets/ --size 128 --final-size 224 --lr 1e-2
+    nbtrainer run --dataset imagenette             # downloaded once into ~/.cache/nbtrainer/datasets
+    nbtrainer predict nbtrainer-out/checkpoint.pt cat.jpg dog.png
+    torchrun --standalone --nproc_per_node 2 -m nbtrainer run     # DistributedDataParallel, 2 processes
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+from ..datasets.download import DatasetError
+from .options import DEFAULTS, build_parser, check_out, settings_of
+from .run import StepFailed, build_run, predict_command, run_command
+
+__all__ = ["DEFAULTS", "build_parser", "build_run", "check_out", "main", "settings_of"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return predict_command(args) if args.command == "predict" else run_command(args)
+    except StepFailed:
+        return 1
+    except (ValueError, FileNotFoundError, NotADirectoryError, DatasetError) as e:
+        from ..distributed import launched_by_torchrun
+
+        where = f" (rank {os.environ.get('RANK')})" if launched_by_torchrun() else ""
+        print(f"nbtrainer: error{where}: {e}", file=sys.stderr)
+        return 2
+

@@ -1,0 +1,144 @@
+"""What ``nbtrainer run`` and ``nbtrainer predict`` do once their options are checked: build the data,
+learner and checklist, run the steps with their output, write the report.
+
+Example::
+
+    data, learn, checklist = build_run(build_parser().parse_args(["run", "--limit", "200"]))
+    checklist.run()
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+
+from .options import check_out, settings_of
+
+def predict_command(args: argparse.Namespace) -> int:
+    from ..train.predict import Predictor, format_predictions
+
+    predictor = Predictor.from_file(args.checkpoint)
+    rows = [(str(path), *predictor.predict(path)) for path in args.images]
+    print(format_predictions(rows, predictor.classes, args.top))
+    return 0
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """The recipe; under torchrun every rank trains (see :mod:`nbtrainer.distributed`), rank 0 reports."""
+    from .. import distributed
+
+    ranks = distributed.init_from_env(args.device)
+    try:
+        return train_and_report(args, ranks)
+    finally:
+        distributed.shutdown()
+
+
+def build_run(args: argparse.Namespace, ranks=None, callbacks=()):
+    """The data, learner and checklist that ``nbtrainer run`` with ``args`` trains (the benchmarks use it too).
+
+    Example::
+
+        data, learn, checklist = build_run(build_parser().parse_args(["run", "--data", "photos/"]))
+        checklist.run()
+    """
+    from .. import distributed
+    from ..data.image_data import ImageData
+    from ..recipe.checklist import Checklist
+    from ..train.learner import Learner
+    from ..train.precompute import ActivationCache
+
+    settings = settings_of(args)  # every option checked before any work
+    if args.data is not None and args.dataset is not None:
+        raise ValueError(f"--data {args.data!r} and --dataset {args.dataset!r}: give one of them")
+    if args.limit is not None and (args.data is not None or args.dataset is not None):
+        raise ValueError(f"--limit {args.limit}: it picks the first images of the embedded digits; with --data or "
+                         "--dataset, expected no --limit")
+    check_out(args.out)
+    if args.dataset is not None:
+        from ..datasets import load
+
+        data = load(args.dataset, root=args.data_root, size=args.size or 64, bs=args.bs, seed=args.seed,
+                    num_workers=args.workers)
+    elif args.data is None:
+        data = ImageData.demo(size=args.size or 64, bs=args.bs, seed=args.seed, valid_pct=args.valid_pct,
+                              n=args.limit)
+    else:
+        data = ImageData.from_folder(args.data, size=args.size or 64, valid_pct=args.valid_pct, bs=args.bs,
+                                     seed=args.seed, num_workers=args.workers, bad_images=args.bad_images)
+    if ranks is not None:
+        distributed.check_global_batch(args.bs, len(data.train), ranks)  # before any work
+    learn = Learner(data, arch=args.arch, opt=args.opt, seed=args.seed, callbacks=callbacks, device=args.device,
+                    amp=args.amp, channels_last=args.channels_last,
+                    bn_freeze=args.bn_freeze, cache=ActivationCache(args.cache_dir))
+    final = args.final_size if args.final_size is not None else (0 if args.size else None)
+    return data, learn, Checklist.recipe(learn, size=args.size or "auto", final_size=final,
+                                         **dataclasses.asdict(settings))
+
+
+def precision_text(args: argparse.Namespace, device: str) -> str:
+    """The precision and memory format of this run; on a CPU with the defaults, why they are the defaults."""
+    if device == "cpu" and args.amp is None and args.channels_last:
+        from ..train.precision import cpu_precision_note
+
+        return cpu_precision_note()
+    return f"{args.amp or 'float32'}{' + channels_last' if args.channels_last else ''} on {device}"
+
+
+def train_and_report(args: argparse.Namespace, ranks) -> int:
+    from ..results.baseline import svc_baseline
+    from ..results.interpret import Interpretation
+    from ..results.report import detail, format_table, summary_rows, write_report
+    from ..train.progress import TqdmProgress
+
+    start = time.perf_counter()
+    callbacks = [] if args.no_progress or not ranks.is_main else [TqdmProgress()]
+    data, learn, checklist = build_run(args, ranks, callbacks)
+    say = print if ranks.is_main else (lambda *a, **k: None)  # one copy of the output, from rank 0
+    say(f"data: {data}  classes: {', '.join(data.classes[:12])}{' ...' if data.c > 12 else ''}", flush=True)
+    if ranks.enabled:
+        say(f"distributed: {ranks.world_size} processes, global batch {args.bs} "
+            f"({args.bs // ranks.world_size} a process)", flush=True)
+    say(f"plan: {checklist.plan}", flush=True)
+    say(f"precision: {precision_text(args, learn.device.type)}", flush=True)
+    checklist.on_wait = lambda text: text and say(f"   {text}", flush=True)
+    for step in checklist.steps:
+        say(f"-> {step.name}: {step.why}", flush=True)
+        try:
+            checklist.run_step(step)
+        except Exception:  # the steps that finished are not lost: their report and checkpoint are written
+            if ranks.is_main:
+                paths = write_report(args.out, learn, checklist, {"failed_step": step.name, "error": step.error,
+                                                                  "seconds": time.perf_counter() - start})
+                print(f"nbtrainer: step '{step.name}' failed: {step.error}\nthe steps before it are saved: "
+                      f"{', '.join(str(p) for p in paths.values())}", file=sys.stderr)
+            raise StepFailed(step.error) from None
+        if step.action == "lr_find":
+            say(f"   {detail(step.result)} ({step.result['stop_reason']})", flush=True)
+        elif step.result.get("kept"):
+            say(f"   accuracy {step.result['accuracy']:.2%}, {detail(step.result)}", flush=True)
+    seconds = time.perf_counter() - start
+    interp = Interpretation.from_learner(learn)  # plain predictions: the same as the accuracy printed first
+    if not ranks.is_main:
+        return 0
+    baseline = svc_baseline(data)
+    tta = checklist.steps[-1].result
+    extra = {"accuracy": tta["plain_accuracy"], "tta_accuracy": tta["tta_accuracy"], "final_accuracy": tta["accuracy"],
+             "final_predictions": tta["chosen"], "svc_baseline": baseline,
+             "seconds": seconds, "sizes": checklist.sizes, "processes": ranks.world_size}
+    paths = write_report(args.out, learn, checklist, extra, interp)
+    print()
+    print(format_table(summary_rows(checklist)))
+    print()
+    sizes = " -> ".join(f"{px}px" for px in checklist.sizes)
+    base = "n/a (images on disk, or over 5,000)" if baseline is None else f"{baseline:.2%}"
+    print(f"validation accuracy: {tta['plain_accuracy']:.2%} (with TTA: {tta['tta_accuracy']:.2%}; kept "
+          f"{tta['chosen']}: {tta['accuracy']:.2%})  |  "
+          f"raw-pixel SVC baseline: {base}  |  images {sizes}  |  {seconds:.0f} s")
+    print(f"report: {', '.join(str(p) for p in paths.values())}")
+    return 0
+
+
+class StepFailed(Exception):
+    """A step of ``nbtrainer run`` failed after the report of the steps before it was written."""
