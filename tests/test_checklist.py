@@ -123,7 +123,7 @@ def test_a_whole_recipe_with_a_stop_and_a_back_exports_a_script_that_replays_it(
     import sys
 
     learn = small_learner(n=100)
-    checklist = nbt.Checklist.recipe(learn, checkpoint_dir=tmp_path / "snapshots", **FAST_RECIPE)
+    checklist = nbt.Checklist.recipe(learn, checkpoint_dir=tmp_path / "checkpoints", **FAST_RECIPE)
     for i in range(3):
         checklist.run_step(i)
     stopper = nbt.Stopper()
@@ -154,7 +154,7 @@ def test_back_drops_the_cycle_end_weights_of_the_fits_it_undoes(tmp_path):
     """Issue 27: the ensemble's weights are part of a step's snapshot, so a TTA after "Back" never averages
     the weights of an undone fit."""
     learn = small_learner(n=100)
-    checklist = nbt.Checklist.recipe(learn, checkpoint_dir=tmp_path / "snapshots",
+    checklist = nbt.Checklist.recipe(learn, checkpoint_dir=tmp_path / "checkpoints",
                                      **{**FAST_RECIPE, "unfrozen_cycles": 2}, snapshots=2)
     train = next(i for i, s in enumerate(checklist.steps) if s.params.get("snapshots"))
     for i in range(train + 1):

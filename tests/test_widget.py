@@ -217,6 +217,7 @@ def test_going_back_restores_the_model_of_that_step(tmp_path):
     for i in range(3):  # precompute, lr_find, the head on the cache
         run_and_wait(trainer, i)
     after_head = learn.get_preds()[0]
+    trainer.model.checklist.steps[3].params["keep_best"] = False  # its weights change even if it does not help
     run_and_wait(trainer, 3)  # the head with augmentation
     after_aug = learn.get_preds()[0]
     assert not torch.equal(after_head, after_aug)

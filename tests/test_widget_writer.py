@@ -74,3 +74,71 @@ def test_actions_while_a_step_runs_are_queued_or_refused_and_the_state_stays_con
     assert [s.value for s in trainer.sliders.sliders] == checklist.ratios
     if step == 1:  # the running row showed the LRs the fit used
         assert running_detail == "lrs " + lrs_text(learn.recorder.iterations[first]["lrs"])
+
+
+CLICKS = st.lists(st.one_of(
+    st.tuples(st.just("run"), st.integers(0, 2)),
+    st.tuples(st.just("run_next")), st.tuples(st.just("run_all")), st.tuples(st.just("stop")),
+    st.tuples(st.just("back"), st.integers(0, 2)),
+    st.tuples(st.just("click"), st.floats(1e-5, 1.0)),
+    st.tuples(st.just("slider"), st.integers(0, 1), st.sampled_from([1.0, 2.0, 3.5, 10.0])),
+    st.tuples(st.just("edit"), st.integers(-1, 3)),
+    st.tuples(st.just("export")), st.tuples(st.just("show_data")),
+    st.tuples(st.just("wait"), st.floats(0.0, 0.3)),
+), min_size=3, max_size=14)
+
+
+def _check_invariants(trainer: Trainer) -> None:
+    """What must hold between any two messages of the browser, whatever the worker is doing."""
+    from nbtrainer.widget.checklist_state import checklist_traits
+
+    model, panel = trainer.model, trainer.panel
+    with model._lock:  # every change is made under it: this is a consistent moment
+        running = [i for i, s in enumerate(model.statuses) if s == "running"]
+        assert len(running) <= 1
+        if running:
+            assert model.busy and model.running == running[0]
+        assert [row.run.disabled for row in panel.rows] == [model.busy] * len(panel.rows)
+        assert panel.buttons["stop"].disabled is (not model.busy)
+        assert all(row.back.disabled for row in panel.rows) or not model.busy
+        if not model.busy:  # idle: no queue, and the app shows exactly the engine's state
+            assert model.running == -1 and not model._queued
+            shown = {name: getattr(model, name) for name in checklist_traits(model.checklist)}
+            assert shown == checklist_traits(model.checklist)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(clicks=CLICKS)
+def test_random_clicks_while_steps_run_keep_every_invariant_after_every_action(tmp_path_factory, clicks):
+    """Issue 27: one writer for real. Random clicks, with steps starting, running and ending between them;
+    after every action the invariants hold, nothing raises into the kernel, and the worker never fails."""
+    import time
+
+    learn = small_learner(n=80)
+    learn.precompute = True
+    steps = [nbt.Step("LR finder", "lr_find", {"num_iter": 20}), nbt.Step("Fit", "fit", {"n_cycle": 1}),
+             nbt.Step("Fit again", "fit", {"n_cycle": 2})]
+    folder = tmp_path_factory.mktemp("clicks")
+    trainer = Trainer(nbt.Checklist(learn, steps, checkpoint_dir=folder / "checkpoints"), folder=folder)
+    model, panel = trainer.model, trainer.panel
+    for kind, *args in clicks:
+        if kind in ("run", "back"):
+            press(getattr(panel.rows[args[0]], kind))
+        elif kind in ("run_next", "run_all", "stop"):
+            press(panel.buttons[kind])
+        elif kind == "click":
+            click_curve(trainer.lr_plot, args[0])
+        elif kind == "slider":
+            trainer.sliders.sliders[args[0]].value = args[1]
+        elif kind == "edit":
+            model.set_param(1, "n_cycle", args[0])
+        elif kind == "export":
+            trainer.export()
+        elif kind == "show_data":
+            model.show_data()
+        else:
+            time.sleep(args[0])
+        _check_invariants(trainer)
+    assert model.worker.join(120) and model.worker.error is None
+    _check_invariants(trainer)
+    assert not model.busy and "running" not in model.statuses

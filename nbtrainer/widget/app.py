@@ -69,9 +69,9 @@ class Trainer(VBox):
         self.folder = Path(folder) if folder is not None else default_folder()
         if isinstance(learn, Checklist):
             checklist = learn
-            checklist.checkpoint_dir = checklist.checkpoint_dir or self.folder / "snapshots"
+            checklist.checkpoint_dir = checklist.checkpoint_dir or self.folder / "checkpoints"
         else:
-            checklist = Checklist.recipe(learn, checkpoint_dir=self.folder / "snapshots", **recipe)
+            checklist = Checklist.recipe(learn, checkpoint_dir=self.folder / "checkpoints", **recipe)
         own = checklist.learn.data.root
         places = Places(self.folder, data_roots, writable=[own] if own is not None else [])
         self.model = model = TrainerModel(checklist, rate=rate, data_root=self.folder / "data", places=places)
@@ -91,13 +91,13 @@ class Trainer(VBox):
 
     def _build(self) -> None:
         """The views of the model's checklist (again after new data: another learner, other steps)."""
-        m, checklist = self.model, self.model.checklist
-        self.panel = ChecklistPanel(checklist.steps, {
+        m = self.model  # its traits only: the worker may be changing the checklist
+        self.panel = ChecklistPanel(m.steps, {
             "run": m.run, "back": m.go_back, "param": m.set_param, "run_next": m.run_next,
             "run_all": m.run_all, "stop": m.stop, "export": self.export})
         self.lr_plot = LRPlot(on_pick=m.pick_lr)
-        self.sliders = RatioSliders(checklist.learn.group_names, on_change=m.set_ratio, ratios=m.ratios)
-        self.training = TrainingPlot(checklist.learn.group_names, layout=Layout(width="100%"))
+        self.sliders = RatioSliders(m.group_names, on_change=m.set_ratio, ratios=m.ratios)
+        self.training = TrainingPlot(m.group_names, layout=Layout(width="100%"))
         self.interpretation = InterpretView(on_interpret=m.interpret, on_clean=m.clean, on_undo=m.undo_edit,
                                             confirm_bar=self.clean_confirm)
         self.tabs.children = [self.data_view, self.interpretation, self.predictor]
@@ -110,9 +110,9 @@ class Trainer(VBox):
         self.plot_choice.value = "LR finder"
         right = VBox([self.plot_choice, self.plots], layout=Layout(width="50%", min_width="420px"))
         left = VBox([self.panel, self.stage_progress], layout=Layout(width="50%", min_width="440px"))
-        title = HTML(f"<b>nbtrainer</b> &middot; {checklist.learn.config['arch']} &middot; {checklist.learn.data}"
-                     f" &middot; <span class='nbt-plan' title='{html.escape(checklist.plan, quote=True)}'>plan: "
-                     f"{html.escape(checklist.plan[:80])}{'...' if len(checklist.plan) > 80 else ''}</span>")
+        title = HTML(f"<b>nbtrainer</b> &middot; {html.escape(m.title)}"
+                     f" &middot; <span class='nbt-plan' title='{html.escape(m.plan, quote=True)}'>plan: "
+                     f"{html.escape(m.plan[:80])}{'...' if len(m.plan) > 80 else ''}</span>")
         self.children = [title, HBox([left, right], layout=Layout(align_items="flex-start")), self.tabs]
         self.panel.render(m)
         self.sliders.show(m.ratios, m.preview)
@@ -154,13 +154,13 @@ class Trainer(VBox):
     def _follow(self, running: int) -> None:
         """Show the plot the step that starts needs: the LR curve for a sweep, the training curves for a fit."""
         if running >= 0:
-            action = self.model.checklist.steps[running].action
+            action = self.model.steps[running]["action"]
             wanted = {"lr_find": "LR finder", "fit": "Training"}.get(action)
             if wanted:
                 self.plot_choice.value = wanted
 
     def _image_png(self, index: int) -> bytes:
-        pixels = self.model.interp.image(index)
+        pixels = self.model.interp_image(index)
         return png_bytes(pixels, scale=max(1, 96 // max(pixels.shape[:2])))
 
     @staticmethod

@@ -14,7 +14,7 @@ The panel forwards clicks and edits to the handlers it is given and renders what
 
 Example::
 
-    panel = ChecklistPanel(checklist.steps, handlers)    # handlers: see ChecklistPanel.HANDLERS
+    panel = ChecklistPanel(model.steps, handlers)    # the model's traits; handlers: see ChecklistPanel.HANDLERS
     panel.render(model)                                  # a TrainerModel (or anything with its traits)
 """
 from __future__ import annotations
@@ -23,8 +23,6 @@ import html
 from collections.abc import Callable
 
 from ipywidgets import HTML, Button, Checkbox, HBox, IntText, Layout, VBox
-
-from ..recipe.actions import editable_params
 
 ICONS = {"pending": "○", "running": "◔", "done": "●", "failed": "✖", "stopped": "■"}
 COLORS = {"pending": "#888", "running": "#1f77b4", "done": "#2ca02c", "failed": "#d62728", "stopped": "#ff7f0e"}
@@ -47,11 +45,12 @@ def _param_input(name: str, value, on_edit: Callable[[str, object], None]):
 class StepRow(HBox):
     """One step's line; its why, parameters and error are in :attr:`details` (shown in the detail area)."""
 
-    def __init__(self, index: int, step, handlers: dict[str, Callable]):
+    def __init__(self, index: int, step: dict, handlers: dict[str, Callable]):
+        """``step``: the model's ``steps[index]`` (name, why, editable params)."""
         self.index = index
         self.status = HTML(layout=Layout(width="24px", flex="0 0 auto"))
         self.status.add_class("nbt-status")
-        self.name = Button(description=f"{index + 1}. {step.name}", tooltip=step.why,
+        self.name = Button(description=f"{index + 1}. {step['name']}", tooltip=step["why"],
                            layout=Layout(width="auto", flex="0 1 auto", min_width="120px", max_width="250px"))
         self.name.add_class("nbt-step-name")
         self.name.on_click(lambda _: handlers["select"](index))
@@ -66,8 +65,9 @@ class StepRow(HBox):
         self.back.add_class("nbt-back")
         self.back.on_click(lambda _: handlers["back"](index))
         self.inputs = {n: _param_input(n, v, lambda n_, v_: handlers["param"](index, n_, v_))
-                       for n, v in editable_params(step).items()}
-        why = HTML(f"<b>{index + 1}. {html.escape(step.name)}</b>: <i style='color:#555'>{html.escape(step.why)}</i>")
+                       for n, v in step["params"].items()}
+        why = HTML(f"<b>{index + 1}. {html.escape(step['name'])}</b>: "
+                   f"<i style='color:#555'>{html.escape(step['why'])}</i>")
         why.add_class("nbt-why")
         self.error = HTML()
         self.error.add_class("nbt-error")
@@ -81,7 +81,7 @@ class StepRow(HBox):
         self.add_class("nbt-step")
         self.add_class(f"nbt-step-{index}")
 
-    def render(self, status: str, error: str, detail: str, busy: bool, can_go_back: bool, step) -> None:
+    def render(self, status: str, error: str, detail: str, busy: bool, can_go_back: bool, params: dict) -> None:
         if f"nbt-status-{status}" not in self._dom_classes:
             with self.hold_sync():  # one message, not a remove and an add
                 for old in [c for c in self._dom_classes if c.startswith("nbt-status-")]:
@@ -94,11 +94,10 @@ class StepRow(HBox):
                              f"{html.escape(detail)}</span>")
         self.run.disabled = busy
         self.back.disabled = busy or not can_go_back
-        values = editable_params(step)
         for name, box in self.inputs.items():
             box.disabled = busy
-            if box.value != values[name]:  # a rejected edit goes back to the step's value
-                box.value = values[name]
+            if box.value != params[name]:  # a rejected edit goes back to the step's value
+                box.value = params[name]
 
     def select(self, on: bool) -> None:
         """Show this step's details (and mark its line) or hide them."""
@@ -113,11 +112,10 @@ class ChecklistPanel(VBox):
 
     HANDLERS = ("run", "back", "param", "run_next", "run_all", "stop", "export")
 
-    def __init__(self, steps: list, handlers: dict[str, Callable], **kwargs):
+    def __init__(self, steps: list[dict], handlers: dict[str, Callable], **kwargs):
         missing = [h for h in self.HANDLERS if h not in handlers]
         if missing:
             raise ValueError(f"handlers: missing {missing}; expected {list(self.HANDLERS)}")
-        self.steps = steps
         self.selected, self.chosen = 0, False  # the step whose details show; chosen: by a click on its name
         self.rows = [StepRow(i, step, {**handlers, "select": self.select}) for i, step in enumerate(steps)]
         self.buttons = {}
@@ -153,7 +151,7 @@ class ChecklistPanel(VBox):
         """Show a :class:`~nbtrainer.widget.model.TrainerModel`'s state."""
         for i, row in enumerate(self.rows):
             row.render(model.statuses[i], model.errors[i], model.details[i], model.busy, model.can_go_back[i],
-                       self.steps[i])
+                       model.steps[i]["params"])
         running = [i for i, s in enumerate(model.statuses) if s == "running"]
         failed = [i for i, s in enumerate(model.statuses) if s == "failed"]
         pending = [i for i, s in enumerate(model.statuses) if s in ("pending", "stopped")]

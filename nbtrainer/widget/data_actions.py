@@ -1,5 +1,5 @@
 """The Data tab's and the cleaner's actions of :class:`~nbtrainer.widget.model.TrainerModel` (a mixin: it uses the
-model's lock, traits and messages). The work is the engine's (:mod:`nbtrainer.data.overview`,
+model's lock, traits and messages, each change through its ``write``). The work is the engine's (:mod:`nbtrainer.data.overview`,
 :mod:`~nbtrainer.data.uploads`, :mod:`~nbtrainer.data.cleaner`, :meth:`Checklist.with_data`); here it is only
 asked for, confirmed and reported.
 
@@ -42,34 +42,34 @@ class DataActions:
                         "preview": augmentation_preview(data, index=0, n=8, seed=seed), "aug": data.aug.to_dict()}
         except (OSError, BadImageError, ValueError) as e:
             overview = {"error": f"cannot show the data: {e}"}
-        self.data_overview = {**overview, "seq": next(self._seq)}
+        self.write(data_overview={**overview, "seq": next(self._seq)})
 
     # ------------------------------------------------------------------ asking first
     def _ask(self, text: str, action: Callable[[], None]) -> None:
         with self._lock:
             if self.busy:
-                self.message = "wait for the running step to finish (or press Stop): it trains on this data"
+                self.write(message="wait for the running step to finish (or press Stop): it trains on this data")
                 return
             self._pending = (text, action)
-            self.confirm = {"text": text, "seq": next(self._seq)}
+            self.write(confirm={"text": text, "seq": next(self._seq)})
 
     def answer(self, yes: bool) -> None:
         """The user's answer to :attr:`confirm`: run the pending action, or drop it."""
         with self._lock:
             pending, self._pending = self._pending, None
-            self.confirm = {}
+            self.write(confirm={})
             if pending is None:
                 return
             if not yes:
-                self.message = "cancelled: nothing was changed"
+                self.write(message="cancelled: nothing was changed")
                 return
             if self.busy:
-                self.message = "a step started meanwhile: nothing was changed"
+                self.write(message="a step started meanwhile: nothing was changed")
                 return
             try:
                 pending[1]()
             except (OSError, ValueError) as e:  # a refused path, a missing file: said, nothing half done
-                self.message = f"{type(e).__name__}: {self.places.hide(str(e))}"
+                self.write(message=f"{type(e).__name__}: {self.places.hide(str(e))}")
 
     # ------------------------------------------------------------------ new data
     def shown(self, path: str | Path) -> str:
@@ -82,63 +82,60 @@ class DataActions:
         try:
             folder = self.places.resolve(path)
         except ValueError as e:  # says where folders may be, not what is at ``path``
-            self.message = f"cannot use that folder: {e}"
+            self.write(message=f"cannot use that folder: {e}")
             return
         self._start(self._check_folder, folder)
 
-    def _check_folder(self, folder: Path) -> None:
-        data, recovered = None, []
-        self.message = f"reading '{self.shown(folder)}'..."  # here, on the worker: before its answer, never after
+    def _check_folder(self, folder: Path) -> Callable[[], None] | None:
+        """The worker's job: read the folder; its follow-up asks whether to train on it."""
+        recovered = []
+        self.write(message=f"reading '{self.shown(folder)}'...")  # on the worker: before its answer, never after
         try:
             if self.places.writable(folder) and (folder / HIDDEN).is_dir():  # a change a crash cut short: put right
                 recovered = FolderEdits(folder).recovered
             data, note = load_folder(folder, self.learn.data)
         except (OSError, ValueError) as e:
-            self.message = f"cannot use '{self.shown(folder)}': {self.places.hide(str(e))}"
-        finally:
-            self._finish()
-        if data is not None:
-            counts = ", ".join(f"{c}: {t + v}" for c, t, v in class_counts(data).rows())
-            note = " ".join([*(m[0].upper() + m[1:] + "." for m in recovered),
-                             *([f"Note: {self.places.hide(note)}"] if note else [])])
-            note = " " + note if note else ""
-            text = (f"Train on '{self.shown(folder)}' ({len(data.train) + len(data.valid)} images; {counts})? The "
-                    f"checklist starts again from step 1 on the new images.{note}")
-            self._ask(text, lambda: self._use(data, self.shown(folder)))
+            self.write(message=f"cannot use '{self.shown(folder)}': {self.places.hide(str(e))}")
+            return None
+        counts = ", ".join(f"{c}: {t + v}" for c, t, v in class_counts(data).rows())
+        note = " ".join([*(m[0].upper() + m[1:] + "." for m in recovered),
+                         *([f"Note: {self.places.hide(note)}"] if note else [])])
+        note = " " + note if note else ""
+        text = (f"Train on '{self.shown(folder)}' ({len(data.train) + len(data.valid)} images; {counts})? The "
+                f"checklist starts again from step 1 on the new images.{note}")
+        return lambda: self._ask(text, lambda: self._use(data, self.shown(folder)))
 
     def use_dataset(self, name: str, root: str | Path | None = None) -> None:
         """Get the standard set ``name`` (:mod:`nbtrainer.datasets`: downloaded the first time, on the worker
         thread; ``root``: its cache folder), then ask to start the checklist again on it."""
         if name not in SETS:
-            self.message = f"unknown data set {name!r}: expected one of {list(SETS)}"
+            self.write(message=f"unknown data set {name!r}: expected one of {list(SETS)}")
             return
-        self.message = f"getting {SETS[name].title} (the first time downloads it: {SETS[name].about})"
+        self.write(message=f"getting {SETS[name].title} (the first time downloads it: {SETS[name].about})")
         self._start(self._get_dataset, (name, root))
 
-    def _get_dataset(self, job: tuple[str, str | Path | None]) -> None:
+    def _get_dataset(self, job: tuple[str, str | Path | None]) -> Callable[[], None] | None:
+        """The worker's job: get the set; its follow-up asks whether to train on it."""
         name, root = job
-        title, data = SETS[name].title, None
+        title = SETS[name].title
         try:
             data = load(name, root=root, bs=self.learn.data.bs, seed=self.learn.data.seed)
         except (DatasetError, OSError, ValueError) as e:
-            self.message = f"cannot use {title}: {e}"
-        finally:
-            self._finish()
-        if data is not None:
-            text = (f"Train on {title} ({len(data.train)} train / {len(data.valid)} valid images, {data.c} classes)? "
-                    f"The checklist starts again from step 1 on these images.")
-            self._ask(text, lambda: self._use(data, title))
+            self.write(message=f"cannot use {title}: {e}")
+            return None
+        text = (f"Train on {title} ({len(data.train)} train / {len(data.valid)} valid images, {data.c} classes)? "
+                f"The checklist starts again from step 1 on these images.")
+        return lambda: self._ask(text, lambda: self._use(data, title))
 
     def _use(self, data, path: str) -> None:
         steps = self.checklist.checkpoint_dir
         folder = None if steps is None else steps.parent / f"checkpoints-{next(self._seq)}"
         self.replace(self.checklist.with_data(data, checkpoint_dir=folder))
         shared = data.root is not None and not self.places.writable(data.root)
-        if data.root is not None and not shared:  # a standard set is not a folder to add to or clean
-            self.data_root = str(data.root)
-        self.message = (f"now training on '{path}': the checklist starts again"
-                        + (f" (a shared folder, read only: pictures you add go to '{self.shown(self.data_root)}')"
-                           if shared else ""))
+        own = data.root is not None and not shared  # a standard set is not a folder to add to or clean
+        root = str(data.root) if own else self.data_root
+        self.write(data_root=root, message=f"now training on '{path}': the checklist starts again" + (
+            f" (a shared folder, read only: pictures you add go to '{self.shown(root)}')" if shared else ""))
         self.show_data()
 
     # ------------------------------------------------------------------ writing the data folder
@@ -148,10 +145,10 @@ class DataActions:
         try:
             check_class_name(class_name)
         except ValueError as e:
-            self.message = str(e)
+            self.write(message=str(e))
             return
         if not files:
-            self.message = "choose some pictures first"
+            self.write(message="choose some pictures first")
             return
         text = f"Save {len(files)} file(s) as class '{class_name}' into '{self.shown(self.data_root)}'?"
         self._ask(text, lambda: self._upload(class_name, files))
@@ -159,33 +156,33 @@ class DataActions:
     def _upload(self, class_name: str, files: list[tuple[str, bytes]]) -> None:
         Path(self.data_root).mkdir(parents=True, exist_ok=True)
         result = add_images(self.data_root, class_name, files)
-        self.message = (f"{result.message()} in '{class_name}'. Undo takes them back; 'Train on this folder' "
-                        "starts the checklist on it.")
+        self.write(message=f"{result.message()} in '{class_name}'. Undo takes them back; 'Train on this folder' "
+                           "starts the checklist on it.")
 
     def clean(self, decisions: Mapping[int, str]) -> None:
         """Ask, then apply the cleaner's ``decisions`` (validation index -> keep / delete / a class)."""
         root = self.learn.data.root
         if root is not None and not self.places.writable(root):
-            self.message = (f"'{self.shown(root)}' is shared with the whole class (read only): the cleaner changes "
-                            "only folders of your own session")
+            self.write(message=f"'{self.shown(root)}' is shared with the whole class (read only): the cleaner "
+                               "changes only folders of your own session")
             return
         try:
             cleaner = Cleaner(self.learn.data)
             lines = cleaner.describe(decisions)
         except ValueError as e:
-            self.message = str(e)
+            self.write(message=str(e))
             return
         if not lines:
-            self.message = "nothing to change: every image is kept in its class"
+            self.write(message="nothing to change: every image is kept in its class")
             return
         text = f"Apply {len(lines)} change(s) in '{self.shown(cleaner.edits.root)}'? " + "; ".join(lines)
         self._ask(text, lambda: self._clean(cleaner, decisions))
 
     def _clean(self, cleaner: Cleaner, decisions: Mapping[int, str]) -> None:
         cleaner.apply(decisions)
-        self.data_root = str(cleaner.edits.root)
-        self.message = ("changed the files (Undo puts them back); the learner still has the old list of images: "
-                        "'Train on this folder' starts the checklist on the cleaned folder")
+        self.write(data_root=str(cleaner.edits.root),
+                   message="changed the files (Undo puts them back); the learner still has the old list of images: "
+                           "'Train on this folder' starts the checklist on the cleaned folder")
 
     def undo_edit(self) -> None:
         """Ask, then undo the last upload or clean-up in :attr:`data_root`; first says what opening the folder
@@ -195,7 +192,7 @@ class DataActions:
         batches = edits.batches() if edits else []
         said = " ".join(m[0].upper() + m[1:] + "." for m in (edits.recovered if edits else []))
         if not batches:
-            self.message = (said + " " if said else "") + f"nothing to undo in '{self.shown(root)}'"
+            self.write(message=(said + " " if said else "") + f"nothing to undo in '{self.shown(root)}'")
             return
         what = edits.summary(batches[-1].journal)
         self._ask(f"{said + ' ' if said else ''}Undo the last change in '{self.shown(root)}' ({what})?",
@@ -205,5 +202,5 @@ class DataActions:
         edits = FolderEdits(root)
         edits.undo()
         problems = f" ({'; '.join(edits.undo_problems)})" if edits.undo_problems else ""
-        self.message = (f"undone: the files of the last change in '{self.shown(root)}' are back as they were; "
-                        f"what it had added is in the folder's trash (.nbtrainer){problems}")
+        self.write(message=f"undone: the files of the last change in '{self.shown(root)}' are back as they were; "
+                           f"what it had added is in the folder's trash (.nbtrainer){problems}")

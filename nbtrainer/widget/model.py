@@ -7,11 +7,14 @@ data) attached to the learner for the step's duration. Live data arrives in ``lr
 ``fit_update``; the rest of the state (statuses, LRs, ratios, preview) is copied from the checklist
 into traits after every change, in one ``hold_trait_notifications`` block (:meth:`sync`).
 
-One writer: the checklist and the state traits change under one lock, on one thread at a time. While a
-step runs, edits (a click on the LR curve, a ratio slider, a step's parameter) are **queued** and applied in
-order when the step ends (the panel says so); Run, Back, Export and Predict are refused with a message.
-So the running fit uses the LRs its row shows, and a sweep's suggestion never overwrites a click made
-during the sweep (the click is applied after it).
+One writer: every change of a trait or of the checklist goes through :meth:`TrainerModel.write`, under one
+lock; the worker thread only posts through it (live data, a step's start and end). While a step runs
+(:attr:`~TrainerModel.busy`, the one busy flag) the checklist belongs to the worker: edits (a click on the
+LR curve, a ratio slider, a step's parameter) are **queued** and applied in order when the step ends (the
+panel says so); Run, Back, Export, Predict and data changes are refused with a message. So the running fit
+uses the LRs its row shows, and a sweep's suggestion never overwrites a click made during the sweep (the
+click is applied after it). The views read the traits only (:mod:`~nbtrainer.widget.checklist_state`
+copies the engine's state into them), never the checklist or the learner.
 
 Example::
 
@@ -33,10 +36,10 @@ from traitlets import Bool, Dict, Float, HasTraits, Int, List, Unicode
 from ..data.places import Places
 from ..recipe.checklist import Checklist
 from ..results.interpret import Interpretation
-from ..results.report import lrs_text, suggestion_text
 from ..train.callbacks import Stopper
 from ..train.live import LiveFeed, LiveUpdate, history_update
 from ..train.progress import Progress
+from .checklist_state import checklist_traits
 from .data_actions import DataActions
 from .result_actions import ResultActions
 from .worker import Worker
@@ -45,27 +48,31 @@ log = logging.getLogger(__name__)
 
 
 class TrainerModel(DataActions, ResultActions, HasTraits):
-    """State of the trainer app; every change goes through the checklist (the engine)."""
+    """State of the trainer app; every change goes through the checklist (the engine) and :meth:`write`."""
 
+    steps = List(Dict())             # per step: name, action, why, editable params (checklist_state)
     statuses = List(Unicode())       # per step: pending / running / done / failed / stopped
     errors = List(Unicode())         # per step: the error message of a failed step, else ""
     details = List(Unicode())        # per step: one line about its result or the LRs it will use
     can_go_back = List(Bool())       # per step: its checkpoint exists
     running = Int(-1)                # index of the running step, -1 when idle
-    busy = Bool(False)
+    busy = Bool(False)               # a job (a step, a folder read, ...) runs on the worker thread
     lr = Float(1e-2)                 # the LR (last group) of the next fit
     picked_lr = Float(None, allow_none=True)
     suggested_lr = Float(None, allow_none=True)
     lr_source = Unicode("start")      # where lr comes from: picked, suggested or start (Checklist.lr_source)
     ratios = List(Float())
+    group_names = List(Unicode())    # the learner's layer groups, earliest first
     group_lrs = List(Float())        # the LRs of the next fit step, per group
     preview = Dict()                 # Checklist.preview(): the next fit's LR per group per iteration
+    title = Unicode("")              # the body and the data
+    plan = Unicode("")               # Checklist.plan
     message = Unicode("")
     lr_update = Dict()               # the latest throttled LiveFeed update of an LR sweep
     fit_update = Dict()              # ... of a fit
     history = Dict()                 # the whole training history (after going back): redraw from it
     lr_curve = Dict()                # the latest finished sweep (LRFinderResult.to_dict())
-    revision = Int(0)                # +1 after every sync(): views observe this one trait to redraw once
+    revision = Int(0)                # +1 after every copy of the checklist's state: views redraw once
     progress = Dict()                # the running stage's ProgressInfo (as a dict), throttled
     interpretation = Dict()          # Interpretation.to_dict() of the latest "Interpret"
     prediction = Dict()              # the uploaded picture's label, top classes and pixels (or an error)
@@ -80,7 +87,6 @@ class TrainerModel(DataActions, ResultActions, HasTraits):
         super().__init__()
         self.checklist, self.learn = checklist, checklist.learn
         root = checklist.learn.data.root
-        self.data_root = str(Path(root if root is not None else data_root).resolve())
         # the folders this session may use: its own, and the learner's own data folder (the teacher chose it)
         self.places = places or Places(Path(data_root).parent if data_root else Path.cwd(),
                                        writable=[root] if root is not None else [])
@@ -89,54 +95,36 @@ class TrainerModel(DataActions, ResultActions, HasTraits):
         self.progress_cb = Progress(self._on_progress, rate=rate)
         self.interp: Interpretation | None = None
         self._seq = itertools.count()
-        self._lock = threading.RLock()  # held by whoever changes the checklist or the state traits
+        self._lock = threading.RLock()  # held by write(): whoever changes the checklist or a trait
         self._queued: list[tuple[str, object, tuple]] = []  # edits made while a step runs
-        self.sync()
+        self.write(sync=True, data_root=str(Path(root if root is not None else data_root).resolve()))
+
+    # ------------------------------------------------------------------ the one writer
+    def write(self, change=None, sync: bool = False, **traits) -> None:
+        """The one way the app's state changes, from any thread: under the lock, ``change()`` (a change of
+        the checklist, if given), then the checklist's state copied into the traits (after a change, or
+        with ``sync``), then ``traits`` set; observers hear of it once, when the block ends."""
+        with self._lock:
+            if change is not None:
+                change()
+            with self.hold_trait_notifications():
+                if change is not None or sync:
+                    for name, value in checklist_traits(self.checklist).items():
+                        setattr(self, name, value)
+                    self.revision += 1
+                for name, value in traits.items():
+                    setattr(self, name, value)
+
+    def sync(self) -> None:
+        """Copy the checklist's state into the traits."""
+        self.write(sync=True)
 
     def replace(self, checklist: Checklist) -> None:
         """Start again with ``checklist`` (a new learner on new data): its state in the traits, the views
         rebuilt (:attr:`generation`), the live plots and results of the old one cleared."""
-        with self._lock:
+        def swap() -> None:
             self.checklist, self.learn, self.interp, self._queued = checklist, checklist.learn, None, []
-            self.generation += 1
-            self.sync()
-
-    # ------------------------------------------------------------------ engine -> traits
-    def sync(self) -> None:
-        """Copy the checklist's state into the traits (observers fire once the block ends)."""
-        with self._lock:
-            self._sync()
-
-    def _sync(self) -> None:
-        c = self.checklist
-        preview = c.preview()
-        with self.hold_trait_notifications():
-            self.statuses = [s.status for s in c.steps]
-            self.errors = [s.error for s in c.steps]
-            self.details = [self._detail(i) for i in range(len(c.steps))]
-            self.can_go_back = [c.can_go_back(i) for i in range(len(c.steps))]
-            self.lr, self.picked_lr, self.suggested_lr, self.lr_source = c.lr, c.picked_lr, c.suggested_lr, c.lr_source
-            self.ratios = list(c.ratios)
-            self.aug = c.learn.data.aug.to_dict()
-            self.group_lrs = preview.get("lrs", [])
-            self.preview = preview
-            if c.lr_finds:
-                self.lr_curve = {**c.lr_finds[-1].to_dict(), "seq": len(c.lr_finds)}
-            self.revision += 1
-
-    def _detail(self, index: int) -> str:
-        step = self.checklist.steps[index]
-        lrs = step.result.get("lrs") if step.status in ("done", "stopped") else (
-            self.checklist.planned_lrs(step.params) if step.action == "fit" else None)
-        text = "lrs " + lrs_text(lrs) if lrs else ""
-        r = step.result
-        if r.get("accuracy") is not None:
-            text += f"{'; ' if text else ''}accuracy {r['accuracy']:.2%}"
-        if r.get("kept"):
-            text += f"; kept {r['kept']}"
-        if step.action == "lr_find" and "suggestion" in r:
-            text = suggestion_text(r["suggestion"], r.get("lr"))
-        return text
+        self.write(swap, generation=self.generation + 1)
 
     def _on_feed(self, update: LiveUpdate) -> None:  # called by the LiveFeed, throttled, in the worker thread
         self._publish("lr_update" if update["kind"] == "lr_find" else "fit_update", update)
@@ -145,13 +133,51 @@ class TrainerModel(DataActions, ResultActions, HasTraits):
         self._publish("progress", dataclasses.asdict(info))
 
     def _publish(self, trait: str, value: dict) -> None:
-        """Set a trait the views draw from the worker thread; a drawing error must not stop the training:
+        """Post a trait the views draw from the worker thread; a drawing error must not stop the training:
         it shows in :attr:`message` and the step goes on."""
         try:
-            setattr(self, trait, {**value, "seq": next(self._seq)})
+            self.write(**{trait: {**value, "seq": next(self._seq)}})
         except Exception as e:
             log.exception("live view update failed")
-            self.message = f"live view update failed ({type(e).__name__}: {e}); training goes on"
+            self.write(message=f"live view update failed ({type(e).__name__}: {e}); training goes on")
+
+    # ------------------------------------------------------------------ the worker's jobs
+    def _start(self, job, arg) -> None:
+        """Run ``job(arg)`` on the worker thread, unless one runs. The job may return a follow-up, run
+        under the lock once it is done (e.g. a question about what it found)."""
+        with self._lock:
+            if self.busy:
+                self.write(message="a step is still running: press Stop or wait for it to finish")
+                return
+            self.stopper.clear()
+            self.write(sync=True, busy=True, message="")  # the Run buttons are disabled before the thread starts
+            self.worker.start(self._job, job, arg)
+
+    def _job(self, job, arg) -> None:
+        follow_up = None
+        try:
+            follow_up = job(arg)
+        except Exception as e:  # the kernel must not see a raise from the worker's thread
+            self.write(message=f"{type(e).__name__}: {self.places.hide(str(e))}")
+        finally:
+            self._finish(follow_up)
+
+    def _finish(self, follow_up=None) -> None:
+        """The end of the worker's job (the last thing it does): idle again, the edits queued meanwhile
+        applied in order, then the job's follow-up."""
+        with self._lock:
+            self.write(running=-1, busy=False)
+            queued, self._queued = self._queued, []
+            for what, action, args in queued:
+                try:
+                    applied = self._guarded(action, *args)
+                except Exception as e:  # the kernel must not see a raise from the worker's thread
+                    applied = self.write(message=f"{type(e).__name__}: {e}")
+                if not applied:
+                    self.write(message=f"{what} was not applied: {self.message}")
+            if follow_up is not None:
+                follow_up()
+            self.sync()
 
     # ------------------------------------------------------------------ actions (views call these)
     def run(self, index: int) -> None:
@@ -162,7 +188,7 @@ class TrainerModel(DataActions, ResultActions, HasTraits):
         """Run the first step that is not done."""
         step = self.checklist.next_step()
         if step is None:
-            self.message = "every step is done"
+            self.write(message="every step is done")
             return
         self.run(self.checklist.steps.index(step))
 
@@ -170,53 +196,27 @@ class TrainerModel(DataActions, ResultActions, HasTraits):
         """Run every step that is not done, in order, until one fails or Stop is pressed."""
         self._start(self._run_steps, None)
 
-    def _start(self, job, indices) -> None:
-        with self._lock:
-            if self.busy:
-                self.message = "a step is still running: press Stop or wait for it to finish"
-                return
-            self.stopper.clear()
-            self.busy, self.message = True, ""
-            self.sync()  # the Run buttons are disabled before the thread starts
-            self.worker.start(job, indices)
-
-    def _finish(self) -> None:
-        """The end of the worker's job: idle again, then the edits queued meanwhile, in order."""
-        with self._lock:
-            self.running, self.busy = -1, False
-            queued, self._queued = self._queued, []
-            for what, action, args in queued:
-                try:
-                    self._guarded(action, *args)
-                except Exception as e:  # the kernel must not see a raise from the worker's thread
-                    self.message = f"{what} was not applied: {type(e).__name__}: {e}"
-            self.sync()
-
     def _run_steps(self, indices: list[int] | None) -> None:
-        """The worker's job: the given steps, or (None) every step not done, until one is not done."""
+        """The worker's job: the given steps, or (None) every step not done, until one is not done. While it
+        runs, the checklist is the worker's: nobody else changes it (see the module's docstring)."""
         c = self.checklist
         c.on_wait = self._on_wait
-        try:
-            with self.learn.added_callbacks(self._callbacks()):
-                for index in (indices if indices is not None else self._pending_indices()):
-                    if self.stopper.requested:
-                        break
-                    self.running = index
-                    c.steps[index].status = "running"
-                    self.sync()
+        with self.learn.added_callbacks(self._callbacks()):
+            for index in (indices if indices is not None else self._pending_indices()):
+                if self.stopper.requested:
+                    break
+                self.write(lambda: setattr(c.steps[index], "status", "running"), running=index)
+                try:
                     c.run_step(index)
-                    if c.steps[index].action == "fit":  # redraw: the kept cycle end is known once the fit ends
-                        self._publish("history", history_update(self.learn.recorder))
-                    if c.steps[index].status != "done":
-                        break
-        except Exception as e:  # the step is marked failed with its error; the kernel must not see a raise
-            self.message = f"{type(e).__name__}: {self.places.hide(str(e))}"
-        finally:
-            self._finish()
+                finally:  # a failed step shows its error; a fit's kept cycle end is known once it ends
+                    self.write(sync=True, **({"history": history_update(self.learn.recorder)}
+                                             if c.steps[index].action == "fit" else {}))
+                if c.steps[index].status != "done":
+                    break
 
     def _on_wait(self, text: str | None) -> None:  # the worker thread: a step waits for the CPU, or it starts
         if text is not None or self.message.startswith("waiting for the CPU"):
-            self.message = text or ""
+            self.write(message=text or "")
 
     def _callbacks(self) -> list:
         return [self.stopper, self.feed, self.progress_cb]
@@ -228,9 +228,10 @@ class TrainerModel(DataActions, ResultActions, HasTraits):
 
     def stop(self) -> None:
         """Stop the running step at the next batch boundary (the learner stays consistent)."""
-        if self.busy:
-            self.stopper.request()
-            self.message = "stopping at the next batch..."
+        with self._lock:
+            if self.busy:
+                self.stopper.request()
+                self.write(message="stopping at the next batch...")
 
     def pick_lr(self, lr: float) -> None:
         """Use ``lr`` for the following fits (a click on the LR-finder curve)."""
@@ -258,8 +259,7 @@ class TrainerModel(DataActions, ResultActions, HasTraits):
         with self._lock:
             if self.busy:
                 self._queued.append((what, action, args))
-                self.message = (f"queued until the running step ends: "
-                                f"{', '.join(w for w, _, _ in self._queued)}")
+                self.write(message=f"queued until the running step ends: {', '.join(w for w, _, _ in self._queued)}")
                 return
             self._guarded(action, *args)
 
@@ -267,32 +267,33 @@ class TrainerModel(DataActions, ResultActions, HasTraits):
         """Return to the state right after step ``index`` (its checkpoint on disk)."""
         with self._lock:
             if self.busy:
-                self.message = "wait for the running step to finish (or press Stop) before going back"
+                self.write(message="wait for the running step to finish (or press Stop) before going back")
                 return
             if self._guarded(self.checklist.go_back, index):
-                self.history = {**history_update(self.learn.recorder), "seq": next(self._seq)}
-                self.message = f"back to the state after step {index + 1}: {self.checklist.steps[index].name}"
+                self.write(history={**history_update(self.learn.recorder), "seq": next(self._seq)},
+                           message=f"back to the state after step {index + 1}: {self.checklist.steps[index].name}")
 
     def export(self, path: str | Path) -> Path | None:
         """Write the steps run so far as a Python script (:meth:`Checklist.to_script`)."""
         path = Path(path)
-        if self.busy:
-            self.message = "wait for the running step to finish (or press Stop) before exporting"
-            return None
-        code = self._guarded(self.checklist.to_script)
-        if code:
+        with self._lock:
+            if self.busy:
+                self.write(message="wait for the running step to finish (or press Stop) before exporting")
+                return None
+            code = self._guarded(self.checklist.to_script)
+            if not code:
+                return None
             path.write_text(code)
-            self.message = f"wrote '{self.places.shown(path)}' (in your session folder)"
+            self.write(message=f"wrote '{self.places.shown(path)}' (in your session folder)")
             return path
-        return None
 
     def _guarded(self, action, *args):
-        """Run an engine call; a bad value shows in :attr:`message` instead of raising into the kernel."""
+        """Run an engine call through :meth:`write`; a bad value shows in :attr:`message` instead of raising
+        into the kernel (returns None then, else the call's result or True)."""
+        out = []
         try:
-            result = action(*args)
+            self.write(lambda: out.append(action(*args)))
         except ValueError as e:
-            self.message = str(e)
-            self.sync()
+            self.write(sync=True, message=str(e))
             return None
-        self.sync()
-        return True if result is None else result
+        return True if out[0] is None else out[0]

@@ -18,20 +18,19 @@ from collections.abc import Callable
 
 
 class Worker:
-    """Runs one job at a time on a daemon thread; the job's exception is kept in :attr:`error`, not raised."""
+    """Runs one job at a time on a daemon thread; the job's exception is kept in :attr:`error`, not raised.
+
+    Whether a job runs is its owner's to say (``TrainerModel.busy``, the one busy flag, cleared by the job's
+    last act): :meth:`start` waits for the thread of a job that has said it is done but not yet returned."""
 
     def __init__(self) -> None:
         self.thread: threading.Thread | None = None
         self.error: BaseException | None = None
 
-    @property
-    def busy(self) -> bool:
-        return self.thread is not None and self.thread.is_alive()
-
     def start(self, job: Callable, *args, **kwargs) -> None:
-        """Start ``job(*args, **kwargs)``; ``RuntimeError`` if one is still running."""
-        if self.busy:
-            raise RuntimeError("a step is still running: press Stop or wait for it to finish")
+        """Start ``job(*args, **kwargs)`` once the previous job's thread has returned."""
+        if self.thread is not None and self.thread is not threading.current_thread():
+            self.thread.join()
         self.error = None
         self.thread = threading.Thread(target=self._run, args=(job, args, kwargs), name="nbtrainer-worker",
                                        daemon=True)
@@ -44,7 +43,7 @@ class Worker:
             self.error = e
 
     def join(self, timeout: float | None = None) -> bool:
-        """Wait for the job; True when no job is running any more."""
+        """Wait for the job; True when its thread has returned."""
         if self.thread is not None:
             self.thread.join(timeout)
-        return not self.busy
+        return self.thread is None or not self.thread.is_alive()

@@ -1,0 +1,50 @@
+"""The checklist's state as trait values of :class:`~nbtrainer.widget.model.TrainerModel`: the one place the
+app reads the engine for its views. The views then read traits only, never the checklist or the learner
+(which the worker thread changes while a step runs).
+
+Example::
+
+    traits = checklist_traits(checklist)
+    traits["statuses"], traits["steps"][0]["params"]     # ['pending', ...], {'num_iter': 100}
+"""
+from __future__ import annotations
+
+from ..recipe.actions import editable_params
+from ..recipe.checklist import Checklist
+from ..results.report import lrs_text, suggestion_text
+
+
+def step_detail(checklist: Checklist, index: int) -> str:
+    """One line about step ``index``: the LRs it used (or will use), its accuracy and what it kept."""
+    step = checklist.steps[index]
+    lrs = step.result.get("lrs") if step.status in ("done", "stopped") else (
+        checklist.planned_lrs(step.params) if step.action == "fit" else None)
+    text = "lrs " + lrs_text(lrs) if lrs else ""
+    r = step.result
+    if r.get("accuracy") is not None:
+        text += f"{'; ' if text else ''}accuracy {r['accuracy']:.2%}"
+    if r.get("kept"):
+        text += f"; kept {r['kept']}"
+    if step.action == "lr_find" and "suggestion" in r:
+        text = suggestion_text(r["suggestion"], r.get("lr"))
+    return text
+
+
+def checklist_traits(checklist: Checklist) -> dict:
+    """Every trait of the model that is a copy of the checklist's (or its learner's) state."""
+    c, learn = checklist, checklist.learn
+    preview = c.preview()
+    traits = {
+        "steps": [{"name": s.name, "action": s.action, "why": s.why, "params": editable_params(s)} for s in c.steps],
+        "statuses": [s.status for s in c.steps],
+        "errors": [s.error for s in c.steps],
+        "details": [step_detail(c, i) for i in range(len(c.steps))],
+        "can_go_back": [c.can_go_back(i) for i in range(len(c.steps))],
+        "lr": c.lr, "picked_lr": c.picked_lr, "suggested_lr": c.suggested_lr, "lr_source": c.lr_source,
+        "ratios": list(c.ratios), "group_names": list(learn.group_names), "aug": learn.data.aug.to_dict(),
+        "group_lrs": preview.get("lrs", []), "preview": preview,
+        "title": f"{learn.config['arch']} · {learn.data}", "plan": c.plan,
+    }
+    if c.lr_finds:
+        traits["lr_curve"] = {**c.lr_finds[-1].to_dict(), "seq": len(c.lr_finds)}
+    return traits
