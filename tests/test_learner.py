@@ -104,7 +104,7 @@ def test_checkpoint_round_trip_gives_identical_predictions(tmp_path):
     path = tmp_path / "ckpt.pt"
     learn.save(path)
     raw = torch.load(path, weights_only=True)
-    assert raw["classes"] == [str(i) for i in range(10)] and raw["size"] == 40 and raw["n_frozen"] == 0
+    assert raw["classes"] == [str(i) for i in range(10)] and raw["data"]["size"] == 40 and raw["n_frozen"] == 0
     assert raw["layer_groups"] == ["body 1/2", "body 2/2", "head"] and len(raw["history"]["epochs"]) == 2
 
     other = nbt.Learner(small_data(), seed=123)
@@ -112,6 +112,14 @@ def test_checkpoint_round_trip_gives_identical_predictions(tmp_path):
     assert other.data.size == 40 and other.n_frozen == 0 and other.recorder.epochs == learn.recorder.epochs
     assert torch.equal(other.get_preds()[0], learn.get_preds()[0])
     assert other.opt.state_dict()["state"].keys() == learn.opt.state_dict()["state"].keys()
+    # a checkpoint of nbtrainer 0.1 kept the data's size and augmentation at the top: it loads the same
+    old = {k: v for k, v in raw.items() if k != "data"}
+    torch.save({**old, "size": 40, "augment": True, "aug": raw["data"]["aug"]}, tmp_path / "old.pt")
+    third = nbt.Learner(small_data(), seed=7)
+    third.load(tmp_path / "old.pt")
+    assert third.data.size == 40 and third.data.augment and third.data.aug == learn.data.aug
+    assert torch.equal(third.get_preds()[0], learn.get_preds()[0])
+    assert nbt.Predictor.from_file(tmp_path / "old.pt").size == 40
 
 
 def test_checkpoint_for_other_classes_is_refused_and_leaves_the_learner_intact(tmp_path):

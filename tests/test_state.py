@@ -66,3 +66,33 @@ def test_load_state_dict_refuses_a_key_that_is_no_part_before_changing_anything(
     with pytest.raises(ValueError, match=r"unknown learner state parts \['modle'\]"):
         learn.load_state_dict({"n_frozen": 0, "modle": before["model"]})
     assert learn.n_frozen > 0  # nothing was put back
+
+
+def test_the_data_and_the_checklist_each_keep_a_state_of_their_own(tmp_path):
+    """Issue 27: ImageData and Checklist have a state_dict; a step checkpoint is the learner's (its data's
+    included) and the checklist's, and Back puts back every step's result as it was."""
+    import nbtrainer as nbt
+    from .conftest import FAST_RECIPE
+
+    learn = small_learner(n=100)
+    data = learn.data
+    saved, aug = data.state_dict(), data.aug
+    first = torch.randperm(50, generator=data.generator)
+    data.set_size(48)
+    data.augment, data.aug = True, nbt.Augment(max_rotate=30)
+    data.load_state_dict(saved)
+    assert (data.size, data.augment, data.aug) == (32, False, aug)
+    assert torch.equal(torch.randperm(50, generator=data.generator), first)  # the shuffles repeat
+    with pytest.raises(ValueError, match=r"unknown data state keys \['sise'\]"):
+        data.load_state_dict({**saved, "sise": 3})
+    assert learner_state.state_dict(learn, ("data",))["data"]["size"] == 32
+
+    checklist = nbt.Checklist.recipe(learn, checkpoint_dir=tmp_path / "checkpoints", **FAST_RECIPE)
+    for i in range(3):
+        checklist.run_step(i)
+    after_head = checklist.state_dict()
+    checklist.run_step(3)
+    learn.fit(1e-3)  # a change made outside the checklist: Back to step 3 undoes it too
+    checklist.go_back(2)
+    assert checklist.state_dict() == after_head
+    assert [s.status for s in checklist.steps[:4]] == ["done", "done", "done", "pending"]

@@ -223,6 +223,30 @@ class ImageData:
             raise ValueError(f"size={size!r}: expected an integer number of pixels >= {MIN_SIZE}")
         self.size = size
 
+    def state_dict(self) -> dict:
+        """What training changes of the data: size, augmentation on/off and settings, and the states of the
+        shuffling and evaluation generators (the images themselves are the data's, not state).
+
+        Example::
+
+            saved = data.state_dict(); data.set_size(128); data.load_state_dict(saved)   # 64 px again
+        """
+        return {"size": self.size, "augment": self.augment, "aug": self.aug.to_dict(),
+                "generator": self.generator.get_state(), "eval_generator": self.eval_generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Put back what :meth:`state_dict` read (every key checked first; the generators' states are
+        optional: a checkpoint written before they were saved has none)."""
+        unknown = set(state) - {"size", "augment", "aug", "generator", "eval_generator"}
+        if unknown:
+            raise ValueError(f"unknown data state keys {sorted(unknown)}")
+        aug = Augment(**state["aug"])  # checked before anything changes
+        self.set_size(state["size"])
+        self.augment, self.aug = bool(state["augment"]), aug
+        for name in ("generator", "eval_generator"):
+            if name in state:
+                getattr(self, name).set_state(state[name])
+
     # ------------------------------------------------------------------ loaders
     def transform(self, augment: bool | None = None):
         """The pipeline the next loader will use (``augment`` defaults to :attr:`augment`)."""

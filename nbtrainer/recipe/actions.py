@@ -22,7 +22,7 @@ from ..train.evaluation import TTA_N
 from ..train.learner import Learner
 from ..train.lr_find import MIN_NUM_ITER, NUM_ITER
 from ..train.metrics import accuracy
-from ..train.learner_state import WEIGHTS, copy_to
+from ..train.learner_state import RESIZE, copy_to
 from ..train.suggest import unfrozen_lr
 from .results import (DifferentialStepResult, FitStepResult, LRFindStepResult, PrecomputeStepResult, StepResult, TTAStepResult,
                       UnfreezeStepResult)
@@ -167,8 +167,7 @@ def _resize_start(learn: Learner, params: dict) -> dict | None:
     if not params.get("keep_best") or not params.get("size") or params["size"] == learn.data.size:
         return None
     loss, acc = learn.validate()
-    return {"point": CycleEnd(0, 0, loss, acc), "size": learn.data.size,
-            "weights": copy_to(learn.state_dict(WEIGHTS))}
+    return {"point": CycleEnd(0, 0, loss, acc), "state": copy_to(learn.state_dict(RESIZE))}
 
 
 def _keep_resize_start(learn: Learner, outcome, before: dict) -> str:
@@ -176,10 +175,9 @@ def _keep_resize_start(learn: Learner, outcome, before: dict) -> str:
     if outcome.kept is not None and outcome.kept.better_than(before["point"]):
         return outcome.kept_text()
     tried = learn.data.size
-    learn.load_state_dict(before["weights"])
-    learn.set_size(before["size"])
+    learn.load_state_dict(before["state"])
     learn.state.valid_loss, learn.state.accuracy = before["point"].valid_loss, before["point"].accuracy
-    return f"the start at {before['size']}px: training at {tried}px did not improve on it"
+    return f"the start at {learn.data.size}px: training at {tried}px did not improve on it"
 
 
 def _unfreeze(learn: Learner, checklist: "Checklist", params: dict) -> UnfreezeStepResult:

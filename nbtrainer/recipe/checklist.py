@@ -28,7 +28,6 @@ from pathlib import Path
 from ..data.image_data import ImageData
 from ..data.sizes import plan_sizes
 from ..data.transforms import Augment
-from ..checks import is_int
 from ..cpu_queue import WaitCancelled, ordinal, shared_cpu
 from ..distributed import current
 from ..train.callbacks import CancelFitException, Stopper
@@ -36,7 +35,7 @@ from ..train.learner import MIN_MODEL_SIZE, Learner
 from ..train.schedule import cycle_starts, preview_lrs
 from . import step_checkpoints
 from .actions import ACTIONS, EDITABLE, check_ratios, differential_lrs, editable_params
-from .settings import RecipeSettings, Step, plan_text, recipe_steps
+from .settings import RecipeSettings, Step, check_sizes, plan_text, recipe_steps
 
 __all__ = ["Checklist", "Step", "differential_lrs"]
 
@@ -175,13 +174,7 @@ class Checklist:
             raise ValueError(f"Checklist.recipe: unknown setting(s) {unknown}; expected some of "
                              f"{RecipeSettings.names()}")
         s = RecipeSettings(**settings)
-        for name, value in (("size", size), ("final_size", final_size)):  # checked before any work
-            zero_ok = name == "final_size"  # 0: no resize
-            if not (value is None or (value == "auto" and not zero_ok) or (
-                    is_int(value, 0) and (value >= MIN_MODEL_SIZE or (zero_ok and value == 0)))):
-                other = "0 (no resize)" if zero_ok else "'auto'"
-                raise ValueError(f"Checklist.recipe: {name}={value!r}: expected None, {other} or a size >= "
-                                 f"{MIN_MODEL_SIZE}")
+        check_sizes(size, final_size, MIN_MODEL_SIZE)  # before any work
         asked_size, asked_final = size, final_size
         why = "the size set on the data" if size is None else "as given"
         if size == "auto":
@@ -266,6 +259,23 @@ class Checklist:
         return (self.checkpoint_dir is not None and self.steps[index].status == "done"
                 and self.checkpoint_path(index).is_file())
 
+    def state_dict(self) -> dict:
+        """What running steps changes of the checklist (besides its learner), as a step checkpoint keeps it:
+        each step's status, result and error, the LRs, ratios, and the lengths of its logs (they only grow).
+        Example: ``saved = checklist.state_dict(); checklist.run_step(3); checklist.load_state_dict(saved)``."""
+        return {"steps": [{"status": s.status, "result": s.result, "error": s.error} for s in self.steps],
+                "suggested_lr": self.suggested_lr, "picked_lr": self.picked_lr, "ratios": list(self.ratios),
+                "history": len(self.history), "lr_finds": len(self.lr_finds)}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Put back what :meth:`state_dict` read."""
+        for step, saved in zip(self.steps, state.get("steps", [])):
+            step.status, step.result, step.error = saved["status"], saved["result"], saved["error"]
+        self.suggested_lr, self.picked_lr = state["suggested_lr"], state["picked_lr"]
+        self.ratios = list(state["ratios"])
+        del self.history[state["history"]:]
+        del self.lr_finds[state["lr_finds"]:]
+
     def go_back(self, index: int) -> None:
         """Return the learner (weights, optimizer, freezing, size, history, RNG) and the checklist (LRs,
         ratios, statuses) to the state right after step ``index``; the steps after it become pending."""
@@ -273,20 +283,14 @@ class Checklist:
             raise ValueError(f"step {index} ('{self.steps[index].name}') has no checkpoint to go back to: "
                              f"expected a done step of a checklist with checkpoint_dir")
         step_checkpoints.load(self, index, self.checkpoint_path(index))
-        for later in self.steps[index + 1:]:
+        for later in self.steps[index + 1:]:  # (as they were then; older step checkpoints lack the steps)
             later.status, later.result, later.error = "pending", {}, ""
 
     def _repr_html_(self) -> str:
         """A table of the steps with their status and results (Jupyter shows it for a bare ``checklist``)."""
-        from ..html import pct, table
-        from ..results.report import lrs_text, summary_rows
+        from ..results.report import checklist_html
 
-        rows = [[i, r["step"], r["status"], lrs_text(r["lrs"]) if r["lrs"] else "-",
-                 "-" if r["seconds"] is None else f"{r['seconds']:.1f} s", pct(r["accuracy"]), r["detail"] or "-"]
-                for i, r in enumerate(summary_rows(self), 1)]
-        done = sum(s.status == "done" for s in self.steps)
-        return (f"<div><b>Checklist</b>: {done} of {len(self.steps)} steps done"
-                f"{table(['#', 'step', 'status', 'LRs', 'time', 'accuracy', 'result'], rows)}</div>")
+        return checklist_html(self)
 
     def to_script(self, data_code: str | None = None, save: str | None = None) -> str:
         """A Python script over the headless API that replays :attr:`history` with the LRs actually used.

@@ -114,6 +114,17 @@ CHECKS: dict[str, tuple] = {
 }
 
 
+def check_sizes(size, final_size, smallest: int) -> None:
+    """``Checklist.recipe``'s ``size`` (None, "auto" or pixels) and ``final_size`` (None, 0 for no resize, or
+    pixels), each at least ``smallest`` pixels; a ValueError naming the argument otherwise."""
+    for name, value in (("size", size), ("final_size", final_size)):
+        zero_ok = name == "final_size"  # 0: no resize
+        if not (value is None or (value == "auto" and not zero_ok) or (
+                is_int(value, 0) and (value >= smallest or (zero_ok and value == 0)))):
+            other = "0 (no resize)" if zero_ok else "'auto'"
+            raise ValueError(f"Checklist.recipe: {name}={value!r}: expected None, {other} or a size >= {smallest}")
+
+
 def plan_text(s: RecipeSettings, size: int, final_size: int | None, why: str) -> str:
     """One line for the user before training: the sizes, why, and the epochs at most."""
     sizes = f"{size} px" + (f", then {final_size} px" if final_size else "")

@@ -1,10 +1,9 @@
-"""A checklist step's checkpoint on disk: the learner right after the step, and the checklist's LR state.
+"""A checklist step's checkpoint on disk: the learner and the checklist right after the step.
 
-One checkpoint dict (:mod:`nbtrainer.train.checkpoint`) of the learner's :data:`~nbtrainer.train.learner_state.RESUMABLE`
-state (a checkpoint's, plus whether precompute was on and the random states and the data's shuffling
-generators, so a run continued from a step checkpoint is the run that followed the step), written atomically,
-plus the checklist's suggested/picked LR, ratios and how much of its
-history and LR sweeps existed then. Read back with ``torch.load(weights_only=True)``.
+One checkpoint dict (:mod:`nbtrainer.train.checkpoint`) of the learner's
+:data:`~nbtrainer.train.learner_state.RESUMABLE` state (a checkpoint's, plus whether precompute was on, the
+random states and the ensemble's cycle ends, so a run continued from it is the run that followed the step)
+and :meth:`Checklist.state_dict`, written atomically; read back with ``torch.load(weights_only=True)``.
 
 Example::
 
@@ -23,16 +22,10 @@ from ..train import checkpoint, learner_state
 def save(checklist, index: int, path: str | os.PathLike) -> None:
     """Write the learner and checklist state right after step ``index`` to ``path`` (atomically; under
     torch.distributed rank 0 writes for all)."""
-    learn = checklist.learn
     if not distributed.current().is_main:
         return
-    ckpt = checkpoint.to_dict(learn, learner_state.RESUMABLE)
-    ckpt.update({
-        "step": {"index": index, "name": checklist.steps[index].name},
-        "checklist": {"suggested_lr": checklist.suggested_lr, "picked_lr": checklist.picked_lr,
-                      "ratios": list(checklist.ratios), "history": len(checklist.history),
-                      "lr_finds": len(checklist.lr_finds)},
-    })
+    ckpt = checkpoint.to_dict(checklist.learn, learner_state.RESUMABLE)
+    ckpt.update({"step": {"index": index, "name": checklist.steps[index].name}, "checklist": checklist.state_dict()})
     checkpoint.atomic_torch_save(ckpt, path)
 
 
@@ -41,10 +34,5 @@ def load(checklist, index: int, path: str | os.PathLike) -> None:
     ckpt = checkpoint.read(path)
     if ckpt.get("step", {}).get("index") != index:
         raise ValueError(f"'{path}' is not the checkpoint of step {index} (it holds {ckpt.get('step')})")
-    learn = checklist.learn
-    checkpoint.apply(learn, ckpt, path)  # its precompute and random states too
-    saved = ckpt["checklist"]
-    checklist.suggested_lr, checklist.picked_lr = saved["suggested_lr"], saved["picked_lr"]
-    checklist.ratios = list(saved["ratios"])
-    del checklist.history[saved["history"]:]
-    del checklist.lr_finds[saved["lr_finds"]:]
+    checkpoint.apply(checklist.learn, ckpt, path)  # its precompute and random states too
+    checklist.load_state_dict(ckpt["checklist"])

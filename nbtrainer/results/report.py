@@ -31,6 +31,18 @@ def summary_rows(checklist) -> list[dict]:
     return rows
 
 
+def checklist_html(checklist) -> str:
+    """The checklist's steps as an HTML table with their status and results (its ``_repr_html_``)."""
+    from ..html import pct, table
+
+    rows = [[i, r["step"], r["status"], lrs_text(r["lrs"]) if r["lrs"] else "-",
+             "-" if r["seconds"] is None else f"{r['seconds']:.1f} s", pct(r["accuracy"]), r["detail"] or "-"]
+            for i, r in enumerate(summary_rows(checklist), 1)]
+    done = sum(s.status == "done" for s in checklist.steps)
+    return (f"<div><b>Checklist</b>: {done} of {len(checklist.steps)} steps done"
+            f"{table(['#', 'step', 'status', 'LRs', 'time', 'accuracy', 'result'], rows)}</div>")
+
+
 def lrs_text(lrs) -> str:
     """Group LRs, short: ``0.0011, 0.0033, 0.01``."""
     return ", ".join(f"{x:.2g}" for x in lrs)

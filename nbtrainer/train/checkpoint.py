@@ -1,7 +1,9 @@
 """One-dict checkpoints (nanoGPT style), written atomically, read with ``torch.load(weights_only=True)``.
 
 The dict: ``format``, ``model``, ``optimizer``, ``grad_scaler`` (fp16 only), ``layer_groups`` (names),
-``n_frozen``, ``size``, ``augment``, ``classes``, ``history`` (the recorder), ``config`` (the Learner's arguments), ``versions``.
+``n_frozen``, ``data`` (size, augmentation, generators: ``ImageData.state_dict``), ``classes``, ``history``
+(the recorder), ``config`` (the Learner's arguments), ``versions``. Checkpoints of nbtrainer 0.1 kept
+``size``, ``augment`` and ``aug`` at the top: they are read as ``data``.
 
 Example::
 
@@ -19,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from ..data.transforms import Augment
 from . import learner_state
 
 FORMAT = "nbtrainer.train.checkpoint/1"
@@ -70,7 +73,7 @@ def read(path: str | os.PathLike) -> dict:
         raise ValueError(f"checkpoint '{path}' cannot be loaded safely (weights_only=True): {e}") from e
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise ValueError(f"'{path}' is not an nbtrainer checkpoint (expected format {FORMAT!r})")
-    return ckpt
+    return upgraded(ckpt)
 
 
 def load(learn, path: str | os.PathLike) -> dict:
@@ -79,6 +82,16 @@ def load(learn, path: str | os.PathLike) -> dict:
     ckpt = read(path)
     apply(learn, ckpt, path)
     return ckpt
+
+
+def upgraded(ckpt: dict) -> dict:
+    """``ckpt`` with the data's state as one part, ``data`` (nbtrainer 0.1 kept ``size``, ``augment`` and
+    ``aug`` at the top; the oldest lack ``augment`` and ``aug``)."""
+    if "data" in ckpt or "size" not in ckpt:
+        return ckpt
+    old = {k: ckpt[k] for k in ("size", "augment", "aug") if k in ckpt}
+    rest = {k: v for k, v in ckpt.items() if k not in old}
+    return {**rest, "data": {"augment": False, "aug": Augment().to_dict(), **old}}
 
 
 def apply(learn, ckpt: dict, path: str | os.PathLike = "<dict>") -> None:
@@ -94,12 +107,11 @@ def apply(learn, ckpt: dict, path: str | os.PathLike = "<dict>") -> None:
     if len(classes) != learn.data.c:
         raise ValueError(f"checkpoint '{path}' has {len(classes)} classes {classes}; the data has "
                          f"{learn.data.c} {learn.data.classes}")
-    before = {**learner_state.copy_to(learn.state_dict(learner_state.CHECKPOINT)), "snapshots": list(learn.snapshots)}
+    before = learner_state.take(learn, (*learner_state.CHECKPOINT, "snapshots"))
     try:
-        parts = {k: v for k, v in ckpt.items() if k in learner_state.PARTS}  # not the metadata (format, classes...)
-        # older checkpoints lack the first ones; a checkpoint holds no ensemble: the old cycle ends were
-        # another model's
-        learn.load_state_dict({"grad_scaler": {}, "augment": False, "snapshots": [], **parts})
+        parts = {k: v for k, v in ckpt.items() if k in learner_state.PARTS}  # not the metadata
+        # a checkpoint holds no ensemble: the old cycle ends were another model's
+        learn.load_state_dict({"grad_scaler": {}, "snapshots": [], **parts})
     except (RuntimeError, ValueError, KeyError) as e:
         learn.load_state_dict(before)
         raise ValueError(f"checkpoint '{path}' does not fit this model: {e}") from e

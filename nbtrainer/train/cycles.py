@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 from ..checks import is_int
 from .callbacks import Callback
-from .learner_state import WEIGHTS, copy_to
+from .learner_state import MODEL, WEIGHTS, copy_to
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,8 @@ class CycleEnds(Callback):
         self.learner.recorder.epochs[-1]["cycle_end"] = point.cycle
         if self.snapshots:
             kept = self.learner.snapshots[len(self.learner.snapshots) + 1 - self.snapshots:]
-            self.learner.snapshots = [*kept, copy_to(self.learner.model.state_dict())]  # a new list (see learner_state)
+            weights = copy_to(self.learner.state_dict(MODEL))["model"]
+            self.learner.snapshots = [*kept, weights]  # a new list (see learner_state.take)
         if self.keep_best and point.better_than(self._best):
             self._keep(point)
         self._worse = 0 if point.valid_loss < lowest else self._worse + 1

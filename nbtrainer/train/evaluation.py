@@ -26,7 +26,7 @@ from .. import distributed
 from ..checks import is_int
 from .callbacks import CancelBatchException, CancelFitException, CancelValidException, InferencePass
 from .metrics import accuracy, nll
-from .learner_state import copy_to
+from .learner_state import MODEL, restoring
 
 TTA_N = 4  # augmented passes of test-time augmentation by default (fastai's tta n), here once
 T = TypeVar("T")
@@ -90,16 +90,13 @@ class Evaluation:
         weights = self.snapshot_weights(snapshots)
         if not weights:
             return predict()
-        own = copy_to(self.model.state_dict())
-        try:
+        with restoring(self, MODEL):
             total = None
             for state in weights:
-                self.model.load_state_dict(state)
+                self.load_state_dict({"model": state})
                 probs, other = predict()
                 total = probs if total is None else total + probs
             return total / len(weights), other
-        finally:
-            self.model.load_state_dict(own)
 
     def get_preds(self, augment: bool = False, snapshots: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """Class probabilities and targets for the validation set (augmented images if ``augment``), in order;

@@ -33,9 +33,8 @@ class GoodState:
         self.weights = copy_to(learn.state_dict(GUARD), learn.device)
 
     def restore(self, learn) -> None:
-        learn.load_state_dict(self.weights)  # (the optimizer's part is copied again: this copy stays good)
-        for p in learn.model.parameters():
-            p.grad = None
+        # (the optimizer's part is copied again: this copy stays good); the diverged batch's gradients go
+        learn.load_state_dict({**self.weights, "grads": {}})
 
 
 def check_loss(learn, good: GoodState) -> None:

@@ -3,8 +3,11 @@
 :meth:`Learner.state_dict` and :meth:`Learner.load_state_dict` use this table, and so does everything that
 saves or restores a learner, each with the parts it needs:
 
-- :data:`WEIGHTS` (model and optimizer): the divergence guard (a copy on the device each epoch) and
-  ``fit(keep_best=True)`` (the best cycle end);
+- :data:`MODEL`: the ensemble's cycle-end weights (``fit(snapshots=...)``) and the learner's own weights
+  around the ensemble's passes;
+- :data:`WEIGHTS` (model and optimizer): ``fit(keep_best=True)`` (the best cycle end); :data:`GUARD` (the
+  trainable groups' part of them): the divergence guard, a copy on the device each epoch; :data:`RESIZE`
+  (and the size): a resize step's start;
 - :data:`CHECKPOINT`: ``learn.save`` (plus the classes, config and versions: :mod:`nbtrainer.train.checkpoint`);
 - :data:`RESUMABLE`: a checklist step's checkpoint (precompute, the random states and the ensemble's
   cycle-end weights too, so a run continued from it is the run that followed the step, and "Back" drops
@@ -13,7 +16,8 @@ saves or restores a learner, each with the parts it needs:
   mode and the loop's state too: the learner is put back bit for bit). Its copies live in host memory:
   nothing is written to disk and nothing extra is allocated on the accelerator.
 
-A new piece of state is added here once, and every one of them saves and restores it.
+A new piece of state is added here once, and every one of them saves and restores it. The data's own
+state (size, augmentation, its generators) is :meth:`ImageData.state_dict`'s, one part here ("data").
 
 Example::
 
@@ -31,7 +35,6 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
-from ..data.transforms import Augment
 
 
 def copy_to(obj, device: str | torch.device = "cpu"):
@@ -47,11 +50,11 @@ def copy_to(obj, device: str | torch.device = "cpu"):
 
 
 def _get_rng(learn) -> dict:
+    """The global random states (the data's own generators are in its part, "data")."""
     numpy = np.random.get_state(legacy=False)  # a dict; its key array as a tensor so weights_only loads it
     numpy["state"] = {**numpy["state"], "key": torch.from_numpy(numpy["state"]["key"].astype(np.int64))}
     return {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available()
-            else [], "numpy": numpy, "python": random.getstate(), "generator": learn.data.generator.get_state(),
-            "eval_generator": learn.data.eval_generator.get_state()}
+            else [], "numpy": numpy, "python": random.getstate()}
 
 
 def _set_rng(learn, rng: dict) -> None:
@@ -62,8 +65,9 @@ def _set_rng(learn, rng: dict) -> None:
     numpy["state"] = {**numpy["state"], "key": numpy["state"]["key"].numpy().astype(np.uint32)}
     np.random.set_state(numpy)
     random.setstate(tuple(tuple(v) if isinstance(v, list) else v for v in rng["python"]))
-    learn.data.generator.set_state(rng["generator"])
-    learn.data.eval_generator.set_state(rng["eval_generator"])
+    for name in ("generator", "eval_generator"):  # where step checkpoints of nbtrainer 0.1 kept the data's
+        if name in rng:
+            getattr(learn.data, name).set_state(rng[name])
 
 
 def _set_grads(learn, grads: dict) -> None:
@@ -124,21 +128,25 @@ PARTS: dict[str, tuple[Callable, Callable]] = {
     "modes": (lambda learn: [m.training for m in learn.model.modules()], _set_modes),
     "history": (lambda learn: learn.recorder.state_dict(), lambda learn, s: learn.recorder.load_state_dict(s)),
     "fit_state": (lambda learn: learn.state, _set_fit_state),
-    "size": (lambda learn: learn.data.size, lambda learn, size: learn.data.set_size(size)),
-    "augment": (lambda learn: learn.data.augment, lambda learn, on: setattr(learn.data, "augment", bool(on))),
-    "aug": (lambda learn: learn.data.aug.to_dict(), lambda learn, d: setattr(learn.data, "aug", Augment(**d))),
+    # size, augmentation and the data's generators (ImageData.state_dict)
+    "data": (lambda learn: learn.data.state_dict(), lambda learn, s: learn.data.load_state_dict(s)),
     "precompute": (lambda learn: learn.precompute, _set_precompute),
     "rng": (_get_rng, _set_rng),
     # the cycle-end weights of the snapshot ensemble (host copies, never changed in place: a list of the same
     # dicts is a copy); not in a checkpoint, which starts with none
     "snapshots": (lambda learn: list(learn.snapshots), _set_snapshots),
 }
-# a view of a part (read and put back a piece of it): not in EXACT, whose "model" holds it already
-VIEWS: dict[str, tuple[Callable, Callable]] = {"trainable": (_get_trainable, _set_trainable)}
+# views of a part (read and put back a piece of it): not in EXACT, whose "model" and "data" hold them already
+VIEWS: dict[str, tuple[Callable, Callable]] = {
+    "trainable": (_get_trainable, _set_trainable),
+    "size": (lambda learn: learn.data.size, lambda learn, size: learn.set_size(size)),
+}
 _ALL = {**PARTS, **VIEWS}
+MODEL = ("model",)  # the ensemble's cycle ends, and the learner's own weights around an ensemble's passes
 WEIGHTS = ("model", "optimizer")
 GUARD = ("trainable", "optimizer")  # the divergence guard, every epoch: only what the epoch can change
-CHECKPOINT = ("n_frozen", "model", "optimizer", "grad_scaler", "history", "size", "augment", "aug")
+RESIZE = (*WEIGHTS, "size")  # a resize step's start, put back when the new size does not help
+CHECKPOINT = ("n_frozen", "model", "optimizer", "grad_scaler", "history", "data")
 RESUMABLE = (*CHECKPOINT, "precompute", "rng", "snapshots")
 EXACT = (*RESUMABLE, "grads", "modes", "fit_state")
 
@@ -164,12 +172,12 @@ def load_state_dict(learn, state: dict) -> None:
             put(learn, state[name])
 
 
-def take(learn) -> dict:
-    """Copy the learner's whole training state (:data:`EXACT`) to host memory. The loop's state and the
-    ensemble's weights are kept by reference: every fit and sweep starts a new loop state and a new list of
-    cycle-end weights, none changes an old one."""
-    state = state_dict(learn, EXACT)
-    kept = {name: state.pop(name) for name in ("fit_state", "snapshots")}
+def take(learn, parts: Collection[str] = EXACT) -> dict:
+    """Copy ``parts`` of the learner's state (default: all of it, :data:`EXACT`) to host memory. The loop's
+    state and the ensemble's weights are kept by reference: every fit and sweep starts a new loop state and a
+    new list of cycle-end weights, none changes an old one."""
+    state = state_dict(learn, parts)
+    kept = {name: state.pop(name) for name in ("fit_state", "snapshots") if name in state}
     return {**copy_to(state), **kept}
 
 
@@ -179,15 +187,18 @@ def restore(learn, snap: dict) -> None:
 
 
 @contextmanager
-def restoring(learn):
-    """Run the ``with`` body, then restore the learner exactly, whatever happened in the body.
+def restoring(learn, parts: Collection[str] = EXACT):
+    """Run the ``with`` body, then put ``parts`` of the learner's state back (default: all of it, exactly),
+    whatever happened in the body.
 
     Example::
 
         with restoring(learn):          # restored on exit, also when the body raises or is interrupted
             learn.fit(1.0)              # try something destructive
+        with restoring(learn, MODEL):   # only the weights (an ensemble's passes load others)
+            ...
     """
-    snap = take(learn)
+    snap = take(learn, parts)
     try:
         yield snap
     finally:

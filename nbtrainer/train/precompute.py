@@ -37,6 +37,7 @@ from ..checks import is_int
 from ..data.sources import ArraySource, FolderSource
 from ..distributed import ShardedBatchSampler
 from .checkpoint import atomic_torch_save
+from .learner_state import restoring
 
 MiB = 2 ** 20
 
@@ -135,16 +136,12 @@ def compute_activations(learn, key: str, store: Store = _in_memory) -> Activatio
     """One pass of the (frozen, eval-mode) body over train and valid images, without augmentation; the
     features go into tensors made by ``store`` (memory by default; :class:`ActivationCache` gives
     file-backed ones for large caches, so only one batch is in memory at a time)."""
-    model, data = learn.model, learn.data
-    was_training = [m.training for m in model.modules()]
-    model.eval()
+    data = learn.data
     train_dl, valid_dl = data.train_dl(shuffle=False, augment=False), data.valid_dl(augment=False)
-    try:
+    with restoring(learn, ("modes",)):  # every module's train/eval mode as it was
+        learn.model.eval()
         train, valid = learn.inference_pass("precompute", len(train_dl) + len(valid_dl), lambda: (
             _features(learn, train_dl, "train_x", store), _features(learn, valid_dl, "valid_x", store)))
-    finally:
-        for module, training in zip(model.modules(), was_training):
-            module.training = training
     return Activations(key, *train, *valid)
 
 

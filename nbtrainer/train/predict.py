@@ -85,7 +85,7 @@ class Predictor:
         c = ckpt["config"]
         model = build_model(c["arch"], len(ckpt["classes"]), False, c["hidden"], tuple(c["ps"]))
         model.load_state_dict(ckpt["model"])
-        return cls(model, ckpt["classes"], ckpt["size"])
+        return cls(model, ckpt["classes"], ckpt["data"]["size"])
 
     @classmethod
     def from_model_file(cls, path: str | os.PathLike) -> "Predictor":
