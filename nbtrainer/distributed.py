@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import functools
 import os
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -127,22 +126,6 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
-
-
-@contextmanager
-def data_parallel(learn):
-    """Under torch.distributed, wrap what trains (the model, or the head on cached activations) in
-    ``DistributedDataParallel`` as ``learn._parallel`` for one fit or sweep; built anew each time, as
-    freezing changes which parameters train. A no-op in a single process."""
-    if not current().enabled:
-        yield
-        return
-    learn._parallel = wrap(learn.model.head if learn.precompute else learn.model, learn.device)
-    try:
-        yield
-        broadcast_buffers(learn.model)
-    finally:
-        learn._parallel = None
 
 
 def broadcast_buffers(module: torch.nn.Module) -> None:

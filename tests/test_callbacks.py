@@ -168,3 +168,31 @@ def test_a_cancelled_inference_batch_is_skipped_with_its_events_and_precompute_r
     with pytest.raises(RuntimeError, match="skipped 1 batch of precompute"):
         learn.precompute = True
     assert not learn.precompute
+
+
+def test_the_loop_is_bare_and_the_schedule_guard_and_loss_are_one_each():
+    """Issue 27: the schedule and the divergence guard are callbacks a fit adds; the loop alone trains at
+    constant LRs and knows no NaN check; one loss, from logits or from probabilities."""
+    from nbtrainer.train.metrics import cross_entropy, nll
+
+    learn = small_learner(n=100)
+    learn.precompute = True
+    learn.add_callback(cb := Raiser("none", nbt.CancelFitException))
+    learn.run_fit(1e-2, 2)
+    lrs = [r["lrs"][-1] for r in learn.recorder.iterations]
+    assert len(lrs) > 4 and lrs == [1e-2] * len(lrs)
+    order = [e for e in cb.seen if e in ("before_batch", "after_loss", "after_step", "after_batch")]
+    assert order[:4] == ["before_batch", "after_loss", "after_step", "after_batch"]
+    start = len(learn.recorder.iterations)
+    learn.fit(1e-2)  # SGDR: the cosine from 1e-2 down
+    fitted = [r["lrs"][-1] for r in learn.recorder.iterations[start:]]
+    assert fitted[0] == 1e-2 and all(b < a for a, b in zip(fitted, fitted[1:]))
+    loss_fn = learn.loss_fn
+    learn.loss_fn = lambda pred, target: loss_fn(pred, target) * float("nan")
+    learn.run_fit(1e-2, 1)  # no guard in the bare loop: it trains on
+    assert math.isnan(learn.recorder.iterations[-1]["loss"])
+    with pytest.raises(nbt.DivergenceError):
+        learn.fit(1e-2)
+    logits, y = torch.randn(8, 10), torch.randint(0, 10, (8,))
+    assert cross_entropy(logits, y).item() == pytest.approx(nll(logits.softmax(1), y), rel=1e-5)
+    assert cross_entropy(logits, y).item() == pytest.approx(torch.nn.functional.cross_entropy(logits, y).item())

@@ -40,7 +40,7 @@ def test_run_on_a_folder_writes_the_report(make_folder, tmp_path, capsys):
     assert steps[7]["lrs"] == [lr / 9, lr / 3, lr]  # the latest suggestion drives the fits
     ckpt = torch.load(out / "checkpoint.pt", weights_only=True)
     # the resize is kept only if 40 px beat 32 px on validation: the checkpoint has the size kept
-    assert ckpt["classes"] == ["one", "two", "zero"] and ckpt["size"] == steps[8]["size"] in (32, 40)
+    assert ckpt["classes"] == ["one", "two", "zero"] and ckpt["data"]["size"] == steps[8]["size"] in (32, 40)
     assert steps[8]["kept"].startswith(("cycle", "the start")) and "kept" in printed
     assert Predictor.from_file(out / "model.safetensors").classes == ["one", "two", "zero"]  # the file to share
     for png in ("training.png", "lr_schedule.png", "lr_find.png", "confusion.png", "top_losses.png"):

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 import torch
 
 EVENTS = (
-    "before_fit", "before_epoch", "before_train", "before_batch", "after_loss", "after_batch",
+    "before_fit", "before_epoch", "before_train", "before_batch", "after_loss", "after_step", "after_batch",
     "after_train", "before_validate", "after_validate", "after_epoch", "after_fit",
     "after_cancel_batch", "after_cancel_train", "after_cancel_validate", "after_cancel_epoch", "after_cancel_fit",
 )
@@ -58,7 +58,6 @@ class FitState:
     loss: torch.Tensor | float = math.nan
     smooth_loss: float = math.nan  # lr_find's smoothed loss
     sweep_iters: int = 0  # an LR sweep's iterations (lr_find.LRFinder); 0 in a fit
-    guard: bool = True  # the divergence guard is on (off in an LR sweep)
     valid_loss: float = math.nan
     accuracy: float = math.nan
     cancelled: bool = False  # the fit was stopped by a CancelFitException

@@ -36,23 +36,25 @@ B = TypeVar("B")
 class Evaluation:
     """Methods of :class:`~nbtrainer.Learner` that predict rather than train."""
 
-    def inference_pass(self, name: str, total: int, f: Callable[[], T]) -> T:
+    def inference_pass(self, name: str, total: int, f: Callable[[], T],
+                       cancel=(CancelValidException, CancelFitException), reraise: bool = True) -> T | None:
         """``f()``, an inference pass of ``total`` batches, announced as a validation (``before_validate``,
-        ``after_validate``; see :mod:`nbtrainer.train.callbacks`) with ``learner.inference`` naming it. A pass
-        inside another one (TTA's predictions) or inside a fit's validation announces nothing more. Cancelled
-        (:class:`CancelValidException`, or :class:`CancelFitException` from the Stopper), it raises that
-        exception after ``after_validate``: no partial result."""
+        ``after_validate``; see :mod:`nbtrainer.train.callbacks`) with ``learner.inference`` naming it: the one
+        place a pass is announced (a fit's validation, predictions, TTA, precompute). A pass inside another
+        one (TTA's predictions, a fit's validation's) announces nothing more. Cancelled (``cancel``, by
+        default :class:`CancelValidException` or :class:`CancelFitException` from the Stopper), it raises that
+        exception after ``after_validate`` (no partial result), or, with ``reraise=False`` (a fit's own
+        validation), returns None."""
         if self.inference is not None:
             return f()
         self.inference, out = InferencePass(name, total), []
         try:
-            cancelled = self._with_events(lambda: out.append(f()), "validate",
-                                          (CancelValidException, CancelFitException))
+            cancelled = self._with_events(lambda: out.append(f()), "validate", cancel)
         finally:
             self.inference = None
-        if cancelled is not None:
+        if cancelled is not None and reraise:
             raise cancelled
-        return out[0]
+        return out[0] if out else None
 
     def inference_batches(self, batches: Iterable[B], step: Callable[[B], None]) -> int:
         """``step(batch)`` for each of ``batches``, each one a batch of the pass under way, run as the training

@@ -34,13 +34,16 @@ from ..model.classifier import build_model, set_frozen
 from . import checkpoint, learner_state
 from .callbacks import Callback, CancelFitException, EventLoop, FitState, InferencePass, Recorder
 from .cycles import CycleEnds, FitResult
+from .guard import DivergenceGuard
 from .evaluation import Evaluation
 from .loop import FitLoop
+from .metrics import cross_entropy
+from .parallel import DataParallel
 from .lr_find import END_LR, NUM_ITER, START_LR, LRFinderResult, lr_find
 from .precision import Precision
 from .precompute import ActivationCache, Activations
 from .progress import NotebookProgress, TqdmProgress, in_notebook
-from .schedule import cycle_starts, sgdr_epochs, sgdr_scheduler
+from .schedule import SGDRSchedule, cycle_starts, sgdr_epochs
 
 OPTIMIZERS = ("adamw", "sgd")
 MIN_MODEL_SIZE = MULTIPLE  # every supported body downsamples by this factor: a smaller image has no pixel left
@@ -98,7 +101,7 @@ class Learner(FitLoop, Evaluation, EventLoop):
         distributed.seed_rank(seed)  # the same weights on every rank; from here on, draws of each rank's own
         self.layer_groups = self.model.layer_groups(n_groups)
         self.opt = self._make_optimizer()
-        self.loss_fn = nn.CrossEntropyLoss()
+        self.loss_fn = cross_entropy  # the one loss (train.metrics), here on logits
         self.recorder = Recorder()
         self.callbacks: list[Callback] = []
         for cb in (self.recorder, *progress_bar(progress), *callbacks):
@@ -214,15 +217,25 @@ class Learner(FitLoop, Evaluation, EventLoop):
             warmup: hold every group at 1/100 of its LR for this fraction of the first cycle (fastai 0.7's
                 ``CosAnneal``); see :func:`nbtrainer.train.schedule.sgdr_scheduler`. Default: 0.
             guard: on a loss that is not finite, put back the weights of the epoch's start and raise
-                :class:`~nbtrainer.train.guard.DivergenceError` (:mod:`nbtrainer.train.guard`). Default: True (the
-                LR range test turns it off: a diverging loss ends its sweep).
+                :class:`~nbtrainer.train.guard.DivergenceError` (:mod:`nbtrainer.train.guard`). Default: True.
         Returns: a :class:`~nbtrainer.train.cycles.FitResult` (cycle ends, which weights were kept, why it stopped).
-        See :mod:`nbtrainer.train.cycles`.
+        See :mod:`nbtrainer.train.cycles`. The schedule, the guard and the cycle ends are callbacks of
+        :meth:`run_fit`, the bare loop.
         """
-        group_lrs = self.group_lrs(lrs)
         n_epochs = sgdr_epochs(n_cycle, cycle_len, cycle_mult)
         starts = cycle_starts(n_cycle, cycle_len, cycle_mult)
         ends = CycleEnds([*starts[1:], n_epochs], keep_best, patience, snapshots)  # checks patience
+        schedule = SGDRSchedule(cycle_len, cycle_mult, warmup)  # checks warmup
+        self.run_fit(lrs, n_epochs, [schedule, *([DivergenceGuard()] if guard else []), *callbacks, ends], starts)
+        return ends.result
+
+    def run_fit(self, lrs: float | Sequence[float], n_epochs: int, callbacks: Sequence[Callback] = (),
+                restarts: Sequence[int] = (0,)) -> None:
+        """The bare loop: ``n_epochs`` epochs of training batches and a validation each, at ``lrs``, with the
+        learner's callbacks and ``callbacks`` (and :class:`~nbtrainer.train.parallel.DataParallel`); no
+        schedule, guard or cycle ends of its own. :meth:`fit` and :func:`~nbtrainer.train.lr_find.lr_find`
+        run it with theirs (``restarts``: the epochs where the schedule restarts, for the views)."""
+        group_lrs = self.group_lrs(lrs)
         if self.precompute and self.augment:
             raise ValueError("augment=True has no effect while precompute is on (the cache holds plain images); "
                              "set learn.precompute = False to train on augmented images, or learn.augment = False")
@@ -230,15 +243,13 @@ class Learner(FitLoop, Evaluation, EventLoop):
         self._pinned = self._activations if self.precompute else None
         for group, lr in zip(self.opt.param_groups, group_lrs):
             group["lr"] = lr
-        scheduler = sgdr_scheduler(self.opt, len(dl), cycle_len, cycle_mult, warmup=warmup)
-        self.state = FitState(n_epochs=n_epochs, iters_per_epoch=len(dl), cycle_starts=starts, guard=guard)
+        self.state = FitState(n_epochs=n_epochs, iters_per_epoch=len(dl), cycle_starts=list(restarts))
         try:
-            with self.added_callbacks([*callbacks, ends]), distributed.data_parallel(self):
-                self._with_events(lambda: self._do_epochs(dl, scheduler), "fit", CancelFitException)
+            with self.added_callbacks([DataParallel(), *callbacks]):
+                self._with_events(lambda: self._do_epochs(dl), "fit", CancelFitException)
         finally:
-            self._pinned = None
+            self._pinned, self._parallel = None, None
             self.model.eval()
-        return ends.result
 
     def train_loader(self):
         """Training batches: images, or cached activations while :attr:`precompute` is on."""

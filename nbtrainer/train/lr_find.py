@@ -37,8 +37,11 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 from ..checks import is_int
+from torch.optim.lr_scheduler import ExponentialLR, LRScheduler
+
 from .callbacks import Callback, CancelFitException, CancelValidException
 from .metrics import SmoothedLoss
+from .schedule import ParamSchedule
 from .learner_state import restoring
 from .suggest import SUGGESTERS, suggest
 
@@ -109,16 +112,17 @@ def _check(learn, start_lr, end_lr, num_iter, beta, div_factor, method) -> list[
     return start
 
 
-class LRFinder(Callback):
-    """The LR range test as a callback on the ordinary training loop (fastai's ``LRFinder``): before each
-    batch it sets every group's LR to ``start_lr * gamma**i`` (``ExponentialLR``'s closed form), after it
-    records the loss, and it ends the fit (:class:`CancelFitException`, before the next batch) after ``num_iter``
-    batches or once the smoothed loss diverges; validation is skipped. :func:`lr_find` runs it inside ``learner_state.restoring``.
+class LRFinder(ParamSchedule):
+    """The LR range test as a schedule callback on the bare training loop (fastai's ``LRFinder``, a
+    ``ParamScheduler``): every group's LR grows by ``gamma`` each batch (``ExponentialLR``, from the start
+    LRs the fit set: ``start_lr * gamma**i`` at batch ``i``); after each batch it records the loss, and it
+    ends the fit (:class:`CancelFitException`, before the next batch) after ``num_iter`` batches or once the
+    smoothed loss diverges; validation is skipped. :func:`lr_find` runs it inside ``learner_state.restoring``.
 
     Example::
 
         finder = LRFinder(learn.group_lrs(1e-7), end_lr=10, num_iter=100)
-        learn.fit(1e-7, n_cycle=finder.epochs(learn), callbacks=[finder], guard=False)
+        learn.run_fit(finder.start, finder.epochs(learn), [finder])
         finder.lrs, finder.smoothed      # the curve; then put the learner back (lr_find does)
     """
 
@@ -136,21 +140,24 @@ class LRFinder(Callback):
         """Epochs of the training loader that ``num_iter`` batches span."""
         return -(-self.num_iter // len(learn.train_loader()))
 
+    def make(self, optimizer, iters_per_epoch: int) -> LRScheduler:
+        return ExponentialLR(optimizer, self.gamma)
+
     def before_fit(self) -> None:
+        super().before_fit()
         self.learner.state.sweep_iters = self.num_iter
 
     def before_batch(self) -> None:
-        if not self.learner.training:  # never in a sweep (it cancels its validation); said for the reader
-            return
-        if self.done:  # here, not in after_batch: the views see the last point before the sweep ends
+        if self.learner.training and self.done:  # here, not in after_batch: the views see the last point
             raise CancelFitException(self.reason)
-        i = self.learner.state.iteration
-        for group, lr in zip(self.learner.opt.param_groups, self.start):
-            group["lr"] = lr * self.gamma ** i
 
     def after_batch(self) -> None:
         if not self.learner.training:
             return
+        self.record()
+        super().after_batch()  # the next batch's LRs
+
+    def record(self) -> None:
         state = self.learner.state
         i, loss = state.iteration, state.loss_value
         if i == 0 and not math.isfinite(loss):
@@ -195,8 +202,8 @@ def lr_find(learn, start_lr: float | Sequence[float] = START_LR, end_lr: float =
     start = _check(learn, start_lr, end_lr, num_iter, beta, div_factor, method)
     finder = LRFinder(start, end_lr, num_iter, beta, div_factor)
     with restoring(learn):
-        # the ordinary loop, without its divergence guard: a diverging loss ends the sweep instead
-        learn.fit(start, n_cycle=finder.epochs(learn), callbacks=[finder, *callbacks], guard=False)
+        # the bare loop: no SGDR, and no divergence guard (a diverging loss ends the sweep instead)
+        learn.run_fit(start, finder.epochs(learn), [finder, *callbacks])
     lrs = finder.lrs
     index = suggest(lrs, finder.smoothed, method)
     return LRFinderResult(lrs=lrs, losses=finder.losses, smoothed=finder.smoothed, group_lrs=finder.group_lrs,

@@ -34,6 +34,7 @@ import torch
 from torch.optim.lr_scheduler import ConstantLR, CosineAnnealingWarmRestarts, LRScheduler, SequentialLR
 
 from ..checks import is_int
+from .callbacks import Callback
 
 WARMUP_FACTOR = 0.01  # fastai 0.7's CosAnneal: lr / 100 during the warm-up
 
@@ -91,9 +92,7 @@ def sgdr_scheduler(optimizer: torch.optim.Optimizer, iters_per_epoch: int, cycle
         raise ValueError(f"iters_per_epoch={iters_per_epoch!r}: expected >= 1 (is the training set empty?)")
     warm = warmup_iters(warmup, iters_per_epoch, cycle_len)
     for group in optimizer.param_groups:
-        # torch keeps the first scheduler's `initial_lr` (setdefault) and would start every later fit
-        # from the old LRs; each fit gets its own schedule from the LRs set now.
-        group.pop("initial_lr", None)
+        group.pop("initial_lr", None)  # torch would start from an earlier scheduler's LRs (see ParamSchedule)
     cosine = CosineAnnealingWarmRestarts(optimizer, T_0=cycle_len * iters_per_epoch, T_mult=cycle_mult,
                                          eta_min=eta_min)
     if not warm:
@@ -115,3 +114,45 @@ def preview_lrs(lrs: Sequence[float], iters_per_epoch: int, n_cycle: int = 1, cy
         opt.step()
         sched.step()
     return out
+
+
+class ParamSchedule(Callback):
+    """The LR schedule of a fit as a callback (fastai's ``ParamScheduler``): :meth:`make` builds a
+    ``torch.optim.lr_scheduler`` for the fit at ``before_fit`` (from the LRs the fit set), and it is stepped
+    after every training batch. The loop itself knows no schedule.
+
+    Example::
+
+        class Constant(ParamSchedule):
+            def make(self, optimizer, iters_per_epoch):
+                return torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0)
+    """
+
+    order = 20  # after the views and the recorder have read the batch's LRs (state.batch_lrs)
+
+    def make(self, optimizer: torch.optim.Optimizer, iters_per_epoch: int) -> LRScheduler:
+        raise NotImplementedError
+
+    def before_fit(self) -> None:
+        for group in self.learner.opt.param_groups:
+            # torch keeps the first scheduler's `initial_lr` (setdefault) and would start every later fit
+            # from the old LRs; each fit gets its own schedule from the LRs set now.
+            group.pop("initial_lr", None)
+        self.scheduler = self.make(self.learner.opt, self.learner.state.iters_per_epoch)
+
+    def after_batch(self) -> None:
+        if self.learner.training:
+            self.scheduler.step()
+
+
+class SGDRSchedule(ParamSchedule):
+    """:func:`sgdr_scheduler` as a fit's schedule (``learn.fit`` adds it); the arguments are checked here,
+    before the fit starts."""
+
+    def __init__(self, cycle_len: int = 1, cycle_mult: int = 1, warmup: float = 0.0):
+        check_cycles(1, cycle_len, cycle_mult)
+        warmup_iters(warmup, 1, cycle_len)  # checks warmup
+        self.cycle_len, self.cycle_mult, self.warmup = cycle_len, cycle_mult, warmup
+
+    def make(self, optimizer: torch.optim.Optimizer, iters_per_epoch: int) -> LRScheduler:
+        return sgdr_scheduler(optimizer, iters_per_epoch, self.cycle_len, self.cycle_mult, warmup=self.warmup)
