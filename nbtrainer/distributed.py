@@ -9,10 +9,10 @@ What each part of the recipe does with ``N`` processes (ranks):
   seed gives the same weights; DDP also copies rank 0's weights to the others when a fit starts).
 - **Training batches**: ``bs`` is the *global* batch. One shuffle, drawn alike on every rank from the data's
   generator, is cut into global batches of ``bs``; rank ``r`` takes part ``r`` of each
-  (:class:`ShardedBatchSampler`). Step ``k`` of ``N`` ranks therefore sees exactly the images of step ``k`` of
+  (:class:`nbtrainer.data.sharding.ShardedBatchSampler`). Step ``k`` of ``N`` ranks therefore sees exactly the images of step ``k`` of
   one process with batch ``bs``. ``bs`` must divide by ``N``; the last partial batch is dropped.
 - **Gradients** are averaged by ``DistributedDataParallel`` (built when a fit or an LR range test starts,
-  around the whole model or, with precompute, the head). The **loss** of every batch is averaged across ranks,
+  around the whole model or, with precompute, the head: :mod:`nbtrainer.train.parallel`). The **loss** of every batch is averaged across ranks,
   so the recorder, the divergence guard and ``lr_find``'s stop rule see the same number on every rank.
 - **Validation, TTA, interpretation**: each rank predicts a contiguous part of the validation set; the
   predictions are gathered, so every rank computes the metrics on the whole set (:func:`gather`).
@@ -26,7 +26,7 @@ What each part of the recipe does with ``N`` processes (ranks):
 - **Writing**: only rank 0 writes checkpoints (:meth:`Learner.save` returns at once elsewhere), the report,
   and prints progress.
 - **Randomness**: after the model is built, each rank's torch RNG and loader workers get seeds of their
-  own (:func:`seed_rank`, :func:`worker_init_fn`), so dropout masks and augmentations differ across ranks;
+  own (:func:`seed_rank`, :func:`nbtrainer.data.sharding.worker_init_fn`), so dropout masks and augmentations differ across ranks;
   the shuffle comes from the data's generator, the same on every rank.
 - **BatchNorm**: each rank normalises with its own part of the batch (``bs / N`` images), as DDP and
   PyTorch Lightning do by default; ``SyncBatchNorm`` runs on GPUs only. With dropout, each rank draws its own
@@ -38,13 +38,11 @@ Example::
 """
 from __future__ import annotations
 
-import functools
 import os
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
-from torch.utils.data import BatchSampler, RandomSampler, Sampler
 
 
 @dataclass(frozen=True)
@@ -108,19 +106,6 @@ def seed_rank(seed: int) -> None:
         torch.manual_seed(seed + RANK_SEED_STRIDE * ranks.rank)
 
 
-def _seed_worker(rank: int, worker_id: int) -> None:
-    torch.manual_seed((torch.initial_seed() + RANK_SEED_STRIDE * rank) % 2 ** 63)
-
-
-def worker_init_fn():
-    """For ``DataLoader(worker_init_fn=...)``: torch seeds worker ``i`` with ``base_seed + i``, and the base
-    seed comes from the data's generator, which the ranks share (so that they agree on the shuffle); this
-    moves each rank's workers to seeds of their own, so the ranks draw different augmentations (as
-    Lightning's worker seeding does). None in a single process."""
-    ranks = current()
-    return functools.partial(_seed_worker, ranks.rank) if ranks.enabled else None
-
-
 def resolve_device(device: str | torch.device | None) -> torch.device:
     """``None`` or ``"auto"``: CUDA when present, else the CPU."""
     if device in (None, "auto"):
@@ -128,28 +113,11 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     return torch.device(device)
 
 
-def broadcast_buffers(module: torch.nn.Module) -> None:
-    """Every rank takes rank 0's buffers (BatchNorm running statistics). DDP broadcasts them at the start of
-    each training forward, so after the last batch each rank holds its own batch's update: validating or
-    saving then would use a different model on each rank. A no-op in a single process."""
-    if current().enabled:
-        for buffer in module.buffers():
-            dist.broadcast(buffer, 0)
-
-
 def rank_device(device: torch.device) -> torch.device:
     """``cuda`` without an index means this rank's GPU (``LOCAL_RANK``) under torch.distributed."""
     if device.type == "cuda" and device.index is None and current().enabled:
         return torch.device("cuda", torch.cuda.current_device())
     return device
-
-
-def wrap(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
-    """``DistributedDataParallel(module)`` for this rank's device (its gradients are averaged in backward)."""
-    from torch.nn.parallel import DistributedDataParallel
-
-    device_ids = [device.index] if device.type == "cuda" else None
-    return DistributedDataParallel(module, device_ids=device_ids)
 
 
 def mean(value: torch.Tensor) -> torch.Tensor:
@@ -172,12 +140,6 @@ def gather(tensor: torch.Tensor) -> torch.Tensor:
     return torch.cat(parts)
 
 
-def shard(n: int) -> slice:
-    """This rank's contiguous part of ``n`` items (all of them in a single process)."""
-    ranks = current()
-    return slice(n * ranks.rank // ranks.world_size, n * (ranks.rank + 1) // ranks.world_size)
-
-
 def on_main(fn, what: str):
     """Run ``fn()`` on rank 0 only; the other ranks wait for it. An error there is raised on every rank
     (instead of leaving the others waiting forever). Returns ``fn()``'s result on rank 0, None elsewhere."""
@@ -196,55 +158,3 @@ def on_main(fn, what: str):
     if status[0] is not None:
         raise RuntimeError(f"{what} failed on rank 0: {status[0]}")
     return result
-
-
-def check_global_batch(bs: int, n: int, ranks: Ranks | None = None) -> None:
-    """With several ranks, ``bs`` (the global batch) must divide among them and fit in the ``n`` images."""
-    world = (ranks or current()).world_size
-    if world > 1 and bs % world:
-        raise ValueError(f"bs={bs} is the global batch and must divide among the {world} processes "
-                         f"(torchrun --nproc_per_node {world}); expected a multiple of {world}")
-    if world > 1 and n < bs:
-        raise ValueError(f"{n} training images are fewer than one global batch (bs={bs}) for "
-                         f"{world} processes; expected bs <= {n}")
-
-
-class ShardedBatchSampler(Sampler[list[int]]):
-    """Shuffled global batches of ``batch_size`` indices out of ``range(n)``; rank ``r`` of ``world_size``
-    yields part ``r`` of each (``batch_size / world_size`` indices).
-
-    The global batches are ``BatchSampler(RandomSampler(range(n), generator=generator), batch_size,
-    drop_last)``, so with one process this is exactly ``DataLoader(shuffle=True, batch_size=batch_size)``'s
-    batches, and with ``N`` the union of the ranks' parts of step ``k`` is that same batch. The cutting is
-    written here because ``DistributedSampler`` interleaves ranks within one per-rank epoch permutation, which
-    matches no single-process batch order.
-
-    Args:
-        n: dataset size.
-        batch_size: the global batch.
-        generator: drawn from alike on every rank (same seed), so the ranks agree on the shuffle.
-        drop_last: drop the last partial global batch (always, with several ranks).
-        ranks: this process's place. Default: :func:`current`.
-
-    Example::
-
-        sampler = ShardedBatchSampler(len(dataset), 64, torch.Generator().manual_seed(0), drop_last=True)
-        loader = DataLoader(dataset, batch_sampler=sampler)
-    """
-
-    def __init__(self, n: int, batch_size: int, generator: torch.Generator, drop_last: bool,
-                 ranks: Ranks | None = None):
-        self.ranks = ranks or current()
-        world = self.ranks.world_size
-        check_global_batch(batch_size, n, self.ranks)
-        self.batches = BatchSampler(RandomSampler(range(n), generator=generator), batch_size,
-                                    drop_last or world > 1)
-        self.part = batch_size // world
-
-    def __iter__(self):
-        start = self.ranks.rank * self.part
-        for batch in self.batches:
-            yield batch[start:start + self.part] if self.ranks.enabled else batch
-
-    def __len__(self) -> int:
-        return len(self.batches)

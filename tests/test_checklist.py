@@ -6,7 +6,7 @@ import torch
 
 import nbtrainer as nbt
 from nbtrainer.recipe.checklist import differential_lrs
-from nbtrainer.train.suggest import unfrozen_lr
+from nbtrainer.recipe.lr_policy import unfrozen_lr
 
 from .conftest import FAST_RECIPE, small_learner
 

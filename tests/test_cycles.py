@@ -12,7 +12,7 @@ from PIL import Image
 import nbtrainer as nbt
 from nbtrainer.train.cycles import CycleEnd
 from nbtrainer.train.metrics import accuracy
-from nbtrainer.results.report import detail, format_table, summary_rows
+from nbtrainer.recipe.summary import detail, format_table, summary_rows
 from nbtrainer.train.schedule import preview_lrs
 from nbtrainer.data.sizes import plan_sizes
 

@@ -18,7 +18,8 @@ from torch.utils.data import DataLoader
 
 import nbtrainer as nbt
 from nbtrainer.data import image_data as data_module
-from nbtrainer.distributed import Ranks, ShardedBatchSampler
+from nbtrainer.data.sharding import ShardedBatchSampler
+from nbtrainer.distributed import Ranks
 from nbtrainer.data.sources import FolderSource
 
 RECIPE = Path(__file__).with_name("ddp_recipe.py")

@@ -2,8 +2,10 @@
 
 Each subpackage may import its own modules and those of the layers below it, never one above it (lazy
 imports inside functions included); ``checks``, ``distributed`` (processes and devices), ``cpu_queue`` (turns
-at a shared CPU) and ``html`` (the reprs' tables and inline figures) are below everything; ``datasets`` (standard sets, made into ImageData)
-sits beside ``train``; ``cli`` and the package root are on top.
+at a shared CPU) and ``present`` (tables, figures, plots, texts) are below everything; ``datasets`` (standard
+sets, made into ImageData) sits beside ``train``; ``report`` (the CLI's report folder) beside ``widget``, above
+the recipe it reports; ``cli`` and the package root are on top. A layer below the recipe never reads the
+recipe's step results by their keys either (an upward dependency no import shows).
 """
 from __future__ import annotations
 
@@ -13,8 +15,8 @@ from pathlib import Path
 import nbtrainer
 
 PACKAGE = Path(nbtrainer.__file__).parent
-LAYERS = {"checks": 0, "distributed": 0, "html": 0, "cpu_queue": 0, "data": 1, "datasets": 2, "model": 1, "train": 2, "results": 3, "recipe": 4, "widget": 5, "cli": 6,
-          "__init__": 7, "__main__": 7}
+LAYERS = {"checks": 0, "distributed": 0, "present": 0, "cpu_queue": 0, "data": 1, "datasets": 2, "model": 1, "train": 2,
+          "results": 3, "recipe": 4, "widget": 5, "report": 5, "cli": 6, "__init__": 7, "__main__": 7}
 
 
 def _layer(module: str) -> str:
@@ -68,3 +70,53 @@ def test_the_check_sees_a_wrong_import(tmp_path, monkeypatch):
     monkeypatch.setattr(f"{__name__}.PACKAGE", tmp_path / "nbtrainer")
     assert _imports(fake / "bad.py") == ["nbtrainer.widget", "nbtrainer.train.learner"]
     assert _layer("nbtrainer.widget") == "widget" and LAYERS["widget"] > LAYERS["train"]
+
+
+def _str_keys(tree: ast.AST) -> tuple[set[str], set[str]]:
+    """The string keys ``tree`` reads (``x["k"]``, ``x.get("k")``) and those it writes (dict literals,
+    ``x["k"] = ...``, ``dict(k=...)``, typed fields)."""
+    reads, writes = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str):
+            (writes if isinstance(node.ctx, ast.Store) else reads).add(node.slice.value)
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get"
+              and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+            reads.add(node.args[0].value)
+        elif isinstance(node, ast.Dict):
+            writes |= {k.value for k in node.keys if isinstance(k, ast.Constant) and isinstance(k.value, str)}
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "dict":
+            writes |= {k.arg for k in node.keywords if k.arg}
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            writes.add(node.target.id)
+        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+            writes.add(node.attr)
+    return reads, writes
+
+
+def _step_result_reads(package: Path) -> list[str]:
+    """Modules below the recipe that read a key only the recipe's step results have (no layer below the
+    recipe writes it): the recipe's data read from below."""
+    keys = _str_keys(ast.parse((package / "recipe" / "results.py").read_text()))[1]
+    below = [p for p in package.rglob("*.py")
+             if LAYERS[p.relative_to(package).parts[0].removesuffix(".py")] < LAYERS["recipe"]]
+    trees = {p: ast.parse(p.read_text()) for p in below}
+    written_below = set().union(*(_str_keys(tree)[1] for tree in trees.values()))
+    wrong = []
+    for p, tree in trees.items():
+        foreign = (_str_keys(tree)[0] & keys) - written_below
+        wrong += [f"{p.relative_to(package)} reads the step result key {k!r}" for k in sorted(foreign)]
+    return wrong
+
+
+def test_no_layer_below_the_recipe_reads_its_step_results_by_key():
+    assert not _step_result_reads(PACKAGE), "\n".join(_step_result_reads(PACKAGE))
+
+
+def test_the_check_sees_a_step_result_read_from_below(tmp_path):
+    import shutil
+
+    fake = tmp_path / "nbtrainer"
+    shutil.copytree(PACKAGE, fake, ignore=shutil.ignore_patterns("__pycache__"))
+    (fake / "results" / "table.py").write_text("def kept(step):\n    return step.result['tta_accuracy'], step.result.get('chosen')\n")
+    assert _step_result_reads(fake) == ["results/table.py reads the step result key 'chosen'",
+                                        "results/table.py reads the step result key 'tta_accuracy'"]

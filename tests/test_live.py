@@ -7,8 +7,9 @@ import pytest
 import nbtrainer as nbt
 from nbtrainer.train.callbacks import Stopper
 from nbtrainer.recipe.checklist import differential_lrs
-from nbtrainer.train.live import LiveFeed, Throttle, history_update
-from nbtrainer.train.metrics import smooth
+from nbtrainer.train.live import LiveFeed, Throttle
+from nbtrainer.widget.history import history_update
+from nbtrainer.present.smoothing import smooth
 
 from .conftest import small_learner
 

@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from nbtrainer.train.callbacks import Callback, CancelFitException
-from nbtrainer.results.report import suggestion_text
-from nbtrainer.train.suggest import suggest, unfrozen_lr
+from nbtrainer.recipe.summary import suggestion_text
+from nbtrainer.recipe.lr_policy import unfrozen_lr
+from nbtrainer.train.suggest import suggest
 
 from .conftest import small_learner
 

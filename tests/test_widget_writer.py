@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import nbtrainer as nbt
-from nbtrainer.results.report import lrs_text
+from nbtrainer.recipe.summary import lrs_text
 from nbtrainer.widget import Trainer
 
 from .conftest import small_learner

@@ -13,10 +13,13 @@ import dataclasses
 import sys
 import time
 
+import torch
+
+from ..train.precision import cpu_flags
 from .options import check_out, settings_of
 
 def predict_command(args: argparse.Namespace) -> int:
-    from ..train.predict import Predictor, format_predictions
+    from ..train.predict import Predictor
 
     predictor = Predictor.from_file(args.checkpoint)
     rows = [(str(path), *predictor.predict(path)) for path in args.images]
@@ -43,8 +46,8 @@ def build_run(args: argparse.Namespace, ranks=None, callbacks=()):
         data, learn, checklist = build_run(build_parser().parse_args(["run", "--data", "photos/"]))
         checklist.run()
     """
-    from .. import distributed
     from ..data.image_data import ImageData
+    from ..data.sharding import check_global_batch
     from ..recipe.checklist import Checklist
     from ..train.learner import Learner
     from ..train.precompute import ActivationCache
@@ -68,7 +71,7 @@ def build_run(args: argparse.Namespace, ranks=None, callbacks=()):
         data = ImageData.from_folder(args.data, size=args.size or 64, valid_pct=args.valid_pct, bs=args.bs,
                                      seed=args.seed, num_workers=args.workers, bad_images=args.bad_images)
     if ranks is not None:
-        distributed.check_global_batch(args.bs, len(data.train), ranks)  # before any work
+        check_global_batch(args.bs, len(data.train), ranks)  # before any work
     learn = Learner(data, arch=args.arch, opt=args.opt, seed=args.seed, callbacks=callbacks, device=args.device,
                     amp=args.amp, channels_last=args.channels_last,
                     bn_freeze=args.bn_freeze, cache=ActivationCache(args.cache_dir))
@@ -80,8 +83,6 @@ def build_run(args: argparse.Namespace, ranks=None, callbacks=()):
 def precision_text(args: argparse.Namespace, device: str) -> str:
     """The precision and memory format of this run; on a CPU with the defaults, why they are the defaults."""
     if device == "cpu" and args.amp is None and args.channels_last:
-        from ..train.precision import cpu_precision_note
-
         return cpu_precision_note()
     return f"{args.amp or 'float32'}{' + channels_last' if args.channels_last else ''} on {device}"
 
@@ -89,7 +90,8 @@ def precision_text(args: argparse.Namespace, device: str) -> str:
 def train_and_report(args: argparse.Namespace, ranks) -> int:
     from ..results.baseline import svc_baseline
     from ..results.interpret import Interpretation
-    from ..results.report import detail, format_table, summary_rows, write_report
+    from ..recipe.summary import detail, format_table, summary_rows
+    from ..report import write_report
     from ..train.progress import TqdmProgress
 
     start = time.perf_counter()
@@ -142,3 +144,33 @@ def train_and_report(args: argparse.Namespace, ranks) -> int:
 
 class StepFailed(Exception):
     """A step of ``nbtrainer run`` failed after the report of the steps before it was written."""
+
+
+def format_predictions(rows: list[tuple[str, str, torch.Tensor]], classes: list[str], top: int = 3) -> str:
+    """A table: file, predicted class, its probability, the next ``top - 1`` classes."""
+    lines = [f"{'image':<40} {'prediction':<14} {'prob':>6}  next"]
+    for name, label, probs in rows:
+        best = torch.argsort(probs, descending=True)[:top].tolist()
+        others = ", ".join(f"{classes[i]} {float(probs[i]):.2f}" for i in best[1:])
+        lines.append(f"{name[-40:]:<40} {label:<14} {float(probs[best[0]]):>6.3f}  {others}")
+    return "\n".join(lines)
+
+
+def cpu_precision_note() -> str:
+    """Why a CPU run is float32 + channels_last, for this CPU (printed in the CLI's plan).
+
+    Measured (``benchmarks/bench_cpu_paths.py``, table in ``benchmarks/README.md``) on a 2-core AVX-512 CPU
+    with AVX-512 BF16 and no AMX: channels_last makes an unfrozen epoch 1.5x (64 px) to 2x (128 px) faster
+    than the default layout; ``amp="bf16"`` is 1.4x slower at 64 px (the whole recipe 165 s against 114 s,
+    accuracy 98.2% against 99.0% over 3 seeds) and level at 128 px (0.95x an epoch, the recipe 6% faster at
+    the same accuracy); ``torch.compile`` gains nothing after a minute and a half of compiling. On CPUs with
+    AMX, bf16 runs on a matrix unit and may win: not measured here.
+    """
+    flags = cpu_flags()
+    isa = torch.backends.cpu.get_cpu_capability()
+    if "amx_bf16" in flags:
+        return (f"float32 + channels_last ({isa} with AMX: bf16 may be faster here, not measured; "
+                f"try --amp bf16 and compare with benchmarks/bench_cpu_paths.py)")
+    has = " with AVX-512 BF16" if "avx512_bf16" in flags else ""
+    return (f"float32 + channels_last (measured the fastest at the same accuracy on {isa}{has} CPUs "
+            f"without AMX; --amp bf16 to try it)")

@@ -24,7 +24,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ..checks import is_int
-from ..distributed import ShardedBatchSampler, worker_init_fn
+from .sharding import ShardedBatchSampler, worker_init_fn
 from .sources import ArraySource, BadImageError, FolderSource, ImageSource, scan_folder, to_uint8_images
 from .scan import MAX_FILES
 from .transforms import Augment, make_transform
@@ -256,7 +256,7 @@ class ImageData:
         """Training batches; shuffled, and the last partial batch dropped (BatchNorm needs > 1 image).
 
         Under torch.distributed, shuffled batches are this process's part of each global batch of ``bs``
-        (:class:`~nbtrainer.distributed.ShardedBatchSampler`); ``shuffle=False`` gives every image in order."""
+        (:class:`~nbtrainer.data.sharding.ShardedBatchSampler`); ``shuffle=False`` gives every image in order."""
         dataset = _View(self.train, self.transform(augment))
         if not shuffle:
             return self._loader(dataset, self.eval_generator, batch_size=self.bs)

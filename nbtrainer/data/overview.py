@@ -74,8 +74,8 @@ def augmentation_preview(data: ImageData, index: int = 0, n: int = 6, seed: int 
 
 def overview_html(data: ImageData, shown: int = 12) -> str:
     """What Jupyter shows for ``data``: its sizes, one training image for each of the first ``shown`` classes,
-    and the images per class (train / valid) of the first :data:`~nbtrainer.html.MAX_ROWS` classes."""
-    from ..html import MAX_ROWS, escape, figure, img, table
+    and the images per class (train / valid) of the first :data:`~nbtrainer.present.html.MAX_ROWS` classes."""
+    from ..present.html import MAX_ROWS, escape, figure, img, table
 
     counts = class_counts(data).rows()
     rows = [[name, t, v] for name, t, v in counts[:MAX_ROWS]]

@@ -23,7 +23,7 @@ from ..train.learner import Learner
 from ..train.lr_find import MIN_NUM_ITER, NUM_ITER
 from ..train.metrics import accuracy
 from ..train.learner_state import RESIZE, copy_to
-from ..train.suggest import unfrozen_lr
+from .lr_policy import unfrozen_lr
 from .results import (DifferentialStepResult, FitStepResult, LRFindStepResult, PrecomputeStepResult, StepResult, TTAStepResult,
                       UnfreezeStepResult)
 

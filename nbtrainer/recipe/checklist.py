@@ -288,7 +288,7 @@ class Checklist:
 
     def _repr_html_(self) -> str:
         """A table of the steps with their status and results (Jupyter shows it for a bare ``checklist``)."""
-        from ..results.report import checklist_html
+        from .summary import checklist_html
 
         return checklist_html(self)
 

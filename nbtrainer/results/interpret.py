@@ -102,7 +102,7 @@ class Interpretation:
 
     def _repr_html_(self) -> str:
         """Accuracy, the most confused pairs, and per-class precision and recall, as HTML tables."""
-        from ..html import MAX_ROWS, pct, table
+        from ..present.html import MAX_ROWS, pct, table
 
         head = (f"<b>Interpretation</b>{' (TTA)' if self.tta else ''}: accuracy "
                 f"{accuracy(self.probs, self.targets):.2%} on {len(self.targets)} validation images")

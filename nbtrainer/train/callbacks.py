@@ -274,18 +274,18 @@ class Recorder(Callback):
     # fastai's recorder plots (matplotlib, shown under the cell in a notebook); each returns its Axes
     def plot_loss(self, ax=None):
         """Training loss per iteration and validation loss per epoch."""
-        from .plots import axes, draw_losses
+        from ..present.plots import axes, draw_losses
         draw_losses(ax := axes(ax, (7, 4)), self)
         return ax
 
     def plot_metrics(self, ax=None):
         """Validation accuracy per epoch, stages marked."""
-        from .plots import axes, draw_accuracy
+        from ..present.plots import axes, draw_accuracy
         draw_accuracy(ax := axes(ax, (7, 4)), self)
         return ax
 
     def plot_lr(self, ax=None):
         """Each layer group's LR per iteration (SGDR cycles, differential LRs)."""
-        from .plots import axes, draw_lrs
+        from ..present.plots import axes, draw_lrs
         draw_lrs(ax := axes(ax, (7, 3.5)), self, self.learner.group_names)
         return ax

@@ -24,6 +24,7 @@ import torch
 
 from .. import distributed
 from ..checks import is_int
+from ..data.sharding import shard
 from .callbacks import CancelBatchException, CancelFitException, CancelValidException, InferencePass
 from .metrics import accuracy, nll
 from .learner_state import MODEL, restoring
@@ -73,7 +74,7 @@ class Evaluation:
 
     def valid_batches(self) -> int:
         """Batches in one pass over the validation set (this rank's part of it under torch.distributed)."""
-        part = distributed.shard(len(self.data.valid))
+        part = shard(len(self.data.valid))
         return math.ceil((part.stop - part.start) / (2 * self.data.bs))
 
     def snapshot_weights(self, snapshots: int) -> list[dict]:
@@ -110,7 +111,7 @@ class Evaluation:
     def _get_preds(self, augment: bool) -> tuple[torch.Tensor, torch.Tensor]:
         self.model.eval()
         use_cache = self.precompute and not augment
-        part = distributed.shard(len(self.data.valid))
+        part = shard(len(self.data.valid))
         batches = (self._current_activations().valid_batches(2 * self.data.bs, part) if use_cache
                    else self.data.valid_dl(augment=augment, part=part))
         probs, targets = [torch.empty(0, self.data.c)], [torch.empty(0, dtype=torch.long)]

@@ -40,7 +40,7 @@ from ..checks import is_int
 from torch.optim.lr_scheduler import ExponentialLR, LRScheduler
 
 from .callbacks import Callback, CancelFitException, CancelValidException
-from .metrics import SmoothedLoss
+from ..present.smoothing import SmoothedLoss
 from .schedule import ParamSchedule
 from .learner_state import restoring
 from .suggest import SUGGESTERS, suggest
@@ -77,14 +77,14 @@ class LRFinderResult:
 
     def plot(self, ax=None):
         """The curve with the suggestion marked (matplotlib; under the cell in a notebook). Returns the Axes."""
-        from .plots import axes, draw_lr_find
+        from ..present.plots import axes, draw_lr_find
         draw_lr_find(ax := axes(ax), self.to_dict())
         return ax
 
     def _repr_html_(self) -> str:
         """The curve (inline PNG), the suggestion, and why the sweep stopped."""
-        from ..html import escape, figure, img
-        from .plots import draw_lr_find
+        from ..present.html import escape, figure, img
+        from ..present.plots import draw_lr_find
 
         fig, ax = figure(figsize=(5.5, 3.5))
         draw_lr_find(ax[0, 0], self.to_dict())

@@ -19,8 +19,28 @@ Example::
 """
 from __future__ import annotations
 
+import torch
+import torch.distributed as dist
+
 from .. import distributed
 from .callbacks import Callback
+
+
+def wrap(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """``DistributedDataParallel(module)`` for this rank's device (its gradients are averaged in backward)."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    device_ids = [device.index] if device.type == "cuda" else None
+    return DistributedDataParallel(module, device_ids=device_ids)
+
+
+def broadcast_buffers(module: torch.nn.Module) -> None:
+    """Every rank takes rank 0's buffers (BatchNorm running statistics). DDP broadcasts them at the start of
+    each training forward, so after the last batch each rank holds its own batch's update: validating or
+    saving then would use a different model on each rank. A no-op in a single process."""
+    if distributed.current().enabled:
+        for buffer in module.buffers():
+            dist.broadcast(buffer, 0)
 
 
 class DataParallel(Callback):
@@ -31,7 +51,7 @@ class DataParallel(Callback):
     def before_fit(self) -> None:
         learn = self.learner
         if distributed.current().enabled:
-            learn._parallel = distributed.wrap(learn.model.head if learn.precompute else learn.model, learn.device)
+            learn._parallel = wrap(learn.model.head if learn.precompute else learn.model, learn.device)
 
     def after_step(self) -> None:
         state = self.learner.state
@@ -41,9 +61,9 @@ class DataParallel(Callback):
     def before_validate(self) -> None:
         inference = self.learner.inference
         if self.learner._parallel is not None and inference is not None and inference.name == "validate":
-            distributed.broadcast_buffers(self.learner.model)
+            broadcast_buffers(self.learner.model)
 
     def after_fit(self) -> None:
         if self.learner._parallel is not None:
-            distributed.broadcast_buffers(self.learner.model)
+            broadcast_buffers(self.learner.model)
             self.learner._parallel = None

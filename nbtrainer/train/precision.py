@@ -60,23 +60,3 @@ def cpu_flags() -> set[str]:
     except OSError:
         pass
     return set()
-
-
-def cpu_precision_note() -> str:
-    """Why a CPU run is float32 + channels_last, for this CPU (printed in the CLI's plan).
-
-    Measured (``benchmarks/bench_cpu_paths.py``, table in ``benchmarks/README.md``) on a 2-core AVX-512 CPU
-    with AVX-512 BF16 and no AMX: channels_last makes an unfrozen epoch 1.5x (64 px) to 2x (128 px) faster
-    than the default layout; ``amp="bf16"`` is 1.4x slower at 64 px (the whole recipe 165 s against 114 s,
-    accuracy 98.2% against 99.0% over 3 seeds) and level at 128 px (0.95x an epoch, the recipe 6% faster at
-    the same accuracy); ``torch.compile`` gains nothing after a minute and a half of compiling. On CPUs with
-    AMX, bf16 runs on a matrix unit and may win: not measured here.
-    """
-    flags = cpu_flags()
-    isa = torch.backends.cpu.get_cpu_capability()
-    if "amx_bf16" in flags:
-        return (f"float32 + channels_last ({isa} with AMX: bf16 may be faster here, not measured; "
-                f"try --amp bf16 and compare with benchmarks/bench_cpu_paths.py)")
-    has = " with AVX-512 BF16" if "avx512_bf16" in flags else ""
-    return (f"float32 + channels_last (measured the fastest at the same accuracy on {isa}{has} CPUs "
-            f"without AMX; --amp bf16 to try it)")

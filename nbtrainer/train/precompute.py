@@ -35,7 +35,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from .. import distributed
 from ..checks import is_int
 from ..data.sources import ArraySource, FolderSource
-from ..distributed import ShardedBatchSampler
+from ..data.sharding import ShardedBatchSampler
 from .checkpoint import atomic_torch_save
 from .learner_state import restoring
 

@@ -110,13 +110,3 @@ class Predictor:
 
     def predict(self, item) -> tuple[str, torch.Tensor]:
         return predict_one(self.model, self.size, self.classes, item)
-
-
-def format_predictions(rows: list[tuple[str, str, torch.Tensor]], classes: list[str], top: int = 3) -> str:
-    """A table: file, predicted class, its probability, the next ``top - 1`` classes."""
-    lines = [f"{'image':<40} {'prediction':<14} {'prob':>6}  next"]
-    for name, label, probs in rows:
-        best = torch.argsort(probs, descending=True)[:top].tolist()
-        others = ", ".join(f"{classes[i]} {float(probs[i]):.2f}" for i in best[1:])
-        lines.append(f"{name[-40:]:<40} {label:<14} {float(probs[best[0]]):>6.3f}  {others}")
-    return "\n".join(lines)

@@ -11,13 +11,13 @@ Example::
 """
 from __future__ import annotations
 
-import math
 import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..present.text import shown_number
 from .callbacks import Callback
 from .live import Throttle
 
@@ -109,13 +109,6 @@ class Progress(Callback):
             self._finish()
 
 
-def format_seconds(seconds: float | None) -> str:
-    """``mm:ss`` (tqdm's format), or ``?`` when not known yet."""
-    from tqdm import tqdm
-
-    return "?" if seconds is None or not math.isfinite(seconds) else tqdm.format_interval(seconds)
-
-
 class TqdmProgress(Progress):
     """A tqdm bar per stage (fit, LR sweep, precompute, TTA) with its counts, elapsed time and ETA; a fit's
     bar also shows the epoch, the last loss and the validation accuracy."""
@@ -134,17 +127,11 @@ class TqdmProgress(Progress):
         self.bar.update(info.done - self.bar.n)
         if info.stage == "fit" and info.epoch is not None:
             state = self.learner.state
-            self.bar.set_postfix(epoch=f"{info.epoch}/{info.n_epochs}", loss=_shown(state.loss_value),
-                                 acc=_shown(state.accuracy), refresh=False)
+            self.bar.set_postfix(epoch=f"{info.epoch}/{info.n_epochs}", loss=shown_number(state.loss_value),
+                                 acc=shown_number(state.accuracy), refresh=False)
         if info.finished:
             self.bar.close()
             self.bar = None
-
-
-def _shown(value: float | None) -> str:
-    """A number for the bar, or "-" before there is one (no training batch yet, e.g. while a keep-best fit
-    validates its start: "nan" would read as a diverged run)."""
-    return "-" if value is None or math.isnan(value) else f"{value:.3f}"
 
 
 def in_notebook() -> bool:

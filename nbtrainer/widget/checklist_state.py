@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ..recipe.actions import editable_params
 from ..recipe.checklist import Checklist
-from ..results.report import lrs_text, suggestion_text
+from ..recipe.summary import lrs_text, suggestion_text
 
 
 def step_detail(checklist: Checklist, index: int) -> str:

@@ -37,9 +37,10 @@ from ..data.places import Places
 from ..recipe.checklist import Checklist
 from ..results.interpret import Interpretation
 from ..train.callbacks import Stopper
-from ..train.live import LiveFeed, LiveUpdate, history_update
+from ..train.live import LiveFeed, LiveUpdate
 from ..train.progress import Progress
 from .checklist_state import checklist_traits
+from .history import history_update
 from .data_actions import DataActions
 from .result_actions import ResultActions
 from .worker import Worker

@@ -21,7 +21,7 @@ from bqplot import Axis, ColorScale, Figure, GridHeatMap, OrdinalScale
 from ipywidgets import (HTML, Button, Checkbox, Dropdown, FileUpload, GridBox, HBox, Image, IntProgress, Layout,
                         VBox)
 
-from ..train.progress import format_seconds
+from ..present.text import format_seconds
 
 
 def png_bytes(pixels: np.ndarray, scale: int = 1) -> bytes:

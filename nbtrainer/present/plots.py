@@ -2,7 +2,7 @@
 notebook plots (``LRFinderResult.plot()``, ``learn.recorder.plot_loss()``) and the HTML reprs draw with the
 same functions.
 
-Files and reprs draw on figures outside pyplot (:func:`nbtrainer.html.figure`: the user's backend is never
+Files and reprs draw on figures outside pyplot (:func:`nbtrainer.present.html.figure`: the user's backend is never
 switched, so writing a report in a notebook leaves its inline plots alone); notebook plots go through pyplot,
 so they show under the cell like fastai's. matplotlib is imported on first use: importing nbtrainer stays fast.
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 
-from .metrics import smooth
+from .smoothing import smooth
 
 
 def axes(ax=None, figsize: tuple[float, float] = (6, 4)):
