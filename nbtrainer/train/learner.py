@@ -32,14 +32,13 @@ from ..data.image_data import ImageData
 from ..data.sizes import MULTIPLE
 from ..model.classifier import build_model, set_frozen
 from . import checkpoint, learner_state
-from .callbacks import Callback, CancelFitException, EventLoop, FitState, InferencePass, Recorder
+from .callbacks import Callback, EventLoop, FitState, InferencePass, Recorder
 from .cycles import CycleEnds, FitResult
-from .guard import DivergenceGuard
 from .evaluation import Evaluation
+from .guard import DivergenceGuard
 from .loop import FitLoop
-from .metrics import cross_entropy
-from .parallel import DataParallel
 from .lr_find import END_LR, NUM_ITER, START_LR, LRFinderResult, lr_find
+from .metrics import cross_entropy
 from .precision import Precision
 from .precompute import ActivationCache, Activations
 from .progress import NotebookProgress, TqdmProgress, in_notebook
@@ -228,42 +227,6 @@ class Learner(FitLoop, Evaluation, EventLoop):
         schedule = SGDRSchedule(cycle_len, cycle_mult, warmup)  # checks warmup
         self.run_fit(lrs, n_epochs, [schedule, *([DivergenceGuard()] if guard else []), *callbacks, ends], starts)
         return ends.result
-
-    def run_fit(self, lrs: float | Sequence[float], n_epochs: int, callbacks: Sequence[Callback] = (),
-                restarts: Sequence[int] = (0,)) -> None:
-        """The bare loop: ``n_epochs`` epochs of training batches and a validation each, at ``lrs``, with the
-        learner's callbacks and ``callbacks`` (and :class:`~nbtrainer.train.parallel.DataParallel`); no
-        schedule, guard or cycle ends of its own. :meth:`fit` and :func:`~nbtrainer.train.lr_find.lr_find`
-        run it with theirs (``restarts``: the epochs where the schedule restarts, for the views)."""
-        group_lrs = self.group_lrs(lrs)
-        if self.precompute and self.augment:
-            raise ValueError("augment=True has no effect while precompute is on (the cache holds plain images); "
-                             "set learn.precompute = False to train on augmented images, or learn.augment = False")
-        dl = self.train_loader()
-        self._pinned = self._activations if self.precompute else None
-        for group, lr in zip(self.opt.param_groups, group_lrs):
-            group["lr"] = lr
-        self.state = FitState(n_epochs=n_epochs, iters_per_epoch=len(dl), cycle_starts=list(restarts))
-        try:
-            with self.added_callbacks([DataParallel(), *callbacks]):
-                self._with_events(lambda: self._do_epochs(dl), "fit", CancelFitException)
-        finally:
-            self._pinned, self._parallel = None, None
-            self.model.eval()
-
-    def train_loader(self):
-        """Training batches: images, or cached activations while :attr:`precompute` is on."""
-        if self.precompute:
-            return self._current_activations().train_loader(self.data.bs, self.data.generator)
-        return self.data.train_dl()
-
-    def _forward(self, xb: torch.Tensor) -> torch.Tensor:
-        """The training forward pass (through DistributedDataParallel with several ranks)."""
-        module = self._parallel or (self.model.head if self.precompute else self.model)
-        return module(xb if self.precompute else self._memory_format(xb))
-
-    def _memory_format(self, xb: torch.Tensor) -> torch.Tensor:
-        return xb.contiguous(memory_format=torch.channels_last) if self.config["channels_last"] else xb
 
     def on_images(self, xb: torch.Tensor, module: nn.Module | None = None) -> torch.Tensor:
         """``module`` (default: the whole model) on a batch of images on the learner's device, with its

@@ -10,11 +10,21 @@ Example::
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 
 from ..model.classifier import set_train_mode
-from .callbacks import CancelBatchException, CancelEpochException, CancelTrainException, CancelValidException
+from .callbacks import (
+    Callback,
+    CancelBatchException,
+    CancelEpochException,
+    CancelFitException,
+    CancelTrainException,
+    CancelValidException,
+    FitState,
+)
+from .parallel import DataParallel
 
 
 class FitLoop:
@@ -22,6 +32,42 @@ class FitLoop:
     schedule, the divergence guard, data parallelism and the cycle ends are callbacks
     (:mod:`~nbtrainer.train.schedule`, :mod:`~nbtrainer.train.guard`, :mod:`~nbtrainer.train.parallel`,
     :mod:`~nbtrainer.train.cycles`); precision is the learner's small strategy object (``learn.precision``)."""
+
+    def run_fit(self, lrs: float | Sequence[float], n_epochs: int, callbacks: Sequence[Callback] = (),
+                restarts: Sequence[int] = (0,)) -> None:
+        """The bare loop: ``n_epochs`` epochs of training batches and a validation each, at ``lrs``, with the
+        learner's callbacks and ``callbacks`` (and :class:`~nbtrainer.train.parallel.DataParallel`); no
+        schedule, guard or cycle ends of its own. :meth:`fit` and :func:`~nbtrainer.train.lr_find.lr_find`
+        run it with theirs (``restarts``: the epochs where the schedule restarts, for the views)."""
+        group_lrs = self.group_lrs(lrs)
+        if self.precompute and self.augment:
+            raise ValueError("augment=True has no effect while precompute is on (the cache holds plain images); "
+                             "set learn.precompute = False to train on augmented images, or learn.augment = False")
+        dl = self.train_loader()
+        self._pinned = self._activations if self.precompute else None
+        for group, lr in zip(self.opt.param_groups, group_lrs):
+            group["lr"] = lr
+        self.state = FitState(n_epochs=n_epochs, iters_per_epoch=len(dl), cycle_starts=list(restarts))
+        try:
+            with self.added_callbacks([DataParallel(), *callbacks]):
+                self._with_events(lambda: self._do_epochs(dl), "fit", CancelFitException)
+        finally:
+            self._pinned, self._parallel = None, None
+            self.model.eval()
+
+    def train_loader(self):
+        """Training batches: images, or cached activations while :attr:`precompute` is on."""
+        if self.precompute:
+            return self._current_activations().train_loader(self.data.bs, self.data.generator)
+        return self.data.train_dl()
+
+    def _forward(self, xb: torch.Tensor) -> torch.Tensor:
+        """The training forward pass (through DistributedDataParallel with several ranks)."""
+        module = self._parallel or (self.model.head if self.precompute else self.model)
+        return module(xb if self.precompute else self._memory_format(xb))
+
+    def _memory_format(self, xb: torch.Tensor) -> torch.Tensor:
+        return xb.contiguous(memory_format=torch.channels_last) if self.config["channels_last"] else xb
 
     def _do_epochs(self, dl) -> None:
         for epoch in range(self.state.n_epochs):
