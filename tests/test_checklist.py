@@ -123,7 +123,8 @@ def test_a_whole_recipe_with_a_stop_and_a_back_exports_a_script_that_replays_it(
     import sys
 
     learn = small_learner(n=100)
-    checklist = nbt.Checklist.recipe(learn, checkpoint_dir=tmp_path / "checkpoints", **FAST_RECIPE)
+    # with a final size: the resize step keeps the new size only if it helps, and the script does the same
+    checklist = nbt.Checklist.recipe(learn, checkpoint_dir=tmp_path / "checkpoints", final_size=48, **FAST_RECIPE)
     for i in range(3):
         checklist.run_step(i)
     stopper = nbt.Stopper()
@@ -147,6 +148,8 @@ def test_a_whole_recipe_with_a_stop_and_a_back_exports_a_script_that_replays_it(
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     printed = float(re.search(r"TTA accuracy ([0-9.]+)", out.stdout).group(1))
+    resize = next(s for s in checklist.steps if s.params.get("size") == 48)
+    assert f"kept {resize.result['kept']}" in out.stdout  # the same choice of size in the replay
     assert printed == pytest.approx(checklist.steps[-1].result["tta_accuracy"], abs=1e-6)
 
 

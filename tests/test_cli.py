@@ -91,6 +91,7 @@ def test_the_cli_and_the_library_have_the_same_defaults(make_folder, tmp_path):
     (["--bs", "0"], "--bs"), (["--valid-pct", "1.5"], "--valid-pct"), (["--final-size", "-3"], "--final-size"),
     (["--size", "16"], "--size"), (["--final-size", "4"], "--final-size"),
     (["--limit", "50"], "--limit 50"), (["--out", "FILE"], "--out"),
+    (["--arch", "nosuch"], "--arch 'nosuch'"), (["--device", "tpu9"], "--device 'tpu9'"),
 ])
 def test_every_option_is_checked_before_any_work_and_named(tmp_path, capsys, argv, named):
     out = tmp_path / "report"

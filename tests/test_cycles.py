@@ -239,3 +239,25 @@ def test_cycle_end_order_prefers_accuracy_then_loss():
     assert b.better_than(a) and not a.better_than(b)
     assert CycleEnd(3, 7, 0.9, 0.95).better_than(b) and not CycleEnd(4, 15, math.nan, math.nan).better_than(None)
     assert accuracy(torch.eye(3), torch.arange(3)) == 1.0
+
+
+def test_a_refused_resize_puts_back_the_ensemble_of_the_fit_it_kept():
+    """Review of issue 27: the resize step put back the old size and weights but kept the refused fit's
+    cycle ends (trained at the new size) for the TTA step's ensemble."""
+    learn = small_learner(n=100)
+    learn.unfreeze()
+    learn.fit(1e-3, n_cycle=2, snapshots=2)
+    before = [{k: v.clone() for k, v in s.items()} for s in learn.snapshots]
+    checklist = nbt.Checklist(learn, [nbt.Step("resize", "fit", {"size": 64, "keep_best": True, "n_cycle": 2,
+                                                                 "snapshots": 2})])
+    real, calls = learn.validate, []
+
+    def old_size_looks_perfect():  # the first validation is the start's, at the old size
+        calls.append(1)
+        return (0.0, 1.0) if len(calls) == 1 else real()
+
+    learn.validate = old_size_looks_perfect
+    checklist.run_step(0)
+    assert checklist.steps[0].result["kept"].startswith("the start at 32px") and learn.data.size == 32
+    assert len(learn.snapshots) == 2
+    assert all(torch.equal(a[k], b[k]) for a, b in zip(learn.snapshots, before) for k in a)

@@ -106,9 +106,14 @@ def test_the_predict_command_prints_a_table_and_names_a_bad_file(trained, tmp_pa
     assert out[0].split()[:3] == ["image", "prediction", "prob"] and len(out) == 3
     label, p = trained.predict(tmp_path / "a.png")
     assert out[1].split()[1] == label and float(out[1].split()[2]) == pytest.approx(float(p.max()), abs=1e-3)
-    (tmp_path / "c.jpg").write_text("not an image")
-    assert main(["predict", str(tmp_path / "model.pt"), str(tmp_path / "c.jpg")]) == 2
-    assert "c.jpg' cannot be used as an image" in capsys.readouterr().err
+    (tmp_path / "c.jpg").write_text("not an image")  # named, and the good images still get their rows (exit 1)
+    assert main(["predict", str(tmp_path / "model.pt"), str(tmp_path / "a.png"), str(tmp_path / "c.jpg")]) == 1
+    captured = capsys.readouterr()
+    assert "c.jpg' cannot be used as an image" in captured.err and len(captured.out.splitlines()) == 2
+    (tmp_path / "metrics.json").write_text("{}")  # not a model: said plainly, never torch's unsafe advice
+    assert main(["predict", str(tmp_path / "metrics.json"), str(tmp_path / "a.png")]) == 2
+    err = capsys.readouterr().err
+    assert "metrics.json' cannot be loaded safely" in err and "weights_only=False" not in err
 
 
 def test_the_shareable_model_file_is_weights_only_and_predicts_like_the_learner(trained, tmp_path, capsys):

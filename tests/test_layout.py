@@ -93,9 +93,26 @@ def _str_keys(tree: ast.AST) -> tuple[set[str], set[str]]:
     return reads, writes
 
 
+def _result_lookups(tree: ast.AST) -> set[str]:
+    """Keys read from something named ``result`` (``step.result["kept"]``, ``x.result.get("lrs")``,
+    ``row["result"]["size"]``): a step's result, whatever the key."""
+    def is_result(node) -> bool:
+        return ((isinstance(node, ast.Attribute) and node.attr == "result")
+                or (isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant)
+                    and node.slice.value == "result"))
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Subscript) and is_result(node.value) and isinstance(node.slice, ast.Constant):
+            found.add(str(node.slice.value))
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get"
+              and is_result(node.func.value) and node.args and isinstance(node.args[0], ast.Constant)):
+            found.add(str(node.args[0].value))
+    return found
+
+
 def _step_result_reads(package: Path) -> list[str]:
-    """Modules below the recipe that read a key only the recipe's step results have (no layer below the
-    recipe writes it): the recipe's data read from below."""
+    """Modules below the recipe that read a step's result (a key read from a ``result``), or a key only the
+    recipe's step results have (no layer below the recipe writes it): the recipe's data read from below."""
     keys = _str_keys(ast.parse((package / "recipe" / "results.py").read_text()))[1]
     below = [p for p in package.rglob("*.py")
              if LAYERS[p.relative_to(package).parts[0].removesuffix(".py")] < LAYERS["recipe"]]
@@ -103,7 +120,7 @@ def _step_result_reads(package: Path) -> list[str]:
     written_below = set().union(*(_str_keys(tree)[1] for tree in trees.values()))
     wrong = []
     for p, tree in trees.items():
-        foreign = (_str_keys(tree)[0] & keys) - written_below
+        foreign = ((_str_keys(tree)[0] & keys) - written_below) | _result_lookups(tree)
         wrong += [f"{p.relative_to(package)} reads the step result key {k!r}" for k in sorted(foreign)]
     return wrong
 
@@ -117,6 +134,8 @@ def test_the_check_sees_a_step_result_read_from_below(tmp_path):
 
     fake = tmp_path / "nbtrainer"
     shutil.copytree(PACKAGE, fake, ignore=shutil.ignore_patterns("__pycache__"))
-    (fake / "results" / "table.py").write_text("def kept(step):\n    return step.result['tta_accuracy'], step.result.get('chosen')\n")
+    (fake / "results" / "table.py").write_text("def kept(step, r):\n    return step.result['kept'], "
+                                             "step.result.get('lrs'), r['chosen']\n")
     assert _step_result_reads(fake) == ["results/table.py reads the step result key 'chosen'",
-                                        "results/table.py reads the step result key 'tta_accuracy'"]
+                                        "results/table.py reads the step result key 'kept'",
+                                        "results/table.py reads the step result key 'lrs'"]

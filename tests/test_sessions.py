@@ -121,7 +121,9 @@ def test_a_root_named_like_a_session_folder_never_hides_the_students_own(tmp_pat
     assert places.resolve("data") == (session / "data").resolve()
     assert places.resolve("data/cats") == (session / "data" / "cats").resolve()
     assert places.resolve("data/dogs") == (shared / "dogs").resolve()  # not in the session: the root's
-    assert places.shown(session / "data") == "data" and places.shown(shared) == shared.resolve().as_posix()
+    assert places.shown(session / "data") == "data" and places.shown(shared / "dogs") == "data (shared)/dogs"
+    assert places.resolve("data (shared)/dogs") == (shared / "dogs").resolve()  # as shown, it is found again
+    assert str(tmp_path) not in places.hide(f"cannot read {shared}/dogs/1.png")
     assert not places.writable(shared / "dogs")  # under a shared root: read only, even as the learner's own
 
 

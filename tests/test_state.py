@@ -91,8 +91,11 @@ def test_the_data_and_the_checklist_each_keep_a_state_of_their_own(tmp_path):
     for i in range(3):
         checklist.run_step(i)
     after_head = checklist.state_dict()
+    checklist.set_ratio(5.0)  # a slider moved after the step: Back puts the step's ratios back everywhere
     checklist.run_step(3)
     learn.fit(1e-3)  # a change made outside the checklist: Back to step 3 undoes it too
     checklist.go_back(2)
     assert checklist.state_dict() == after_head
     assert [s.status for s in checklist.steps[:4]] == ["done", "done", "done", "pending"]
+    differential = next(s for s in checklist.steps if s.action == "differential")
+    assert differential.params["ratio"] == checklist.ratios == [3.0, 3.0]

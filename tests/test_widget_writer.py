@@ -83,7 +83,7 @@ CLICKS = st.lists(st.one_of(
     st.tuples(st.just("click"), st.floats(1e-5, 1.0)),
     st.tuples(st.just("slider"), st.integers(0, 1), st.sampled_from([1.0, 2.0, 3.5, 10.0])),
     st.tuples(st.just("edit"), st.integers(-1, 3)),
-    st.tuples(st.just("export")), st.tuples(st.just("show_data")),
+    st.tuples(st.just("export")), st.tuples(st.just("show_data")), st.tuples(st.just("refused_upload")),
     st.tuples(st.just("wait"), st.floats(0.0, 0.3)),
 ), min_size=3, max_size=14)
 
@@ -136,6 +136,11 @@ def test_random_clicks_while_steps_run_keep_every_invariant_after_every_action(t
             trainer.export()
         elif kind == "show_data":
             model.show_data()
+        elif kind == "refused_upload":  # what the Pictures button's browser side sends for a too-big choice
+            with model._lock:  # (the worker may say something right after: look before it can)
+                trainer.data_view.files._receive(None, {"kind": "refused", "big": [["big.png", 9e6]],
+                                                        "total": 9e6, "count": 1}, [])
+                assert model.message.startswith("not sent: 1 picture(s)")
         else:
             time.sleep(args[0])
         _check_invariants(trainer)

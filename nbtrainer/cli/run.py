@@ -18,13 +18,23 @@ import torch
 from ..train.precision import cpu_flags
 from .options import check_out, settings_of
 
+
 def predict_command(args: argparse.Namespace) -> int:
+    """The table of the images that could be read; each one that could not is named on stderr (exit 1)."""
+    from ..data.sources import BadImageError
     from ..train.predict import Predictor
 
     predictor = Predictor.from_file(args.checkpoint)
-    rows = [(str(path), *predictor.predict(path)) for path in args.images]
-    print(format_predictions(rows, predictor.classes, args.top))
-    return 0
+    rows, failed = [], 0
+    for path in args.images:
+        try:
+            rows.append((str(path), *predictor.predict(path)))
+        except (BadImageError, OSError, ValueError) as e:
+            failed += 1
+            print(f"nbtrainer: {path}: {e}", file=sys.stderr)
+    if rows:
+        print(format_predictions(rows, predictor.classes, args.top))
+    return 1 if failed else 0
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -59,6 +69,7 @@ def build_run(args: argparse.Namespace, ranks=None, callbacks=()):
         raise ValueError(f"--limit {args.limit}: it picks the first images of the embedded digits; with --data or "
                          "--dataset, expected no --limit")
     check_out(args.out)
+    check_model_options(args)
     if args.dataset is not None:
         from ..datasets import load
 
@@ -78,6 +89,21 @@ def build_run(args: argparse.Namespace, ranks=None, callbacks=()):
     final = args.final_size if args.final_size is not None else (0 if args.size else None)
     return data, learn, Checklist.recipe(learn, size=args.size or "auto", final_size=final,
                                          **dataclasses.asdict(settings))
+
+
+def check_model_options(args: argparse.Namespace) -> None:
+    """``--arch`` and ``--device``, checked before the data is read (a folder's images are all decoded)."""
+    from ..distributed import resolve_device
+    from ..model.backbones import ARCHS
+
+    if args.arch not in ARCHS:
+        raise ValueError(f"--arch {args.arch!r}: expected one of {', '.join(ARCHS)}")
+    try:
+        device = resolve_device(args.device)
+    except RuntimeError as e:
+        raise ValueError(f"--device {args.device!r}: expected auto, cpu, cuda or cuda:N ({e})") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {args.device!r}: this machine has no CUDA GPU; expected auto or cpu")
 
 
 def precision_text(args: argparse.Namespace, device: str) -> str:

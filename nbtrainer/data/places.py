@@ -42,7 +42,7 @@ the session folder and the ``writable`` roots may be changed."""
 
     def allowed(self) -> str:
         """The places a student may use, as the app shows them."""
-        return ", ".join(["your session folder (e.g. 'data')"] + [f"'{r.name}'" for r in self.roots])
+        return ", ".join(["your session folder (e.g. 'data')"] + [f"'{self.label(r)}'" for r in self.roots])
 
     def resolve(self, text: str | os.PathLike) -> Path:
         """The folder ``text`` names: relative to the session folder, or starting with an allowed root's name,
@@ -55,7 +55,7 @@ the session folder and the ``writable`` roots may be changed."""
             candidates = [Path(p)]
         else:  # the session's own folder first: a root that happens to share a name never hides the student's
             own = self.session / p
-            shared = [r / Path(*p.parts[1:]) for r in self.roots if p.parts and p.parts[0] == r.name]
+            shared = [r / Path(*p.parts[1:]) for r in self.roots if p.parts and p.parts[0] in (r.name, self.label(r))]
             candidates = [own, *shared] if own.exists() else [*shared, own]
         for c in candidates:
             full = c.resolve()
@@ -73,14 +73,17 @@ the session folder and the ``writable`` roots may be changed."""
             return full.relative_to(self.session).as_posix()
         for r in self.roots:
             if full == r or full.is_relative_to(r):
-                if (self.session / r.name).exists():  # its name is also one of the session's: show it whole
-                    return full.as_posix()
-                return (PurePath(r.name) / full.relative_to(r)).as_posix()
+                return (PurePath(self.label(r)) / full.relative_to(r)).as_posix()
         return full.name
+
+    def label(self, root: Path) -> str:
+        """How the app names an allowed root: its folder's name, marked "(shared)" when the session has an
+        entry of that name (never its place on the server). :meth:`resolve` takes either."""
+        return f"{root.name} (shared)" if (self.session / root.name).exists() else root.name
 
     def hide(self, text: str) -> str:
         """``text`` (an error message) with the session folder and the roots written as the app shows them."""
-        for base, shown in sorted([(str(self.session), "."), *((str(r), r.name) for r in self.roots)],
+        for base, shown in sorted([(str(self.session), "."), *((str(r), self.label(r)) for r in self.roots)],
                                   key=lambda bs: -len(bs[0])):
             text = text.replace(base + os.sep, "" if shown == "." else shown + "/").replace(base, shown)
         return text

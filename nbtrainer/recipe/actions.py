@@ -17,10 +17,10 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from ..checks import is_int
-from ..train.cycles import CycleEnd
+from ..train.cycles import CycleEnd, FitResult
 from ..train.evaluation import TTA_N
 from ..train.learner import Learner
-from ..train.lr_find import MIN_NUM_ITER, NUM_ITER
+from ..train.lr_find import END_LR, MIN_NUM_ITER, NUM_ITER, START_LR
 from ..train.metrics import accuracy
 from ..train.learner_state import RESIZE, copy_to
 from .lr_policy import unfrozen_lr
@@ -30,7 +30,6 @@ from .results import (DifferentialStepResult, FitStepResult, LRFindStepResult, P
 if TYPE_CHECKING:
     from .checklist import Checklist
 
-LR_FIND_START = 1e-7  # the sweep's first LR (last group)
 UNFROZEN_SWEEP_SPAN = 100.0  # the whole network's sweep: head LR / 100 to head LR x 100
 
 
@@ -110,12 +109,12 @@ def _sweep_range(params: dict, head_lr: float, ratios, n_groups: int) -> tuple[f
 
     The head's sweep runs over fastai's range, 1e-7 to 10. The whole network's sweep (``differential``)
     runs from ``UNFROZEN_SWEEP_SPAN`` times below to as many times above the head's LR, with the ratios
-    between groups: its suggestion is bounded to within 4x of the head's LR (``suggest.unfrozen_lr``),
+    between groups: its suggestion is bounded by the head's LR (``recipe.lr_policy.unfrozen_lr``),
     and each of its iterations is a training step of the whole network, so it spends them where the
     choice is made rather than on the flat start of the curve (the photos set: 1e-7 to 10 in 60
     iterations took a minute of a 6-minute run)."""
     if not params.get("differential"):
-        return LR_FIND_START, params.get("end_lr", 10.0)
+        return START_LR, params.get("end_lr", END_LR)
     start = differential_lrs(head_lr / UNFROZEN_SWEEP_SPAN, n_groups, ratios)
     return start, params.get("end_lr", head_lr * UNFROZEN_SWEEP_SPAN)
 
@@ -126,7 +125,7 @@ def _lr_find(learn: Learner, checklist: "Checklist", params: dict) -> LRFindStep
     result = learn.lr_find(start_lr=start, end_lr=end, num_iter=step_param("lr_find", params, "num_iter"))
     cancelled = result.stop_reason == "cancelled"
     if not cancelled:  # a stopped sweep's partial curve does not change the LR
-        # the whole network's sweep: its suggestion bounded by the head's LR (see suggest.unfrozen_lr)
+        # the whole network's sweep: its suggestion bounded by the head's LR (see recipe.lr_policy.unfrozen_lr)
         bounded = unfrozen_lr(result.suggestion, head_lr) if params.get("differential") else None
         checklist.record_lr_find(result, bounded)
     return {"suggestion": result.suggestion, "lr": checklist.lr, "stop_reason": result.stop_reason,
@@ -143,16 +142,24 @@ def fit_kwargs(params: dict) -> dict:
     return {name: params.get(name, default) for name, default in FIT_OPTIONS.items()}
 
 
+def resizes(params: dict) -> bool:
+    """A fit step that trains at a new size and keeps the best: :func:`fit_resized` runs it."""
+    return bool(params.get("keep_best") and params.get("size"))
+
+
 def _fit(learn: Learner, checklist: "Checklist", params: dict) -> FitStepResult:
     lrs = checklist.planned_lrs(params)
-    before = _resize_start(learn, params)
-    apply_settings(learn, "fit", params)
+    resize = resizes(params)
+    apply_settings(learn, "fit", {k: v for k, v in params.items() if not (resize and k == "size")})
     start = len(learn.recorder.epochs)
-    outcome = learn.fit(lrs, **fit_kwargs(params))
-    kept = _keep_resize_start(learn, outcome, before) if before else outcome.kept_text()
+    if resize:
+        outcome, kept = fit_resized(learn, lrs, params["size"], **fit_kwargs(params))
+    else:
+        outcome = learn.fit(lrs, **fit_kwargs(params))
+        kept = outcome.kept_text()
     epochs = learn.recorder.epochs[start:]
     last = epochs[-1] if epochs else {}
-    valid_loss, acc = ((learn.state.valid_loss, learn.state.accuracy) if outcome.kept or before
+    valid_loss, acc = ((learn.state.valid_loss, learn.state.accuracy) if outcome.kept or resize
                        else (last.get("valid_loss"), last.get("accuracy")))
     return {"lrs": learn.group_lrs(lrs), "epochs": len(epochs), "size": learn.data.size,
             "augment": learn.augment, "precompute": learn.precompute, "valid_loss": valid_loss,
@@ -161,23 +168,28 @@ def _fit(learn: Learner, checklist: "Checklist", params: dict) -> FitStepResult:
             "stop_reason": outcome.stop_reason}
 
 
-def _resize_start(learn: Learner, params: dict) -> dict | None:
-    """Before a keep-best fit at a new size: the weights, size and validation at the old size (the fit's own
-    start is validated at the new size), so the step can go back to them."""
-    if not params.get("keep_best") or not params.get("size") or params["size"] == learn.data.size:
-        return None
-    loss, acc = learn.validate()
-    return {"point": CycleEnd(0, 0, loss, acc), "state": copy_to(learn.state_dict(RESIZE))}
+def fit_resized(learn: Learner, lrs, size: int, **fit_options) -> tuple[FitResult, str]:
+    """Progressive resizing that keeps the best, the start at the old size included: validate at the old
+    size, fit at ``size`` (``fit_options`` as ``learn.fit``'s, keep_best on), and go back to the old size,
+    weights and ensemble (:data:`~nbtrainer.train.learner_state.RESIZE`) when no point of the new fit beat
+    them. The resize step and its exported script both run it. Returns the fit's result and what was kept.
 
+    Example::
 
-def _keep_resize_start(learn: Learner, outcome, before: dict) -> str:
-    """Keep the old size and weights when no point of the fit at the new size beat them."""
-    if outcome.kept is not None and outcome.kept.better_than(before["point"]):
-        return outcome.kept_text()
-    tried = learn.data.size
-    learn.load_state_dict(before["state"])
-    learn.state.valid_loss, learn.state.accuracy = before["point"].valid_loss, before["point"].accuracy
-    return f"the start at {learn.data.size}px: training at {tried}px did not improve on it"
+        result, kept = fit_resized(learn, [lr / 9, lr / 3, lr], 224, n_cycle=2, cycle_mult=2, keep_best=True)
+    """
+    if size == learn.data.size:
+        outcome = learn.fit(lrs, **fit_options)
+        return outcome, outcome.kept_text()
+    loss, acc = learn.validate()  # the fit's own start is validated at the new size: this one at the old
+    start, before = CycleEnd(0, 0, loss, acc), copy_to(learn.state_dict(RESIZE))
+    learn.set_size(size)
+    outcome = learn.fit(lrs, **fit_options)
+    if outcome.kept is not None and outcome.kept.better_than(start):
+        return outcome, outcome.kept_text()
+    learn.load_state_dict(before)
+    learn.state.valid_loss, learn.state.accuracy = start.valid_loss, start.accuracy
+    return outcome, f"the start at {learn.data.size}px: training at {size}px did not improve on it"
 
 
 def _unfreeze(learn: Learner, checklist: "Checklist", params: dict) -> UnfreezeStepResult:

@@ -272,7 +272,7 @@ class Checklist:
         for step, saved in zip(self.steps, state.get("steps", [])):
             step.status, step.result, step.error = saved["status"], saved["result"], saved["error"]
         self.suggested_lr, self.picked_lr = state["suggested_lr"], state["picked_lr"]
-        self.ratios = list(state["ratios"])
+        self.set_ratio(state["ratios"])  # the pending differential step's too
         del self.history[state["history"]:]
         del self.lr_finds[state["lr_finds"]:]
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..train.lr_find import END_LR
-from .actions import fit_kwargs, settings, step_param
+from .actions import fit_kwargs, resizes, settings, step_param
 
 
 def _settings(action: str, params: dict) -> list[str]:
@@ -36,9 +36,14 @@ def _lr_find(params: dict, result: dict) -> list[str]:
 
 
 def _fit(params: dict, result: dict) -> list[str]:
-    lines = _settings("fit", params)
     options = ", ".join(f"{name}={value!r}" for name, value in fit_kwargs(params).items())
-    lines.append(f"learn.fit({result['lrs']!r}, {options})")
+    if resizes(params):  # the new size is kept only if it beats the old one, as in the run
+        lines = _settings("fit", {k: v for k, v in params.items() if k != "size"})
+        lines.append(f"result, kept = fit_resized(learn, {result['lrs']!r}, {params['size']!r}, {options})")
+        lines.append(f"print('kept', kept)  # this run kept: {result.get('kept')}")
+    else:
+        lines = _settings("fit", params)
+        lines.append(f"learn.fit({result['lrs']!r}, {options})")
     lines.append("print('valid loss', learn.recorder.epochs[-1]['valid_loss'], "
                  "'accuracy', learn.recorder.epochs[-1]['accuracy'])")
     return lines
@@ -90,7 +95,8 @@ def checklist_script(checklist, data_code: str | None = None, save: str | None =
         raise ValueError("data_code: this data was made from arrays in memory; pass the expression that builds it, "
                          "e.g. data_code='nbt.ImageData.from_arrays(images, labels)'")
     lines = ['"""The nbtrainer checklist as it was run, with the learning rates actually used."""',
-             "import nbtrainer as nbt", "from nbtrainer.train.metrics import accuracy", "",
+             "import nbtrainer as nbt", "from nbtrainer.recipe.actions import fit_resized",
+             "from nbtrainer.train.metrics import accuracy", "",
              f"data = {data_code}", _learner_code(learn)]
     for entry in checklist.history:
         lines += ["", f"# {entry['index'] + 1}. {entry['name']}" if entry["index"] >= 0 else f"# {entry['name']}"]

@@ -11,7 +11,9 @@ One family of events for every loop: an LR sweep is a fit (``state.sweep_iters``
 (validation, predictions, TTA, the precompute pass) is a validation: ``before_validate``, then
 ``before_batch``/``after_batch`` for each of its batches with ``learner.training`` False (a callback that
 wants training batches only checks it, as fastai's do), then ``after_validate``; ``learner.inference`` names
-the pass ("validate" for a fit's own validation) and counts its batches. Inference batches cannot be skipped (every image gets its prediction). A
+the pass ("validate" for a fit's own validation) and counts its batches. A :class:`CancelBatchException` skips
+an inference batch as it skips a training one (its predictions are left out; precompute then refuses to keep
+a cache without them). A
 pass outside a fit cancelled from any of its events (:class:`CancelValidException`, or
 :class:`CancelFitException` from the :class:`Stopper`) runs ``after_cancel_validate`` and ``after_validate``,
 then raises the exception to its caller: no partial predictions are returned.

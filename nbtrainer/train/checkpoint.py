@@ -69,8 +69,10 @@ def read(path: str | os.PathLike) -> dict:
         raise FileNotFoundError(f"checkpoint '{path}' does not exist")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise ValueError(f"checkpoint '{path}' cannot be loaded safely (weights_only=True): {e}") from e
+    except Exception as e:  # torch's message advises weights_only=False, the unsafe way: not shown
+        raise ValueError(f"'{path}' cannot be loaded safely: torch.load with weights_only=True refused it "
+                         f"({type(e).__name__}: it holds pickled code, or it is no torch file); expected a "
+                         f"model.safetensors or a checkpoint.pt that nbtrainer wrote") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise ValueError(f"'{path}' is not an nbtrainer checkpoint (expected format {FORMAT!r})")
     return upgraded(ckpt)

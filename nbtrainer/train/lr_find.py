@@ -3,8 +3,8 @@
 The LR grows exponentially from ``start_lr`` to ``end_lr`` over ``num_iter`` mini-batches
 (``torch.optim.lr_scheduler.ExponentialLR``'s formula with ``gamma = (end_lr / start_lr) ** (1 / (num_iter - 1))``),
 so at iteration ``i`` the last group's LR is ``start_lr * gamma**i``. The sweep is :class:`LRFinder`, a
-callback on the ordinary training loop (``learn.fit``), as fastai's: it sets the LR before each batch (by
-hand, from the formula: the loop's own SGDR schedule runs underneath and is overruled batch by batch).
+schedule callback on the bare training loop (``learn.run_fit``: no SGDR, no divergence guard), as fastai's:
+an ``ExponentialLR`` stepped after each batch.
 Every layer group is multiplied by the same factor: with ``start_lr=[a, b, c]`` the ratios ``a:b:c`` hold for the whole sweep, and
 the x axis (``result.lrs``) is the *last* group's LR.
 

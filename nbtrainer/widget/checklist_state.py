@@ -9,6 +9,8 @@ Example::
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ..recipe.actions import editable_params
 from ..recipe.checklist import Checklist
 from ..recipe.summary import lrs_text, suggestion_text
@@ -30,14 +32,15 @@ def step_detail(checklist: Checklist, index: int) -> str:
     return text
 
 
-def checklist_traits(checklist: Checklist) -> dict:
-    """Every trait of the model that is a copy of the checklist's (or its learner's) state."""
+def checklist_traits(checklist: Checklist, hide: Callable[[str], str] = lambda text: text) -> dict:
+    """Every trait of the model that is a copy of the checklist's (or its learner's) state; ``hide`` writes the
+    server's folders in the steps' errors as the app shows them (``Places.hide``)."""
     c, learn = checklist, checklist.learn
     preview = c.preview()
     traits = {
         "steps": [{"name": s.name, "action": s.action, "why": s.why, "params": editable_params(s)} for s in c.steps],
         "statuses": [s.status for s in c.steps],
-        "errors": [s.error for s in c.steps],
+        "errors": [hide(s.error) for s in c.steps],
         "details": [step_detail(c, i) for i in range(len(c.steps))],
         "can_go_back": [c.can_go_back(i) for i in range(len(c.steps))],
         "lr": c.lr, "picked_lr": c.picked_lr, "suggested_lr": c.suggested_lr, "lr_source": c.lr_source,

@@ -41,7 +41,7 @@ class DataActions:
             overview = {"counts": class_counts(data).rows(), "samples": samples(data, per_class=4),
                         "preview": augmentation_preview(data, index=0, n=8, seed=seed), "aug": data.aug.to_dict()}
         except (OSError, BadImageError, ValueError) as e:
-            overview = {"error": f"cannot show the data: {e}"}
+            overview = {"error": f"cannot show the data: {self.places.hide(str(e))}"}
         self.write(data_overview={**overview, "seq": next(self._seq)})
 
     # ------------------------------------------------------------------ asking first
@@ -121,7 +121,7 @@ class DataActions:
         try:
             data = load(name, root=root, bs=self.learn.data.bs, seed=self.learn.data.seed)
         except (DatasetError, OSError, ValueError) as e:
-            self.write(message=f"cannot use {title}: {e}")
+            self.write(message=f"cannot use {title}: {self.places.hide(str(e))}")
             return None
         text = (f"Train on {title} ({len(data.train)} train / {len(data.valid)} valid images, {data.c} classes)? "
                 f"The checklist starts again from step 1 on these images.")
@@ -187,6 +187,9 @@ class DataActions:
     def undo_edit(self) -> None:
         """Ask, then undo the last upload or clean-up in :attr:`data_root`; first says what opening the folder
         put right (a change or an undo cut short by a crash)."""
+        if self.busy:  # opening the folder may put right a change a crash cut short: not under a running step
+            self.write(message="wait for the running step to finish (or press Stop): it trains on this data")
+            return
         root = Path(self.data_root)
         edits = FolderEdits(root) if root.is_dir() else None
         batches = edits.batches() if edits else []

@@ -94,7 +94,7 @@ class DataView(VBox):
         self.folder.add_class("nbt-data-folder")
         self.class_name = Text(placeholder="e.g. cats", description="class", layout=Layout(width="220px"))
         self.class_name.add_class("nbt-class-name")
-        self.files = PictureUpload(on_refused=lambda text: setattr(model, "message", text))
+        self.files = PictureUpload(on_refused=lambda text: model.write(message=text))  # the model's one writer
         self.message = HTML()
         self.message.add_class("nbt-data-message")
         use = button("Train on this folder", "nbt-use-folder", lambda: model.use_folder(self.folder.value), "warning")

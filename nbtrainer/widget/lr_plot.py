@@ -24,6 +24,7 @@ from bqplot import Axis, Figure, LinearScale, Lines, LogScale, Scatter
 from ipywidgets import HTML, Layout, VBox
 from traitlets import Float
 
+from ..train.lr_find import END_LR, START_LR
 from ..train.live import LiveFeed
 from .render import fit_log_axis, hold_all, log_domain
 
@@ -41,7 +42,7 @@ class LRPlot(VBox):
         self.on_pick = on_pick
         # the LR axis starts with lr_find's default range and its decades: a log scale without a domain puts
         # its first ticks at NaN in the browser (console errors) until a curve arrives
-        x, y, unit = LogScale(min=1e-7, max=10.0), LinearScale(), LinearScale(min=0, max=1)
+        x, y, unit = LogScale(min=START_LR, max=END_LR), LinearScale(), LinearScale(min=0, max=1)
         self.raw = Lines(x=[], y=[], scales={"x": x, "y": y}, colors=["#c7c7c7"], stroke_width=1)
         self.smoothed = Lines(x=[], y=[], scales={"x": x, "y": y}, colors=["#1f77b4"], stroke_width=2.5)
         self.suggestion = Scatter(x=[], y=[], scales={"x": x, "y": y}, colors=["#ff7f0e"], marker="triangle-down",
@@ -50,7 +51,7 @@ class LRPlot(VBox):
         self.picker = Scatter(x=[], y=[], scales={"x": x, "y": y}, colors=["#d62728"], default_size=80,
                               interactions={"click": "add"})
         self._x_scale, self._x_axis = x, Axis(scale=x, label="learning rate (last layer group)", tick_format=".0e",
-                                              tick_values=log_domain([1e-7, 10.0])[2])
+                                              tick_values=log_domain([START_LR, END_LR])[2])
         self.figure = Figure(marks=[self.raw, self.smoothed, self.rule, self.suggestion, self.picker],
                              axes=[self._x_axis, Axis(scale=y, orientation="vertical", label="loss")],
                              title="LR finder: click to choose the learning rate",

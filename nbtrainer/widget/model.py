@@ -110,7 +110,7 @@ class TrainerModel(DataActions, ResultActions, HasTraits):
                 change()
             with self.hold_trait_notifications():
                 if change is not None or sync:
-                    for name, value in checklist_traits(self.checklist).items():
+                    for name, value in checklist_traits(self.checklist, self.places.hide).items():
                         setattr(self, name, value)
                     self.revision += 1
                 for name, value in traits.items():
@@ -295,6 +295,6 @@ class TrainerModel(DataActions, ResultActions, HasTraits):
         try:
             self.write(lambda: out.append(action(*args)))
         except ValueError as e:
-            self.write(sync=True, message=str(e))
+            self.write(sync=True, message=self.places.hide(str(e)))
             return None
         return True if out[0] is None else out[0]

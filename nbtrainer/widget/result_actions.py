@@ -30,7 +30,7 @@ class ResultActions:
             with self.learn.added_callbacks(self._callbacks()):
                 interp = Interpretation.from_learner(self.learn, tta=tta)
         except Exception as e:
-            self.write(message=f"interpretation failed: {type(e).__name__}: {e}")
+            self.write(message=f"interpretation failed: {type(e).__name__}: {self.places.hide(str(e))}")
             return
         self.write(lambda: setattr(self, "interp", interp),
                    interpretation={**interp.to_dict(), "seq": next(self._seq)})
