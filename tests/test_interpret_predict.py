@@ -135,6 +135,14 @@ def test_the_shareable_model_file_is_weights_only_and_predicts_like_the_learner(
         with pytest.raises(ValueError, match=rf"'{tmp_path / bad}.safetensors' is not an nbtrainer model file"):
             nbt.Predictor.from_file(tmp_path / f"{bad}.safetensors")
     assert main(["predict", str(tmp_path / "bare.safetensors"), str(tmp_path / "a.png")]) == 2
+    from safetensors import safe_open
+
+    with safe_open(path, "pt") as f:  # a config naming a body nbtrainer does not have: refused before building
+        config = {**json.loads(f.metadata()["nbtrainer"]), "arch": "os.system"}
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    save_file(tensors, tmp_path / "arch.safetensors", metadata={"nbtrainer": json.dumps(config)})
+    with pytest.raises(ValueError, match="expected one of the architectures efficientnet_lite0"):
+        nbt.Predictor.from_file(tmp_path / "arch.safetensors")
 
 
 LOADER = """

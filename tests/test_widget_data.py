@@ -177,3 +177,18 @@ def test_a_class_trains_on_a_standard_data_set_downloaded_from_the_data_tab(tmp_
     finally:
         server.httpd.shutdown()
         server.httpd.server_close()
+
+
+def test_the_kernel_refuses_pictures_over_the_limits_even_if_a_page_sent_them(tmp_path):
+    """The browser checks the sizes before sending; a changed page could send more: the kernel checks again."""
+    from nbtrainer.widget.picture_upload import PictureUpload
+
+    said = []
+    upload = PictureUpload(on_refused=said.append)
+    upload.max_file, upload.max_total = 1000, 1500
+    choose_files(upload, [("small.png", b"x" * 500), ("big.png", b"x" * 1200)])
+    assert upload.files == [] and upload.count == 0 and "'big.png'" in said[-1]
+    choose_files(upload, [("a.png", b"x" * 900), ("b.png", b"x" * 900)])
+    assert upload.files == [] and said[-1].startswith("not sent: 2 pictures")
+    choose_files(upload, [("a.png", b"x" * 900)])
+    assert upload.count == 1 and len(said) == 2

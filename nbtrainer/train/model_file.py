@@ -72,6 +72,10 @@ def _config_problem(c) -> str | None:
         return "expected 2 to 100,000 class names"
     if not isinstance(c.get("size"), int) or not 8 <= c["size"] <= 4096:
         return "expected an image size from 8 to 4096"
+    from ..model.backbones import ARCHS
+
+    if c.get("arch") not in ARCHS:  # checked before any body is built
+        return f"expected one of the architectures {', '.join(ARCHS)}"
     # bounded: the config decides what build_model allocates before the weights are compared with it
     if not isinstance(c.get("hidden"), int) or not 1 <= c["hidden"] <= 65_536 or not isinstance(c.get("ps"), list) \
             or len(c["ps"]) != 2:

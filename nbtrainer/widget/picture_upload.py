@@ -97,6 +97,13 @@ class PictureUpload(anywidget.AnyWidget):
         elif kind == "file" and buffers:
             self._incoming.append((str(content["name"]), bytes(buffers[0])))
         elif kind == "end":
+            # the browser checks the limits before sending; the kernel checks again (a page can be changed)
+            big = [(name, len(data)) for name, data in self._incoming if len(data) > self.max_file]
+            total = sum(len(data) for _, data in self._incoming)
+            if big or total > self.max_total:
+                count, self._incoming, self.receiving = len(self._incoming), [], 0
+                self.on_refused(self.refusal(big, total, count))
+                return
             self.files, self._incoming, self.receiving = self._incoming, [], 0
             self.count = len(self.files)
         elif kind == "refused":
