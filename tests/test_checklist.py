@@ -110,7 +110,10 @@ def test_with_data_starts_the_same_recipe_again_on_new_images(tmp_path):
     assert again.learn.config == learn.config and again.learn.cache is learn.cache
     assert [s.name for s in again.steps] == [s.name for s in checklist.steps]
     assert all(s.status == "pending" for s in again.steps) and checklist.steps[0].status == "done"
-    assert again.plan and again.recipe_args == checklist.recipe_args
+    # the sizes and batch size were the data's: planned again from the new images (issue 28)
+    assert again.recipe_args == {**checklist.recipe_args, "size": "auto", "bs": "auto"}
+    assert again.sizes == [64] and "the images are 40 px" in again.plan  # 40 px photos: never below 64 px
+    assert data.bs == 2 and data.train_batches >= 4 and "batch size 2" in again.plan  # not 4: 2 batches an epoch
     again.run_step(again.steps[0])
     assert again.steps[0].status == "done"
 

@@ -79,7 +79,9 @@ def test_the_cli_and_the_library_have_the_same_defaults(make_folder, tmp_path):
     same = ("opt", "momentum", "wd", "bn_freeze", "n_groups")
     assert {k: learn.config[k] for k in same} == {k: library.config[k] for k in same}
     assert learn.config["opt"] == "adamw" and learn.config["bn_freeze"] is True  # the measured defaults
-    recipe = nbt.Checklist.recipe(library, size="auto")
+    assert data.bs == 2  # 10 training images: the CLI's default batch size planned from the data (issue 28)
+    data.bs = 64  # as the library's data starts
+    recipe = nbt.Checklist.recipe(library, size="auto", bs="auto")
     assert [(s.action, s.params) for s in checklist.steps] == [(s.action, s.params) for s in recipe.steps]
     assert checklist.plan == recipe.plan and (checklist.lr, checklist.ratios) == (recipe.lr, recipe.ratios)
 

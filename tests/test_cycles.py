@@ -261,3 +261,19 @@ def test_a_refused_resize_puts_back_the_ensemble_of_the_fit_it_kept():
     assert checklist.steps[0].result["kept"].startswith("the start at 32px") and learn.data.size == 32
     assert len(learn.snapshots) == 2
     assert all(torch.equal(a[k], b[k]) for a, b in zip(learn.snapshots, before) for k in a)
+
+
+def test_a_small_folder_gets_a_batch_size_that_makes_epochs_of_several_batches():
+    from nbtrainer.data.sizes import MIN_BATCHES, plan_batch_size
+
+    assert plan_batch_size(1000, 64) == (64, "")  # enough batches: as it was
+    bs, why = plan_batch_size(36, 64)
+    assert bs == 9 and 36 // bs >= MIN_BATCHES and "36 training images: batch size 9" in why
+    assert plan_batch_size(36, 64, multiple=2)[0] == 8  # a multiple of the processes of a distributed run
+    assert plan_batch_size(5, 64)[0] == 2  # at least 2 (BatchNorm)
+    assert plan_batch_size(36, 8) == (8, "")  # 4 batches already
+    data = nbt.ImageData.demo(n=60, bs=64)
+    checklist = nbt.Checklist.recipe(nbt.Learner(data), bs="auto", **FAST_RECIPE)
+    assert data.bs == len(data.train) // MIN_BATCHES and "batch size" in checklist.plan
+    with pytest.raises(ValueError, match="bs=0"):
+        nbt.Checklist.recipe(nbt.Learner(data), bs=0)

@@ -16,7 +16,7 @@ import time
 import torch
 
 from ..train.precision import cpu_flags
-from .options import check_out, settings_of
+from .options import check_out, defaults, settings_of
 
 
 def predict_command(args: argparse.Namespace) -> int:
@@ -63,6 +63,7 @@ def build_run(args: argparse.Namespace, ranks=None, callbacks=()):
     from ..train.precompute import ActivationCache
 
     settings = settings_of(args)  # every option checked before any work
+    bs = args.bs or defaults(ImageData.from_folder)["bs"]  # without --bs, the recipe may make it smaller
     if args.data is not None and args.dataset is not None:
         raise ValueError(f"--data {args.data!r} and --dataset {args.dataset!r}: give one of them")
     if args.limit is not None and (args.data is not None or args.dataset is not None):
@@ -73,22 +74,22 @@ def build_run(args: argparse.Namespace, ranks=None, callbacks=()):
     if args.dataset is not None:
         from ..datasets import load
 
-        data = load(args.dataset, root=args.data_root, size=args.size or 64, bs=args.bs, seed=args.seed,
+        data = load(args.dataset, root=args.data_root, size=args.size or 64, bs=bs, seed=args.seed,
                     num_workers=args.workers)
     elif args.data is None:
-        data = ImageData.demo(size=args.size or 64, bs=args.bs, seed=args.seed, valid_pct=args.valid_pct,
+        data = ImageData.demo(size=args.size or 64, bs=bs, seed=args.seed, valid_pct=args.valid_pct,
                               n=args.limit)
     else:
-        data = ImageData.from_folder(args.data, size=args.size or 64, valid_pct=args.valid_pct, bs=args.bs,
+        data = ImageData.from_folder(args.data, size=args.size or 64, valid_pct=args.valid_pct, bs=bs,
                                      seed=args.seed, num_workers=args.workers, bad_images=args.bad_images)
     if ranks is not None:
-        check_global_batch(args.bs, len(data.train), ranks)  # before any work
+        check_global_batch(data.bs, len(data.train), ranks)  # before any work
     learn = Learner(data, arch=args.arch, opt=args.opt, seed=args.seed, callbacks=callbacks, device=args.device,
                     amp=args.amp, channels_last=args.channels_last,
                     bn_freeze=args.bn_freeze, cache=ActivationCache(args.cache_dir))
     final = args.final_size if args.final_size is not None else (0 if args.size else None)
     return data, learn, Checklist.recipe(learn, size=args.size or "auto", final_size=final,
-                                         **dataclasses.asdict(settings))
+                                         bs=args.bs or "auto", **dataclasses.asdict(settings))
 
 
 def check_model_options(args: argparse.Namespace) -> None:
@@ -126,8 +127,8 @@ def train_and_report(args: argparse.Namespace, ranks) -> int:
     say = print if ranks.is_main else (lambda *a, **k: None)  # one copy of the output, from rank 0
     say(f"data: {data}  classes: {', '.join(data.classes[:12])}{' ...' if data.c > 12 else ''}", flush=True)
     if ranks.enabled:
-        say(f"distributed: {ranks.world_size} processes, global batch {args.bs} "
-            f"({args.bs // ranks.world_size} a process)", flush=True)
+        say(f"distributed: {ranks.world_size} processes, global batch {data.bs} "
+            f"({data.bs // ranks.world_size} a process)", flush=True)
     say(f"plan: {checklist.plan}", flush=True)
     say(f"precision: {precision_text(args, learn.device.type)}", flush=True)
     checklist.on_wait = lambda text: text and say(f"   {text}", flush=True)

@@ -30,6 +30,7 @@ MULTIPLE = 32  # every supported body downsamples by 32
 SMALLEST, LARGEST = 64, 224  # floor (room for the body's features), ceiling (its pretraining size)
 PROGRESSIVE_FIRST = 128  # the course's first size when the images are large
 SAMPLE = 256  # images whose headers are read
+MIN_BATCHES = 4  # a small folder's batch size leaves at least this many batches an epoch
 
 
 @dataclass(frozen=True)
@@ -72,3 +73,23 @@ def plan_sizes(data) -> SizePlan:
     if size == LARGEST and native >= LARGEST - MULTIPLE // 2:
         return SizePlan(PROGRESSIVE_FIRST, LARGEST, native)
     return SizePlan(size, None, native)
+
+
+def plan_batch_size(n_train: int, bs: int, multiple: int = 1) -> tuple[int, str]:
+    """The batch size for ``n_train`` training images: ``bs``, or, for a small folder where ``bs`` would leave
+    fewer than :data:`MIN_BATCHES` batches an epoch (one batch an epoch learns next to nothing per epoch), the
+    largest that leaves that many (at least 2: BatchNorm needs 2 images; a multiple of ``multiple``, the
+    processes of a distributed run). Returns it with why ("" when ``bs`` stays).
+
+    Example::
+
+        plan_batch_size(36, 64)     # (9, '36 training images: batch size 9 (64 would leave 1 batch an epoch) ...')
+    """
+    if n_train // bs >= MIN_BATCHES:
+        return bs, ""
+    smaller = max(2, n_train // MIN_BATCHES) // multiple * multiple
+    if smaller < max(2, multiple) or smaller >= bs:
+        return bs, ""
+    return smaller, (f"{n_train} training images: batch size {smaller} ({bs} would leave {max(1, n_train // bs)} "
+                     f"batch{'es' if n_train // bs > 1 else ''} an epoch; at least {MIN_BATCHES} make each epoch "
+                     f"learn)")

@@ -26,7 +26,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..data.image_data import ImageData
-from ..data.sizes import plan_sizes
 from ..data.transforms import Augment
 from ..cpu_queue import WaitCancelled, ordinal, shared_cpu
 from ..distributed import current
@@ -35,7 +34,7 @@ from ..train.learner import MIN_MODEL_SIZE, Learner
 from ..train.schedule import cycle_starts, preview_lrs
 from . import step_checkpoints
 from .actions import ACTIONS, EDITABLE, check_ratios, differential_lrs, editable_params
-from .settings import RecipeSettings, Step, check_sizes, plan_text, recipe_steps
+from .settings import RecipeSettings, Step, check_sizes, plan_data, plan_text, recipe_steps
 
 __all__ = ["Checklist", "Step", "differential_lrs"]
 
@@ -157,7 +156,8 @@ class Checklist:
 
     @classmethod
     def recipe(cls, learn: Learner, size: int | str | None = None, final_size: int | None = None,
-               checkpoint_dir: str | os.PathLike | None = None, **settings) -> "Checklist":
+               checkpoint_dir: str | os.PathLike | None = None, bs: int | str | None = None,
+               **settings) -> "Checklist":
         """The course checklist (``course-notes.txt``), in order (see :func:`nbtrainer.recipe.settings.recipe_steps`):
 
         precompute; lr_find; train the head on the cache (``head_cycles`` epochs); train the head with
@@ -167,35 +167,36 @@ class Checklist:
         ``size``: pixels, None (the data's size) or ``"auto"``: the sizes from the images themselves
         (:func:`nbtrainer.data.sizes.plan_sizes`; ``final_size`` then too, unless given: 0 for none).
         ``settings``: fields of :class:`~nbtrainer.recipe.settings.RecipeSettings` (their defaults are
-        ``nbtrainer run``'s). ``checkpoint_dir``: see :class:`Checklist`. :attr:`plan` says what it will do.
+        ``nbtrainer run``'s). ``checkpoint_dir``: see :class:`Checklist`. ``bs``: None (the data's), a number, or
+        ``"auto"`` (smaller for a small folder: :func:`~nbtrainer.data.sizes.plan_batch_size`). :attr:`plan` says why.
         """
         unknown = sorted(set(settings) - set(RecipeSettings.names()))
         if unknown:
             raise ValueError(f"Checklist.recipe: unknown setting(s) {unknown}; expected some of "
                              f"{RecipeSettings.names()}")
         s = RecipeSettings(**settings)
-        check_sizes(size, final_size, MIN_MODEL_SIZE)  # before any work
-        asked_size, asked_final = size, final_size
-        why = "the size set on the data" if size is None else "as given"
-        if size == "auto":
-            auto = plan_sizes(learn.data)
-            size, why = auto.size, auto.why
-            final_size = auto.final_size if final_size is None else final_size
-        size = size or learn.data.size
-        checklist = cls(learn, recipe_steps(s, size, final_size or None), s.lr, s.ratio, checkpoint_dir)
-        checklist.plan = plan_text(s, size, final_size or None, why)
-        checklist.recipe_args = {"size": asked_size, "final_size": asked_final, **settings}
+        check_sizes(size, final_size, MIN_MODEL_SIZE, bs)  # before any work
+        plan = plan_data(learn.data, size, final_size, bs, current().world_size)
+        if plan.bs is not None:
+            learn.data.bs = plan.bs
+        checklist = cls(learn, recipe_steps(s, plan.size, plan.final_size), s.lr, s.ratio, checkpoint_dir)
+        checklist.plan = plan_text(s, plan.size, plan.final_size, plan.why)
+        checklist.recipe_args = {"size": size, "final_size": final_size, "bs": bs, **settings}
         return checklist
 
     def with_data(self, data: ImageData, checkpoint_dir: str | os.PathLike | None = None) -> "Checklist":
         """The same recipe started again on ``data`` (new images, or the same folder after a clean-up): a new
         learner with this one's settings (architecture, optimizer, seed...) and its activation cache, every
-        step pending. A checklist made by :meth:`recipe` plans its sizes and epochs again for the new images."""
+        step pending. A checklist made by :meth:`recipe` plans its sizes, batch size and epochs again for the new
+        images (from the images, unless its sizes or batch size were given as numbers)."""
         learn = self.learn
         new = Learner(data, **{**learn.config, "ps": tuple(learn.config["ps"])}, device=str(learn.device),
                       cache=learn.cache)
         if self.recipe_args is not None:
-            return Checklist.recipe(new, checkpoint_dir=checkpoint_dir, **self.recipe_args)
+            args = dict(self.recipe_args)
+            args["size"] = "auto" if args.get("size") is None else args["size"]
+            args["bs"] = "auto" if args.get("bs") is None else args["bs"]
+            return Checklist.recipe(new, checkpoint_dir=checkpoint_dir, **args)
         steps = [Step(s.name, s.action, dict(s.params), s.why) for s in self.steps]
         return Checklist(new, steps, self.start_lr, self.ratios, checkpoint_dir)
 

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field, fields
 
 from ..checks import is_int
+from ..data.sizes import plan_batch_size, plan_sizes
 from ..train.evaluation import TTA_N
 from ..train.lr_find import MIN_NUM_ITER, NUM_ITER
 from .results import StepResult
@@ -114,15 +115,43 @@ CHECKS: dict[str, tuple] = {
 }
 
 
-def check_sizes(size, final_size, smallest: int) -> None:
+def check_sizes(size, final_size, smallest: int, bs=None) -> None:
     """``Checklist.recipe``'s ``size`` (None, "auto" or pixels) and ``final_size`` (None, 0 for no resize, or
-    pixels), each at least ``smallest`` pixels; a ValueError naming the argument otherwise."""
+    pixels), each at least ``smallest`` pixels, and ``bs`` (None, "auto" or >= 1); a ValueError naming the
+    argument otherwise."""
+    if not (bs is None or bs == "auto" or is_int(bs, 1)):
+        raise ValueError(f"Checklist.recipe: bs={bs!r}: expected None, 'auto' or a batch size >= 1")
     for name, value in (("size", size), ("final_size", final_size)):
         zero_ok = name == "final_size"  # 0: no resize
         if not (value is None or (value == "auto" and not zero_ok) or (
                 is_int(value, 0) and (value >= smallest or (zero_ok and value == 0)))):
             other = "0 (no resize)" if zero_ok else "'auto'"
             raise ValueError(f"Checklist.recipe: {name}={value!r}: expected None, {other} or a size >= {smallest}")
+
+
+@dataclass(frozen=True)
+class DataPlan:
+    """The sizes and batch size a recipe trains with, and why (:func:`plan_data`)."""
+
+    size: int
+    final_size: int | None
+    bs: int | None  # None: the data's own
+    why: str
+
+
+def plan_data(data, size, final_size, bs, world_size: int = 1) -> DataPlan:
+    """``Checklist.recipe``'s sizes and batch size for ``data``: ``"auto"`` from the images
+    (:func:`nbtrainer.data.sizes.plan_sizes`, :func:`~nbtrainer.data.sizes.plan_batch_size`), None the data's
+    own, a number as given."""
+    why = "the size set on the data" if size is None else "as given"
+    if size == "auto":
+        auto = plan_sizes(data)
+        size, why = auto.size, auto.why
+        final_size = auto.final_size if final_size is None else final_size
+    if bs == "auto":
+        bs, batch_why = plan_batch_size(len(data.train), data.bs, world_size)
+        why += f"; {batch_why}" if batch_why else ""
+    return DataPlan(size or data.size, final_size or None, bs, why)
 
 
 def plan_text(s: RecipeSettings, size: int, final_size: int | None, why: str) -> str:
