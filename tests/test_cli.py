@@ -24,6 +24,10 @@ def test_run_on_a_folder_writes_the_report(make_folder, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert code == 0
     assert "validation accuracy:" in printed and "raw-pixel SVC baseline: n/a" in printed
+    # the bar to beat on a folder (issue 28): printed after precompute, before any training, and at the end
+    bar = printed.index("the bar to beat: a linear probe on the frozen body's features scores")
+    assert printed.index("-> Precompute activations") < bar < printed.index("-> Find the learning rate")
+    assert "points over the linear probe's" in printed
     for name in ("Precompute activations", "Find the learning rate", "Train the head on precomputed activations",
                  "Unfreeze all layers", "Find the learning rate again", "Progressive resize to 40px",
                  "Test-time augmentation"):
@@ -42,6 +46,7 @@ def test_run_on_a_folder_writes_the_report(make_folder, tmp_path, capsys):
     # the resize is kept only if 40 px beat 32 px on validation: the checkpoint has the size kept
     assert ckpt["classes"] == ["one", "two", "zero"] and ckpt["data"]["size"] == steps[8]["size"] in (32, 40)
     assert steps[8]["kept"].startswith(("cycle", "the start")) and "kept" in printed
+    assert 0 < metrics["probe_accuracy"] <= 1
     assert Predictor.from_file(out / "model.safetensors").classes == ["one", "two", "zero"]  # the file to share
     for png in ("training.png", "lr_schedule.png", "lr_find.png", "confusion.png", "top_losses.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -195,3 +195,23 @@ def test_saving_files_under_torchrun_needs_no_other_rank(trained, tmp_path, monk
         trained.save_model(tmp_path / f"rank{rank}.safetensors")
         trained.save(tmp_path / f"rank{rank}.pt")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rank0.pt", "rank0.safetensors"]
+
+
+def test_the_linear_probe_is_scored_on_validation_from_the_cache_with_c_chosen_on_train(make_folder, tmp_path):
+    """The bar to beat (issue 28): the probe reads the activation cache and chooses C by cross-validation on the
+    training images only; its score is the validation accuracy of a plain LogisticRegression at that C."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from nbtrainer.results.baseline import probe_baseline
+
+    data = nbt.ImageData.from_folder(make_folder({"zero": 12, "one": 12, "two": 12}), size=32, valid_pct=0.25)
+    learn = nbt.Learner(data, cache=nbt.ActivationCache(tmp_path / "cache"))
+    learn.precompute = True
+    probe = probe_baseline(learn)
+    acts = learn.cache.get(learn)
+    again = make_pipeline(StandardScaler(), LogisticRegression(C=probe.C, max_iter=300))
+    again.fit(acts.train_x.numpy(), acts.train_y.numpy())
+    assert probe.accuracy == pytest.approx(float((again.predict(acts.valid_x.numpy()) == acts.valid_y.numpy()).mean()))
+    assert 0 <= probe.accuracy <= 1 and probe.seconds > 0
