@@ -215,3 +215,37 @@ def test_the_linear_probe_is_scored_on_validation_from_the_cache_with_c_chosen_o
     again.fit(acts.train_x.numpy(), acts.train_y.numpy())
     assert probe.accuracy == pytest.approx(float((again.predict(acts.valid_x.numpy()) == acts.valid_y.numpy()).mean()))
     assert 0 <= probe.accuracy <= 1 and probe.seconds > 0
+
+
+def test_evaluate_scores_a_labelled_folder_image_by_image_as_the_predictor_does(trained, tmp_path, capsys):
+    """Issue 28: ``nbtrainer evaluate`` on a folder the model never saw; its numbers are the Predictor's, one
+    by one; ``predict`` takes folders and writes a CSV too."""
+    import csv
+
+    from nbtrainer.results.evaluate import evaluate_folder
+
+    trained.save_model(tmp_path / "model.safetensors")
+    predictor = nbt.Predictor.from_file(tmp_path / "model.safetensors")
+    test = tmp_path / "test"
+    for i in range(12):  # digits 0, 1 and 2 only: not every class needs a folder
+        label = trained.data.classes[int(trained.data.valid.targets()[i])]
+        (test / label).mkdir(parents=True, exist_ok=True)
+        digit_png(trained, i, test / label / f"{i}.png")
+    result = evaluate_folder(predictor, test)
+    one_by_one = torch.stack([predictor.predict(p)[1] for p in result.paths])
+    assert torch.allclose(result.interpretation.probs, one_by_one, atol=1e-5)
+    names = [predictor.classes[int(t)] for t in result.interpretation.targets]
+    assert names == [p.split("/")[-2] for p in result.paths]
+    assert result.accuracy == pytest.approx(float((one_by_one.argmax(1) == result.interpretation.targets).float().mean()))
+    assert main(["evaluate", str(tmp_path / "model.safetensors"), str(test), "--csv", str(tmp_path / "t.csv")]) == 0
+    printed = capsys.readouterr().out
+    assert f"12 images of '{test}': accuracy {result.accuracy:.2%}" in printed and "confusion matrix" in printed
+    rows = list(csv.DictReader(open(tmp_path / "t.csv")))
+    assert [r["path"] for r in rows] == result.paths and sum(r["correct"] == "True" for r in rows) == round(12 * result.accuracy)
+    (test / "cat").mkdir()  # a class the model does not know: said, exit 2
+    digit_png(trained, 0, test / "cat" / "x.png")
+    assert main(["evaluate", str(tmp_path / "model.safetensors"), str(test)]) == 2
+    assert "['cat'] are not classes of this model" in capsys.readouterr().err
+    assert main(["predict", str(tmp_path / "model.safetensors"), str(test), "--csv", str(tmp_path / "p.csv")]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 1 + 13  # header + every image of the folder
+    assert len(list(csv.DictReader(open(tmp_path / "p.csv")))) == 13

@@ -5,7 +5,8 @@ Example::
     nbtrainer run                                  # embedded digits, report in nbtrainer-out/
     nbtrainer run --data pets/ --size 128 --final-size 224 --lr 1e-2
     nbtrainer run --dataset imagenette             # downloaded once into ~/.cache/nbtrainer/datasets
-    nbtrainer predict nbtrainer-out/checkpoint.pt cat.jpg dog.png
+    nbtrainer predict nbtrainer-out/model.safetensors cat.jpg dog.png photos/ --csv predictions.csv
+    nbtrainer evaluate nbtrainer-out/model.safetensors photos/test --csv test.csv
     torchrun --standalone --nproc_per_node 2 -m nbtrainer run     # DistributedDataParallel, 2 processes
 """
 from __future__ import annotations
@@ -15,7 +16,7 @@ import sys
 
 from ..datasets.download import DatasetError
 from .options import DEFAULTS, build_parser, check_out, settings_of
-from .run import StepFailed, build_run, predict_command, run_command
+from .run import StepFailed, build_run, evaluate_command, predict_command, run_command
 
 __all__ = ["DEFAULTS", "build_parser", "build_run", "check_out", "main", "settings_of"]
 
@@ -23,7 +24,8 @@ __all__ = ["DEFAULTS", "build_parser", "build_run", "check_out", "main", "settin
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return predict_command(args) if args.command == "predict" else run_command(args)
+        commands = {"predict": predict_command, "evaluate": evaluate_command, "run": run_command}
+        return commands[args.command](args)
     except StepFailed:
         return 1
     except (ValueError, FileNotFoundError, NotADirectoryError, DatasetError) as e:

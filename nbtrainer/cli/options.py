@@ -137,11 +137,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=int_at_least(0), help="DataLoader worker processes (default: by the machine)")
     run.add_argument("--out", default="nbtrainer-out", help="report folder (checkpoint, metrics, plots)")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
-    pred = sub.add_parser("predict", help="predict the class of image files with a trained checkpoint")
-    pred.add_argument("checkpoint", help="a model file (nbtrainer-out/model.safetensors: safe to load from anyone) "
-                                         "or a checkpoint (nbtrainer-out/checkpoint.pt)")
-    pred.add_argument("images", nargs="+", help="image files")
+    model_help = ("a model file (nbtrainer-out/model.safetensors: safe to load from anyone) or a checkpoint "
+                  "(nbtrainer-out/checkpoint.pt)")
+    pred = sub.add_parser("predict", help="predict the class of image files with a trained model")
+    pred.add_argument("checkpoint", help=model_help)
+    pred.add_argument("images", nargs="+", help="image files, or folders (every image in them)")
     pred.add_argument("--top", type=int_at_least(1), default=3, help="classes shown per image")
+    pred.add_argument("--csv", help="also write one row per image to this CSV file (path, prediction, probability)")
+    ev = sub.add_parser("evaluate", help="score a trained model on a labelled folder it never saw")
+    ev.add_argument("checkpoint", help=model_help)
+    ev.add_argument("folder", help="one sub-folder of images per class, each named as one of the model's classes")
+    ev.add_argument("--csv", help="also write one row per image to this CSV file (path, class, predicted, "
+                                  "probability, correct)")
     return parser
 
 

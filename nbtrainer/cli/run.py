@@ -19,6 +19,25 @@ from ..train.precision import cpu_flags
 from .options import check_out, defaults, settings_of
 
 
+def image_files(paths: list[str]) -> list[str]:
+    """``paths`` with each folder replaced by the image files in it (its sub-folders too, safely walked)."""
+    from pathlib import Path
+
+    from torchvision.datasets.folder import IMG_EXTENSIONS
+
+    from ..data.scan import list_images
+
+    files = []
+    for path in paths:
+        if Path(path).is_dir():
+            found = list_images(Path(path))
+            loose = sorted(str(p) for p in Path(path).iterdir() if p.is_file() and p.name.lower().endswith(IMG_EXTENSIONS))
+            files += loose + [f for names in found.values() for f in names]
+        else:
+            files.append(path)
+    return files
+
+
 def predict_command(args: argparse.Namespace) -> int:
     """The table of the images that could be read; each one that could not is named on stderr (exit 1)."""
     from ..data.sources import BadImageError
@@ -26,7 +45,7 @@ def predict_command(args: argparse.Namespace) -> int:
 
     predictor = Predictor.from_file(args.checkpoint)
     rows, failed = [], 0
-    for path in args.images:
+    for path in image_files(args.images):
         try:
             rows.append((str(path), *predictor.predict(path)))
         except (BadImageError, OSError, ValueError) as e:
@@ -34,7 +53,37 @@ def predict_command(args: argparse.Namespace) -> int:
             print(f"nbtrainer: {path}: {e}", file=sys.stderr)
     if rows:
         print(format_predictions(rows, predictor.classes, args.top))
+    if args.csv:
+        write_predictions_csv(rows, args.csv)
     return 1 if failed else 0
+
+
+def write_predictions_csv(rows: list, path: str) -> None:
+    import csv
+
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["path", "predicted", "probability"])
+        writer.writerows([name, label, round(float(probs.max()), 6)] for name, label, probs in rows)
+
+
+def evaluate_command(args: argparse.Namespace) -> int:
+    """Accuracy, per-class precision and recall and the confusion matrix of a model on a labelled folder."""
+    from ..results.evaluate import evaluate_folder
+    from ..train.predict import Predictor
+
+    result = evaluate_folder(Predictor.from_file(args.checkpoint), args.folder)
+    it = result.interpretation
+    print(f"{len(result.paths)} images of '{args.folder}': accuracy {result.accuracy:.2%}")
+    print(f"{'class':<24} {'precision':>9} {'recall':>7} {'images':>7}")
+    for row in it.per_class():
+        print(f"{row['class'][:24]:<24} {row['precision']:>9.2%} {row['recall']:>7.2%} {row['support']:>7}")
+    print("confusion matrix (rows: the class, columns: the prediction, in the order above):")
+    for name, counts in zip(it.classes, it.confusion_matrix().tolist()):
+        print(f"{name[:24]:<24} " + " ".join(f"{n:>5}" for n in counts))
+    if args.csv:
+        print(f"one row per image: {result.write_csv(args.csv)}")
+    return 0
 
 
 def run_command(args: argparse.Namespace) -> int:

@@ -110,3 +110,18 @@ class Predictor:
 
     def predict(self, item) -> tuple[str, torch.Tensor]:
         return predict_one(self.model, self.size, self.classes, item)
+
+    @torch.inference_mode()
+    def predict_batch(self, items, bs: int = 64) -> torch.Tensor:
+        """Class probabilities (``len(items) x classes``) of many images (paths, PIL images or arrays), run
+        ``bs`` at a time through the same plain pipeline as :meth:`predict` (the same numbers, faster).
+
+        Example::
+
+            probs = predictor.predict_batch(["a.png", "b.png"]); probs.argmax(1)
+        """
+        tfm, out = make_transform(self.size, augment=False), []
+        for start in range(0, len(items), bs):
+            x = torch.stack([tfm(as_image(item)) for item in items[start:start + bs]])
+            out.append(self.model(x).float().softmax(dim=1))
+        return torch.cat(out) if out else torch.empty(0, len(self.classes))
