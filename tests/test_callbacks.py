@@ -196,3 +196,14 @@ def test_the_loop_is_bare_and_the_schedule_guard_and_loss_are_one_each():
     logits, y = torch.randn(8, 10), torch.randint(0, 10, (8,))
     assert cross_entropy(logits, y).item() == pytest.approx(nll(logits.softmax(1), y), rel=1e-5)
     assert cross_entropy(logits, y).item() == pytest.approx(torch.nn.functional.cross_entropy(logits, y).item())
+
+
+def test_a_cancelled_start_validation_of_a_keep_best_fit_skips_only_that_validation():
+    """Review of issue 27: the start of a keep-best fit was validated with no cancel, so a user's
+    CancelValidException there ended the fit with an error."""
+    learn = small_learner(n=60)
+    learn.precompute = True
+    cb = Raiser("before_validate", nbt.CancelValidException)
+    result = learn.fit(1e-2, n_cycle=2, keep_best=True, callbacks=[cb])
+    assert cb.seen.count("after_cancel_validate") == 1 and cb.seen.count("after_validate") == 3
+    assert math.isnan(result.start.accuracy) and result.kept is not None and result.kept.cycle >= 1

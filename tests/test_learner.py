@@ -103,6 +103,8 @@ def test_checkpoint_round_trip_gives_identical_predictions(tmp_path):
     learn.fit([1e-4, 1e-3, 1e-2])
     path = tmp_path / "ckpt.pt"
     learn.save(path)
+    (tmp_path / "plain").write_text("x")  # a checkpoint gets the permissions any new file gets (the umask's)
+    assert path.stat().st_mode & 0o777 == (tmp_path / "plain").stat().st_mode & 0o777
     raw = torch.load(path, weights_only=True)
     assert raw["classes"] == [str(i) for i in range(10)] and raw["data"]["size"] == 40 and raw["n_frozen"] == 0
     assert raw["layer_groups"] == ["body 1/2", "body 2/2", "head"] and len(raw["history"]["epochs"]) == 2

@@ -14,7 +14,7 @@ Example::
 from __future__ import annotations
 
 import os
-import tempfile
+import uuid
 from collections.abc import Collection
 from importlib import metadata
 from pathlib import Path
@@ -44,7 +44,9 @@ def atomic_torch_save(obj, path: str | os.PathLike) -> Path:
     a crash mid-write leaves the previous file whole."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # a new file of a unique name, made as open() makes one (0666 less the umask; mkstemp's would be 0600)
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(obj, f)

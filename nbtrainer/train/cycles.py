@@ -30,7 +30,7 @@ import math
 from dataclasses import dataclass, field
 
 from ..checks import is_int
-from .callbacks import Callback
+from .callbacks import Callback, CancelValidException
 from .learner_state import MODEL, WEIGHTS, copy_to
 
 
@@ -115,10 +115,11 @@ class CycleEnds(Callback):
     def before_fit(self) -> None:
         learn = self.learner
         learn.snapshots = []  # an ensemble is of one fit's cycle ends: a later fit's weights moved on
-        if self.keep_best:  # the start is validated as an epoch end is (the same events)
-            learn._validate_part(None)
+        if self.keep_best:  # the start is validated as an epoch end is (the same events, the same cancel)
+            learn._validate_part(CancelValidException)
             self.result.start = CycleEnd(0, 0, learn.state.valid_loss, learn.state.accuracy)
-            self._keep(self.result.start)
+            if not math.isnan(self.result.start.accuracy):  # a cancelled validation measured nothing to keep
+                self._keep(self.result.start)
 
     def _keep(self, point: CycleEnd) -> None:
         self._best = point
