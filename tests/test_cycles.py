@@ -271,9 +271,12 @@ def test_a_small_folder_gets_a_batch_size_that_makes_epochs_of_several_batches()
     assert bs == 9 and 36 // bs >= MIN_BATCHES and "36 training images: batch size 9" in why
     assert plan_batch_size(36, 64, multiple=2)[0] == 8  # a multiple of the processes of a distributed run
     assert plan_batch_size(5, 64)[0] == 2  # at least 2 (BatchNorm)
+    assert plan_batch_size(70, 64, multiple=16)[0] == 32  # at least 2 a process
     assert plan_batch_size(36, 8) == (8, "")  # 4 batches already
     data = nbt.ImageData.demo(n=60, bs=64)
     checklist = nbt.Checklist.recipe(nbt.Learner(data), bs="auto", **FAST_RECIPE)
     assert data.bs == len(data.train) // MIN_BATCHES and "batch size" in checklist.plan
     with pytest.raises(ValueError, match="bs=0"):
         nbt.Checklist.recipe(nbt.Learner(data), bs=0)
+    larger = nbt.ImageData.demo(n=600, bs=data.bs)  # built like the small one (the app does so): its batch size
+    assert checklist.with_data(larger).learn.data.bs == 64  # is planned again, not kept from the small folder

@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--final-size", type=size_or_none, help="progressive resizing: size of the last stage (0: none; "
                                                      "default: from the images' own size)")
     run.add_argument("--bs", type=int_at_least(1),
-                     help=f"batch size (default: {folder['bs']}, smaller for a folder that small would leave fewer "
+                     help=f"batch size (default: {folder['bs']}, or smaller where {folder['bs']} would leave fewer "
                           f"than 4 batches an epoch; the plan says so)")
     d = DEFAULTS
     run.add_argument("--lr", type=float, default=d.lr, help="peak LR of the last layer group until lr_find "

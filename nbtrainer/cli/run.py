@@ -31,7 +31,9 @@ def image_files(paths: list[str]) -> list[str]:
     for path in paths:
         if Path(path).is_dir():
             found = list_images(Path(path))
-            loose = sorted(str(p) for p in Path(path).iterdir() if p.is_file() and p.name.lower().endswith(IMG_EXTENSIONS))
+            loose = sorted(str(p) for p in Path(path).iterdir()  # hidden files (e.g. macOS's ._x.jpg) are not
+                           if p.is_file() and not p.name.startswith(".")  # pictures, as in the class folders
+                           and p.name.lower().endswith(IMG_EXTENSIONS))
             files += loose + [f for names in found.values() for f in names]
         else:
             files.append(path)
@@ -131,14 +133,15 @@ def build_run(args: argparse.Namespace, ranks=None, callbacks=()):
     else:
         data = ImageData.from_folder(args.data, size=args.size or 64, valid_pct=args.valid_pct, bs=bs,
                                      seed=args.seed, num_workers=args.workers, bad_images=args.bad_images)
-    if ranks is not None:
-        check_global_batch(data.bs, len(data.train), ranks)  # before any work
     learn = Learner(data, arch=args.arch, opt=args.opt, seed=args.seed, callbacks=callbacks, device=args.device,
                     amp=args.amp, channels_last=args.channels_last,
                     bn_freeze=args.bn_freeze, cache=ActivationCache(args.cache_dir))
     final = args.final_size if args.final_size is not None else (0 if args.size else None)
-    return data, learn, Checklist.recipe(learn, size=args.size or "auto", final_size=final,
-                                         bs=args.bs or "auto", **dataclasses.asdict(settings))
+    checklist = Checklist.recipe(learn, size=args.size or "auto", final_size=final, bs=args.bs or "auto",
+                                 **dataclasses.asdict(settings))
+    if ranks is not None:  # the batch size as planned (a small folder's is smaller), before any training
+        check_global_batch(data.bs, len(data.train), ranks)
+    return data, learn, checklist
 
 
 def check_model_options(args: argparse.Namespace) -> None:
@@ -170,8 +173,8 @@ def bar_to_beat(learn, say):
 
     try:
         probe = probe_baseline(learn)
-    except ValueError as e:  # e.g. a class with one training image: no cross-validation possible
-        say(f"   the bar to beat: no linear probe ({e})", flush=True)
+    except Exception as e:  # a bar that cannot be drawn must not end the run (e.g. too few images a class)
+        say(f"   the bar to beat: no linear probe ({type(e).__name__}: {e})", flush=True)
         return None
     say(f"   the bar to beat: a linear probe on the frozen body's features scores {probe.accuracy:.2%} on "
         f"validation (logistic regression, C={probe.C:.3g} by cross-validation; {probe.seconds:.1f} s, not "

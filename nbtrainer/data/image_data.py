@@ -27,6 +27,7 @@ from ..checks import is_int
 from .sharding import ShardedBatchSampler, worker_init_fn
 from .sources import ArraySource, BadImageError, FolderSource, ImageSource, scan_folder, to_uint8_images
 from .scan import MAX_FILES
+from .sizes import BATCH_SIZE
 from .transforms import Augment, make_transform
 
 MIN_SIZE = 8
@@ -106,7 +107,7 @@ def default_num_workers(source: ImageSource) -> int:
 class ImageData:
     """Train and validation images with their loaders. Build it with a ``from_*`` constructor or :meth:`demo`."""
 
-    def __init__(self, train: Split, valid: Split, classes: list[str], size: int = 224, bs: int = 64,
+    def __init__(self, train: Split, valid: Split, classes: list[str], size: int = 224, bs: int = BATCH_SIZE,
                  augment: bool = False, aug: Augment = Augment(), num_workers: int | None = None,
                  seed: int = 0):
         if len(train) < 2 or len(valid) < 1:
@@ -129,7 +130,7 @@ class ImageData:
     # ------------------------------------------------------------------ constructors
     @classmethod
     def from_folder(cls, path: str | os.PathLike, size: int = 224, valid_pct: float = 0.2,
-                    valid: str | None = None, train: str = "train", bs: int = 64, seed: int = 0,
+                    valid: str | None = None, train: str = "train", bs: int = BATCH_SIZE, seed: int = 0,
                     augment: bool = False, aug: Augment = Augment(), num_workers: int | None = None,
                     check_images: bool = True, bad_images: str = "error", max_files: int = MAX_FILES) -> "ImageData":
         """Images in ImageFolder layout: ``path/<class>/<image>``, split by ``valid_pct`` with ``seed``;
@@ -166,7 +167,7 @@ class ImageData:
         return data
 
     @classmethod
-    def from_sources(cls, train: ImageSource, valid: ImageSource, size: int = 224, bs: int = 64,
+    def from_sources(cls, train: ImageSource, valid: ImageSource, size: int = 224, bs: int = BATCH_SIZE,
                      augment: bool = False, aug: Augment = Augment(), num_workers: int | None = None,
                      seed: int = 0) -> "ImageData":
         """Every image of ``train`` for training and every image of ``valid`` for validation (the same classes)."""
@@ -175,7 +176,7 @@ class ImageData:
 
     @classmethod
     def from_arrays(cls, images, labels, classes: list[str] | None = None, valid_pct: float = 0.2,
-                    valid_images=None, valid_labels=None, size: int = 64, bs: int = 64, seed: int = 0,
+                    valid_images=None, valid_labels=None, size: int = 64, bs: int = BATCH_SIZE, seed: int = 0,
                     augment: bool = False, aug: Augment = Augment()) -> "ImageData":
         """Images in memory: ``N x H x W`` (grey) or ``N x H x W x C`` arrays, uint8 or floats in [0, 1];
         ``labels`` are class indices. Split by ``valid_pct`` unless ``valid_images/valid_labels`` are given."""
@@ -191,7 +192,7 @@ class ImageData:
         return cls.from_sources(source, vsource, size, bs, augment, aug, 0, seed)
 
     @classmethod
-    def demo(cls, size: int = 64, bs: int = 64, seed: int = 0, valid_pct: float = 0.2,
+    def demo(cls, size: int = 64, bs: int = BATCH_SIZE, seed: int = 0, valid_pct: float = 0.2,
              n: int | None = None, augment: bool = False) -> "ImageData":
         """The embedded default: scikit-learn's 1,797 real 8x8 handwritten digits (10 classes), as RGB
         images resized to ``size``. No flips in the augmentation (a flipped digit is another digit).

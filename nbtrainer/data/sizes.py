@@ -31,6 +31,7 @@ SMALLEST, LARGEST = 64, 224  # floor (room for the body's features), ceiling (it
 PROGRESSIVE_FIRST = 128  # the course's first size when the images are large
 SAMPLE = 256  # images whose headers are read
 MIN_BATCHES = 4  # a small folder's batch size leaves at least this many batches an epoch
+BATCH_SIZE = 64  # the data's batch size by default, and what "auto" starts from
 
 
 @dataclass(frozen=True)
@@ -78,8 +79,9 @@ def plan_sizes(data) -> SizePlan:
 def plan_batch_size(n_train: int, bs: int, multiple: int = 1) -> tuple[int, str]:
     """The batch size for ``n_train`` training images: ``bs``, or, for a small folder where ``bs`` would leave
     fewer than :data:`MIN_BATCHES` batches an epoch (one batch an epoch learns next to nothing per epoch), the
-    largest that leaves that many (at least 2: BatchNorm needs 2 images; a multiple of ``multiple``, the
-    processes of a distributed run). Returns it with why ("" when ``bs`` stays).
+    largest that leaves that many (at least 2 a process: BatchNorm needs 2 images; a multiple of ``multiple``,
+    the processes of a distributed run; so under 8 images there are fewer). Returns it with why ("" when
+    ``bs`` stays).
 
     Example::
 
@@ -87,9 +89,9 @@ def plan_batch_size(n_train: int, bs: int, multiple: int = 1) -> tuple[int, str]
     """
     if n_train // bs >= MIN_BATCHES:
         return bs, ""
-    smaller = max(2, n_train // MIN_BATCHES) // multiple * multiple
-    if smaller < max(2, multiple) or smaller >= bs:
+    smaller = max(2 * multiple, n_train // MIN_BATCHES // multiple * multiple)  # >= 2 images a process
+    if smaller >= bs:
         return bs, ""
     return smaller, (f"{n_train} training images: batch size {smaller} ({bs} would leave {max(1, n_train // bs)} "
-                     f"batch{'es' if n_train // bs > 1 else ''} an epoch; at least {MIN_BATCHES} make each epoch "
-                     f"learn)")
+                     f"batch{'es' if n_train // bs > 1 else ''} an epoch; {max(1, n_train // smaller)} batches make each "
+                     f"epoch learn)")

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field, fields
 
 from ..checks import is_int
-from ..data.sizes import plan_batch_size, plan_sizes
+from ..data.sizes import BATCH_SIZE, plan_batch_size, plan_sizes
 from ..train.evaluation import TTA_N
 from ..train.lr_find import MIN_NUM_ITER, NUM_ITER
 from .results import StepResult
@@ -141,15 +141,15 @@ class DataPlan:
 
 def plan_data(data, size, final_size, bs, world_size: int = 1) -> DataPlan:
     """``Checklist.recipe``'s sizes and batch size for ``data``: ``"auto"`` from the images
-    (:func:`nbtrainer.data.sizes.plan_sizes`, :func:`~nbtrainer.data.sizes.plan_batch_size`), None the data's
-    own, a number as given."""
+    (:func:`nbtrainer.data.sizes.plan_sizes`; the batch size :data:`~nbtrainer.data.sizes.BATCH_SIZE`, smaller
+    for a small folder: :func:`~nbtrainer.data.sizes.plan_batch_size`), None the data's own, a number as given."""
     why = "the size set on the data" if size is None else "as given"
     if size == "auto":
         auto = plan_sizes(data)
         size, why = auto.size, auto.why
         final_size = auto.final_size if final_size is None else final_size
-    if bs == "auto":
-        bs, batch_why = plan_batch_size(len(data.train), data.bs, world_size)
+    if bs == "auto":  # from the default, not the data's: a batch planned for an earlier, smaller folder
+        bs, batch_why = plan_batch_size(len(data.train), BATCH_SIZE, world_size)  # never sticks
         why += f"; {batch_why}" if batch_why else ""
     return DataPlan(size or data.size, final_size or None, bs, why)
 

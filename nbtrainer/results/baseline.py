@@ -9,6 +9,7 @@ Example::
 """
 from __future__ import annotations
 
+import inspect
 import time
 import warnings
 from dataclasses import dataclass
@@ -62,10 +63,13 @@ def probe_baseline(learn, cv: int = 3, Cs: int = 6) -> ProbeResult:
 
     start = time.perf_counter()
     acts = learn.cache.get(learn)
-    folds = max(2, min(cv, int(np.bincount(acts.train_y.numpy()).min())))  # every class in every fold
-    model = make_pipeline(StandardScaler(), LogisticRegressionCV(Cs=Cs, cv=folds, max_iter=300))
+    folds = max(2, min(cv, int(np.bincount(acts.train_y.numpy()).min())))  # (a class of 1 image: 2 folds)
+    known = inspect.signature(LogisticRegressionCV).parameters  # the newer scikit-learns' settings, said
+    extra = {k: v for k, v in (("l1_ratios", (0.0,)), ("use_legacy_attributes", False)) if k in known}
+    model = make_pipeline(StandardScaler(), LogisticRegressionCV(Cs=Cs, cv=folds, max_iter=300,
+                                                                 scoring="accuracy", **extra))
     with warnings.catch_warnings():  # a C that has not converged in 300 iterations only scores lower in the CV
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(acts.train_x.numpy(), acts.train_y.numpy())
     accuracy = float((model.predict(acts.valid_x.numpy()) == acts.valid_y.numpy()).mean())
-    return ProbeResult(accuracy, float(model[-1].C_[0]), time.perf_counter() - start)
+    return ProbeResult(accuracy, float(np.ravel(model[-1].C_)[0]), time.perf_counter() - start)
