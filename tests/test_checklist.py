@@ -151,6 +151,7 @@ def test_a_whole_recipe_with_a_stop_and_a_back_exports_a_script_that_replays_it(
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     printed = float(re.search(r"TTA accuracy ([0-9.]+)", out.stdout).group(1))
+    assert f"data.bs = {learn.data.bs}" in script.read_text()  # the batch size the run trained with
     resize = next(s for s in checklist.steps if s.params.get("size") == 48)
     assert f"kept {resize.result['kept']}" in out.stdout  # the same choice of size in the replay
     assert printed == pytest.approx(checklist.steps[-1].result["tta_accuracy"], abs=1e-6)

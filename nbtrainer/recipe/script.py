@@ -97,7 +97,8 @@ def checklist_script(checklist, data_code: str | None = None, save: str | None =
     lines = ['"""The nbtrainer checklist as it was run, with the learning rates actually used."""',
              "import nbtrainer as nbt", "from nbtrainer.recipe.actions import fit_resized",
              "from nbtrainer.train.metrics import accuracy", "",
-             f"data = {data_code}", _learner_code(learn)]
+             f"data = {data_code}", f"data.bs = {learn.data.bs!r}  # as the run trained (planned from the data)",
+             _learner_code(learn)]
     for entry in checklist.history:
         lines += ["", f"# {entry['index'] + 1}. {entry['name']}" if entry["index"] >= 0 else f"# {entry['name']}"]
         if entry["result"].get("cancelled"):
