@@ -13,6 +13,8 @@ import inspect
 import os
 from pathlib import Path
 
+import torch
+
 from ..data.image_data import ImageData
 from ..datasets import NAMES as DATASETS
 from ..recipe.settings import RecipeSettings, SettingError
@@ -162,3 +164,18 @@ def check_out(out: str) -> None:
     if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
         raise ValueError(f"--out {out!r}: '{parent}' is not a folder this user can write in; expected a folder "
                          "for the report")
+
+
+def check_model_options(args: argparse.Namespace) -> None:
+    """``--arch`` and ``--device``, checked before the data is read (a folder's images are all decoded)."""
+    from ..distributed import resolve_device
+    from ..model.backbones import ARCHS
+
+    if args.arch not in ARCHS:
+        raise ValueError(f"--arch {args.arch!r}: expected one of {', '.join(ARCHS)}")
+    try:
+        device = resolve_device(args.device)
+    except RuntimeError as e:
+        raise ValueError(f"--device {args.device!r}: expected auto, cpu, cuda or cuda:N ({e})") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {args.device!r}: this machine has no CUDA GPU; expected auto or cpu")

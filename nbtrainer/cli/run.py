@@ -16,28 +16,16 @@ import time
 import torch
 
 from ..train.precision import cpu_flags
-from .options import check_out, defaults, settings_of
+from .options import check_model_options, check_out, defaults, settings_of
 
 
 def image_files(paths: list[str]) -> list[str]:
     """``paths`` with each folder replaced by the image files in it (its sub-folders too, safely walked)."""
     from pathlib import Path
 
-    from torchvision.datasets.folder import IMG_EXTENSIONS
+    from ..data.scan import list_pictures
 
-    from ..data.scan import list_images
-
-    files = []
-    for path in paths:
-        if Path(path).is_dir():
-            found = list_images(Path(path))
-            loose = sorted(str(p) for p in Path(path).iterdir()  # hidden files (e.g. macOS's ._x.jpg) are not
-                           if p.is_file() and not p.name.startswith(".")  # pictures, as in the class folders
-                           and p.name.lower().endswith(IMG_EXTENSIONS))
-            files += loose + [f for names in found.values() for f in names]
-        else:
-            files.append(path)
-    return files
+    return [f for path in paths for f in (list_pictures(Path(path)) if Path(path).is_dir() else [path])]
 
 
 def predict_command(args: argparse.Namespace) -> int:
@@ -56,17 +44,11 @@ def predict_command(args: argparse.Namespace) -> int:
     if rows:
         print(format_predictions(rows, predictor.classes, args.top))
     if args.csv:
-        write_predictions_csv(rows, args.csv)
+        from ..results.evaluate import write_csv
+
+        write_csv(args.csv, [{"path": name, "predicted": label, "probability": round(float(probs.max()), 6)}
+                             for name, label, probs in rows])
     return 1 if failed else 0
-
-
-def write_predictions_csv(rows: list, path: str) -> None:
-    import csv
-
-    with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["path", "predicted", "probability"])
-        writer.writerows([name, label, round(float(probs.max()), 6)] for name, label, probs in rows)
 
 
 def evaluate_command(args: argparse.Namespace) -> int:
@@ -142,21 +124,6 @@ def build_run(args: argparse.Namespace, ranks=None, callbacks=()):
     if ranks is not None:  # the batch size as planned (a small folder's is smaller), before any training
         check_global_batch(data.bs, len(data.train), ranks)
     return data, learn, checklist
-
-
-def check_model_options(args: argparse.Namespace) -> None:
-    """``--arch`` and ``--device``, checked before the data is read (a folder's images are all decoded)."""
-    from ..distributed import resolve_device
-    from ..model.backbones import ARCHS
-
-    if args.arch not in ARCHS:
-        raise ValueError(f"--arch {args.arch!r}: expected one of {', '.join(ARCHS)}")
-    try:
-        device = resolve_device(args.device)
-    except RuntimeError as e:
-        raise ValueError(f"--device {args.device!r}: expected auto, cpu, cuda or cuda:N ({e})") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {args.device!r}: this machine has no CUDA GPU; expected auto or cpu")
 
 
 def precision_text(args: argparse.Namespace, device: str) -> str:

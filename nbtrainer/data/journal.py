@@ -35,8 +35,10 @@ import os
 import secrets
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 HIDDEN = ".nbtrainer"  # the journal and the trash, inside the data folder
 BATCHES = Path(HIDDEN) / "batches"
@@ -53,18 +55,13 @@ class Disk:
 
     def write(self, path: Path, data: bytes) -> None:
         """``path`` holding ``data``: written to a temporary name, fsynced, then put in place atomically."""
-        tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(3)}.tmp")
-        with open(tmp, "wb") as f:
+        def fill(f) -> None:
             f.write(data[: len(data) // 2])
             f.flush()
             self.step()  # a kill here leaves a half-written temporary file, never a half-written `path`
             f.write(data[len(data) // 2:])
-            f.flush()
-            os.fsync(f.fileno())
-        self.step()
-        os.replace(tmp, path)
-        sync_dir(path.parent)
-        self.step()
+
+        write_atomically(path, fill, self.step)
 
     def move(self, src: Path, dst: Path) -> None:
         """``src`` renamed to ``dst`` (its folder made first); both folders fsynced."""
@@ -74,6 +71,35 @@ class Disk:
         if src.parent != dst.parent:
             sync_dir(src.parent)
         self.step()
+
+
+def write_atomically(path: str | os.PathLike, fill: Callable[[BinaryIO], None],
+                     step: Callable[[], None] = lambda: None) -> Path:
+    """``fill(f)`` writes the file's content into ``f``, a new temporary file beside ``path`` (binary, made as
+    ``open`` makes a file: the umask's permissions); it is fsynced and renamed over ``path``, and the folder
+    fsynced: a kill at any moment leaves the old ``path`` or the new one whole, never a part (``step``: called
+    after each change to the disk, for the crash tests). Every atomic file write of nbtrainer goes through it.
+
+    Example::
+
+        write_atomically("model.pt", lambda f: torch.save(obj, f))
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    try:
+        with open(tmp, "xb") as f:
+            fill(f)
+            f.flush()
+            os.fsync(f.fileno())
+        step()
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    sync_dir(path.parent)
+    step()
+    return path
 
 
 def sync_dir(folder: Path) -> None:

@@ -35,6 +35,12 @@ def list_images(root: Path, max_files: int = MAX_FILES) -> dict[str, list[str]]:
             for e in folders}
 
 
+def list_pictures(folder: Path, max_files: int = MAX_FILES) -> list[str]:
+    """Every image file in ``folder`` and its sub-folders (visible, regular files, link loops walked once),
+    in order: what ``nbtrainer predict`` reads from a folder."""
+    return sorted(_images(str(folder), [max_files, max_files], {_key(str(folder))}, top=True))
+
+
 def _is_dir(entry: os.DirEntry) -> bool:
     try:
         return entry.is_dir()

@@ -9,12 +9,14 @@ Example::
 from __future__ import annotations
 
 import csv
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from ..data.journal import write_atomically
 from ..data.sources import scan_folder
 from ..train.metrics import accuracy
 from .interpret import Interpretation
@@ -40,12 +42,17 @@ class FolderEvaluation:
                 for path, t, p, prob in zip(self.paths, it.targets, best.indices, best.values)]
 
     def write_csv(self, path: str | os.PathLike) -> Path:
-        path = Path(path)
-        with open(path, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=["path", "class", "predicted", "probability", "correct"])
-            writer.writeheader()
-            writer.writerows(self.rows())
-        return path
+        return write_csv(path, self.rows())
+
+
+def write_csv(path: str | os.PathLike, rows: list[dict]) -> Path:
+    """``rows`` (dicts with the same keys) as a CSV file with a header, written atomically (a kill leaves the
+    old file or the new one, whole)."""
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=list(rows[0]) if rows else [])
+    writer.writeheader()
+    writer.writerows(rows)
+    return write_atomically(path, lambda f: f.write(text.getvalue().encode()))
 
 
 def evaluate_folder(predictor, root: str | os.PathLike, bs: int = 64) -> FolderEvaluation:

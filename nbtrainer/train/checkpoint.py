@@ -14,13 +14,13 @@ Example::
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Collection
 from importlib import metadata
 from pathlib import Path
 
 import torch
 
+from ..data.journal import write_atomically
 from ..data.transforms import Augment
 from . import learner_state
 
@@ -40,23 +40,9 @@ def to_dict(learn, parts: Collection[str] = learner_state.CHECKPOINT) -> dict:
 
 
 def atomic_torch_save(obj, path: str | os.PathLike) -> Path:
-    """``torch.save`` to a temporary file in the same folder, flushed to disk, then renamed over ``path``:
-    a crash mid-write leaves the previous file whole."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # a new file of a unique name, made as open() makes one (0666 less the umask; mkstemp's would be 0600)
-    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """``torch.save`` streamed to a temporary file in the same folder, fsynced, then renamed over ``path``
+    (:func:`nbtrainer.data.journal.write_atomically`): a crash mid-write leaves the previous file whole."""
+    return write_atomically(path, lambda f: torch.save(obj, f))
 
 
 def save(learn, path: str | os.PathLike) -> Path:

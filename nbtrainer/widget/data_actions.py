@@ -44,11 +44,16 @@ class DataActions:
             overview = {"error": f"cannot show the data: {self.places.hide(str(e))}"}
         self.write(data_overview={**overview, "seq": next(self._seq)})
 
+    def _busy_with_the_data(self) -> bool:
+        """True (and said) while a step runs: it trains on this data, which must not change under it."""
+        if self.busy:
+            self.write(message="wait for the running step to finish (or press Stop): it trains on this data")
+        return self.busy
+
     # ------------------------------------------------------------------ asking first
     def _ask(self, text: str, action: Callable[[], None]) -> None:
         with self._lock:
-            if self.busy:
-                self.write(message="wait for the running step to finish (or press Stop): it trains on this data")
+            if self._busy_with_the_data():
                 return
             self._pending = (text, action)
             self.write(confirm={"text": text, "seq": next(self._seq)})
@@ -187,8 +192,7 @@ class DataActions:
     def undo_edit(self) -> None:
         """Ask, then undo the last upload or clean-up in :attr:`data_root`; first says what opening the folder
         put right (a change or an undo cut short by a crash)."""
-        if self.busy:  # opening the folder may put right a change a crash cut short: not under a running step
-            self.write(message="wait for the running step to finish (or press Stop): it trains on this data")
+        if self._busy_with_the_data():  # opening the folder may put right a change a crash cut short
             return
         root = Path(self.data_root)
         edits = FolderEdits(root) if root.is_dir() else None
