@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from nbtrainer.data.image_data import usable_cpus
+from nbtrainer.data.splits import usable_cpus
 
 try:
     from .common import last_json_line, print_table, row

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -17,7 +18,7 @@ from nbtrainer.train.predict import Predictor
 def test_run_on_a_folder_writes_the_report(make_folder, tmp_path, capsys):
     root = make_folder({"zero": 12, "one": 12, "two": 12})
     out = tmp_path / "report"
-    code = main(["run", "--data", str(root), "--size", "32", "--final-size", "40", "--bs", "8", "--head-cycles", "1",
+    code = main(["run", "--data", str(root), "--test-pct", "0.25", "--size", "32", "--final-size", "40", "--bs", "8", "--head-cycles", "1",
                  "--aug-cycles", "1", "--unfrozen-cycles", "2", "--final-cycles", "1", "--tta", "1", "--workers", "0",
                  "--lr-find-iters", "20", "--unfrozen-lr-find-iters", "12", "--cache-dir", str(tmp_path / "cache"),
                  "--out", str(out), "--no-progress"])
@@ -27,7 +28,10 @@ def test_run_on_a_folder_writes_the_report(make_folder, tmp_path, capsys):
     # the bar to beat on a folder (issue 28): printed after precompute, before any training, and at the end
     bar = printed.index("the bar to beat: a linear probe on the frozen body's features scores")
     assert printed.index("-> Precompute activations") < bar < printed.index("-> Find the learning rate")
-    assert "points over the linear probe's" in printed
+    # the test set (issue 28): held out of the folder, named in the plan, scored at the end against the probe's
+    assert "judged on 9 test images, never used to choose" in printed
+    assert re.search(r"test accuracy: [\d.]+% \(.*\) on 9 images never used to choose; [-+][\d.]+ points "
+                     r"(over|below) the linear probe's [\d.]+% on test", printed)
     for name in ("Precompute activations", "Find the learning rate", "Train the head on precomputed activations",
                  "Unfreeze all layers", "Find the learning rate again", "Progressive resize to 40px",
                  "Test-time augmentation"):
@@ -46,7 +50,9 @@ def test_run_on_a_folder_writes_the_report(make_folder, tmp_path, capsys):
     # the resize is kept only if 40 px beat 32 px on validation: the checkpoint has the size kept
     assert ckpt["classes"] == ["one", "two", "zero"] and ckpt["data"]["size"] == steps[8]["size"] in (32, 40)
     assert steps[8]["kept"].startswith(("cycle", "the start")) and "kept" in printed
-    assert 0 < metrics["probe_accuracy"] <= 1
+    assert 0 < metrics["probe_accuracy"] <= 1 and 0 < metrics["probe_test_accuracy"] <= 1
+    assert metrics["test_accuracy"] == steps[-1]["test_accuracy"] and 0 < metrics["test_plain_accuracy"] <= 1
+    assert all(0 <= s["test_accuracy"] <= 1 for s in steps if s["epochs"])  # each fit's gain on test
     assert Predictor.from_file(out / "model.safetensors").classes == ["one", "two", "zero"]  # the file to share
     for png in ("training.png", "lr_schedule.png", "lr_find.png", "confusion.png", "top_losses.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -65,6 +71,8 @@ def test_run_on_the_embedded_digits_prints_the_svc_baseline(tmp_path):
     assert result.returncode == 0, result.stderr
     line = next(l for l in result.stdout.splitlines() if l.startswith("validation accuracy:"))
     assert "raw-pixel SVC baseline:" in line and "n/a" not in line and "images 32px" in line
+    assert "no test set: the validation accuracy is optimistic" in result.stdout  # in the plan and at the end
+    assert "points over the linear probe's" in line or "points below the linear probe's" in line
 
 
 def test_run_with_a_missing_folder_exits_2_naming_it(tmp_path, capsys):
@@ -95,7 +103,7 @@ def test_the_cli_and_the_library_have_the_same_defaults(make_folder, tmp_path):
     (["--tta", "0"], "--tta 0"), (["--snapshots", "9"], "--snapshots 9"), (["--patience", "0"], "--patience 0"),
     (["--warmup", "5"], "--warmup 5"), (["--unfrozen-lr-find-iters", "3"], "--unfrozen-lr-find-iters 3"),
     (["--lr", "-1"], "--lr -1"), (["--ratio", "0.5"], "--ratio 0.5"), (["--size", "0"], "--size"),
-    (["--bs", "0"], "--bs"), (["--valid-pct", "1.5"], "--valid-pct"), (["--final-size", "-3"], "--final-size"),
+    (["--bs", "0"], "--bs"), (["--valid-pct", "1.5"], "--valid-pct"), (["--test-pct", "0"], "--test-pct"), (["--final-size", "-3"], "--final-size"),
     (["--size", "16"], "--size"), (["--final-size", "4"], "--final-size"),
     (["--limit", "50"], "--limit 50"), (["--out", "FILE"], "--out"),
     (["--arch", "nosuch"], "--arch 'nosuch'"), (["--device", "tpu9"], "--device 'tpu9'"),
@@ -107,7 +115,7 @@ def test_every_option_is_checked_before_any_work_and_named(tmp_path, capsys, arg
         argv, out = ["--out", str(tmp_path / "a-file" / "report")], tmp_path / "a-file" / "report"
     else:
         argv = [*argv, "--out", str(out)]
-    with pytest.raises(SystemExit) if argv[0] in ("--size", "--bs", "--valid-pct", "--final-size") else \
+    with pytest.raises(SystemExit) if argv[0] in ("--size", "--bs", "--valid-pct", "--test-pct", "--final-size") else \
             _returns(2) as code:  # argparse's own types exit 2 themselves
         code.value = main(["run", *argv, "--data", str(tmp_path / "no-such-folder"), "--no-progress"])
     err = capsys.readouterr().err

@@ -104,11 +104,12 @@ def cifar10(monkeypatch, url: str) -> dict[str, bytes]:
 
 
 MAKERS = {"imagenette": imagenette, "pets": pets, "flowers102": flowers, "cifar10": cifar10}
-EXPECTED = {  # name -> (train, valid, first classes)
-    "imagenette": (8, 4, ["tench", "church"]),
-    "pets": (6, 4, ["Abyssinian", "English Setter"]),
-    "flowers102": (4, 2, ["pink primrose", "hard-leaved pocket orchid", "canterbury bells"]),
-    "cifar10": (20, 10, ["airplane", "automobile"]),
+EXPECTED = {  # name -> (train, valid, test, first classes): the official test split is the test set; where
+    # a set has no official validation split, 20% of train is held out for it
+    "imagenette": (6, 2, 4, ["tench", "church"]),
+    "pets": (5, 1, 4, ["Abyssinian", "English Setter"]),
+    "flowers102": (4, 2, 2, ["pink primrose", "hard-leaved pocket orchid", "canterbury bells"]),
+    "cifar10": (16, 4, 10, ["airplane", "automobile"]),
 }
 
 
@@ -178,8 +179,9 @@ def _nothing_half_written(root: Path, name: str) -> None:
 def test_downloads_once_into_the_cache_and_loads_as_image_data(name, server, monkeypatch, tmp_path):
     server.files = MAKERS[name](monkeypatch, server.url)
     data = nbt.datasets.load(name, root=tmp_path, size=32, bs=2, num_workers=0)
-    n_train, n_valid, first = EXPECTED[name]
-    assert (len(data.train), len(data.valid)) == (n_train, n_valid)
+    n_train, n_valid, n_test, first = EXPECTED[name]
+    assert (len(data.train), len(data.valid), len(data.test)) == (n_train, n_valid, n_test)
+    assert data.test.source is not data.train.source  # the published test split, not a part of train
     assert data.classes[:len(first)] == first
     xb, yb = next(iter(data.train_dl()))
     assert xb.shape == (2, 3, 32, 32) and yb.dtype.is_floating_point is False
@@ -298,7 +300,7 @@ def test_a_download_killed_midway_leaves_nothing_the_next_call_does_not_remove(s
     server.release.set()
     data = nbt.datasets.load("imagenette", root=tmp_path, num_workers=0)
     assert [p.name for p in (tmp_path / "imagenette").iterdir()] == [nbt.datasets.spec("imagenette").folder]
-    assert (len(data.train), len(data.valid)) == (8, 4)
+    assert (len(data.train), len(data.valid), len(data.test)) == (6, 2, 4)
 
 
 def test_an_archive_member_that_reaches_outside_is_refused(server, monkeypatch, tmp_path):

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from torch.utils.data import DataLoader
 
 import nbtrainer as nbt
-from nbtrainer.data import image_data as data_module
+from nbtrainer.data import splits as data_module
 from nbtrainer.data.sharding import ShardedBatchSampler
 from nbtrainer.distributed import Ranks
 from nbtrainer.data.sources import FolderSource

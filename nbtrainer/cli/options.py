@@ -88,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--data-root", help="cache folder of --dataset (default: $NBTRAINER_DATA or "
                                          "~/.cache/nbtrainer/datasets)")
     run.add_argument("--valid-pct", type=fraction, default=folder["valid_pct"], help="held-out fraction when there is no valid folder")
+    run.add_argument("--test-pct", type=fraction, help="hold out this fraction of the images as a test set the "
+                     "recipe never chooses on, scored at the end (default: none; a DIR/test folder beside DIR/train, "
+                     "or a --dataset's official test split, is used by itself)")
     run.add_argument("--bad-images", choices=("error", "skip"), default=folder["bad_images"],
                      help="files of --data that are not usable images: stop before training and list them "
                           "(error, default) or leave them out with a warning (skip)")

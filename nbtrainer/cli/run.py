@@ -102,6 +102,9 @@ def build_run(args: argparse.Namespace, ranks=None, callbacks=()):
     if args.limit is not None and (args.data is not None or args.dataset is not None):
         raise ValueError(f"--limit {args.limit}: it picks the first images of the embedded digits; with --data or "
                          "--dataset, expected no --limit")
+    if args.test_pct and args.dataset is not None:
+        raise ValueError(f"--test-pct {args.test_pct}: --dataset {args.dataset} has its official test split; "
+                         "expected no --test-pct")
     check_out(args.out)
     check_model_options(args)
     if args.dataset is not None:
@@ -111,10 +114,11 @@ def build_run(args: argparse.Namespace, ranks=None, callbacks=()):
                     num_workers=args.workers)
     elif args.data is None:
         data = ImageData.demo(size=args.size or 64, bs=bs, seed=args.seed, valid_pct=args.valid_pct,
-                              n=args.limit)
+                              n=args.limit, test_pct=args.test_pct or 0.0)
     else:
         data = ImageData.from_folder(args.data, size=args.size or 64, valid_pct=args.valid_pct, bs=bs,
-                                     seed=args.seed, num_workers=args.workers, bad_images=args.bad_images)
+                                     seed=args.seed, num_workers=args.workers, bad_images=args.bad_images,
+                                     test_pct=args.test_pct or 0.0)
     learn = Learner(data, arch=args.arch, opt=args.opt, seed=args.seed, callbacks=callbacks, device=args.device,
                     amp=args.amp, channels_last=args.channels_last,
                     bn_freeze=args.bn_freeze, cache=ActivationCache(args.cache_dir))
@@ -143,8 +147,9 @@ def bar_to_beat(learn, say):
     except Exception as e:  # a bar that cannot be drawn must not end the run (e.g. too few images a class)
         say(f"   the bar to beat: no linear probe ({type(e).__name__}: {e})", flush=True)
         return None
+    test = f" and {probe.test_accuracy:.2%} on test" if probe.test_accuracy is not None else ""
     say(f"   the bar to beat: a linear probe on the frozen body's features scores {probe.accuracy:.2%} on "
-        f"validation (logistic regression, C={probe.C:.3g} by cross-validation; {probe.seconds:.1f} s, not "
+        f"validation{test} (logistic regression, C={probe.C:.3g} by cross-validation; {probe.seconds:.1f} s, not "
         f"counted in the run's time)", flush=True)
     return probe
 
@@ -192,7 +197,7 @@ def train_and_report(args: argparse.Namespace, ranks) -> int:
     tta = checklist.steps[-1].result
     extra = {"accuracy": tta["plain_accuracy"], "tta_accuracy": tta["tta_accuracy"], "final_accuracy": tta["accuracy"],
              "final_predictions": tta["chosen"], "svc_baseline": baseline,
-             "probe_accuracy": probe.accuracy if probe else None,
+             "probe_accuracy": probe.accuracy if probe else None, **test_metrics(tta, probe),
              "seconds": seconds, "sizes": checklist.sizes, "processes": ranks.world_size}
     paths = write_report(args.out, learn, checklist, extra, interp)
     print()
@@ -200,13 +205,36 @@ def train_and_report(args: argparse.Namespace, ranks) -> int:
     print()
     sizes = " -> ".join(f"{px}px" for px in checklist.sizes)
     base = "n/a (images on disk, or over 5,000)" if baseline is None else f"{baseline:.2%}"
-    over = (f"{100 * (tta['accuracy'] - probe.accuracy):+.1f} points over the linear probe's {probe.accuracy:.2%}"
-            if probe else "linear probe: n/a")
     print(f"validation accuracy: {tta['plain_accuracy']:.2%} (with TTA: {tta['tta_accuracy']:.2%}; kept "
-          f"{tta['chosen']}: {tta['accuracy']:.2%}; {over})  |  "
-          f"raw-pixel SVC baseline: {base}  |  images {sizes}  |  {seconds:.0f} s")
+          f"{tta['chosen']}: {tta['accuracy']:.2%}{'' if 'test_accuracy' in tta else '; ' + over_probe(tta, probe)})"
+          f"  |  raw-pixel SVC baseline: {base}  |  images {sizes}  |  {seconds:.0f} s")
+    if "test_accuracy" in tta:
+        plain = "" if tta["chosen"] == "plain" else f"; plain predictions {tta['test_plain_accuracy']:.2%}"
+        print(f"test accuracy: {tta['test_accuracy']:.2%} ({tta['chosen']}{plain}) on {len(data.test)} images "
+              f"never used to choose; {over_probe(tta, probe)}")
+    else:
+        print("no test set: the validation accuracy is optimistic, the recipe chose on it (--test-pct holds one out)")
     print(f"report: {', '.join(str(p) for p in paths.values())}")
     return 0
+
+
+def test_metrics(tta: dict, probe) -> dict:
+    """``metrics.json``'s test-set figures (absent without a test set)."""
+    if "test_accuracy" not in tta:
+        return {}
+    return {"test_accuracy": tta["test_accuracy"], "test_plain_accuracy": tta["test_plain_accuracy"],
+            "probe_test_accuracy": probe.test_accuracy if probe else None}
+
+
+def over_probe(tta: dict, probe) -> str:
+    """The result against the linear probe: on the test set when there is one, else on validation."""
+    if probe is None:
+        return "linear probe: n/a"
+    on_test = "test_accuracy" in tta and probe.test_accuracy is not None
+    ours, bar = (tta["test_accuracy"], probe.test_accuracy) if on_test else (tta["accuracy"], probe.accuracy)
+    points = 100 * (ours - bar)
+    return (f"{points:+.1f} points {'over' if points >= 0 else 'below'} the linear probe's {bar:.2%}"
+            f"{' on test' if on_test else ''}")
 
 
 class StepFailed(Exception):

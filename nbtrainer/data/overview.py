@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from ..checks import is_int
-from .image_data import ImageData, Split
+from .image_data import ImageData
+from .splits import Split
 from .transforms import make_transform
 
 

@@ -48,15 +48,18 @@ def describe() -> str:
 
 
 def load(name: str, root: str | os.PathLike | None = None, size: int | None = None, bs: int = 64, seed: int = 0,
-         augment: bool = False, aug: Augment = Augment(), num_workers: int | None = None) -> ImageData:
-    """``name``'s train and valid images as :class:`~nbtrainer.ImageData`, downloading them the first time.
+         augment: bool = False, aug: Augment = Augment(), num_workers: int | None = None,
+         valid_pct: float = 0.2) -> ImageData:
+    """``name``'s train, valid and test images (the official splits: the test set is the one published as
+    such, never used to choose anything; where the set has no validation split, ``valid_pct`` of train) as
+    :class:`~nbtrainer.ImageData`, downloading them the first time.
 
     Args:
         name: one of :data:`NAMES`.
         root: the cache folder (default: :func:`default_root`); the set goes into ``root/name``.
         size: image side in pixels. Default: from the images' own size, as ``nbtrainer run`` picks it
             (:mod:`nbtrainer.data.sizes`: Imagenette 160 px, Pets 128 px, CIFAR-10 64 px).
-        bs, seed, augment, aug, num_workers: as in :meth:`ImageData.from_folder`.
+        bs, seed, augment, aug, num_workers, valid_pct: as in :meth:`ImageData.from_folder`.
 
     Raises:
         DatasetError: the download failed, was corrupt or truncated (nothing is kept), or there is no network
@@ -66,20 +69,21 @@ def load(name: str, root: str | os.PathLike | None = None, size: int | None = No
     folder = Path(root) if root is not None else default_root()
     folder = folder.expanduser().resolve() / entry.name
     prepare(entry, folder)
-    train, valid = entry.splits(folder)
-    if train.classes != valid.classes:
-        raise DatasetError(f"{entry.title} in '{folder}': the train split has classes {train.classes}, the valid "
-                           f"split {valid.classes}; delete '{folder / entry.folder}' to download it again")
+    train, valid, test = entry.splits(folder)
+    for part, other in (("valid", valid), ("test", test)):
+        if other is not None and other.classes != train.classes:
+            raise DatasetError(f"{entry.title} in '{folder}': the train split has classes {train.classes}, the {part} "
+                               f"split {other.classes}; delete '{folder / entry.folder}' to download it again")
     if train.files is not None:
-        data = ImageData.from_sources(FolderSource(train.files, train.classes),
-                                      FolderSource(valid.files, valid.classes), size or 64, bs, augment, aug,
-                                      num_workers, seed)
+        source = lambda split: split and FolderSource(split.files, split.classes)  # noqa: E731
+        data = ImageData.from_sources(source(train), source(valid), size or 64, bs, augment, aug, num_workers,
+                                      seed, test=source(test), valid_pct=valid_pct)
     else:
-        data = ImageData.from_arrays(train.images, train.targets, train.classes, valid_images=valid.images,
-                                     valid_labels=valid.targets, size=size or 64, bs=bs, seed=seed,
-                                     augment=augment, aug=aug)
+        data = ImageData.from_arrays(train.images, train.targets, train.classes, valid_pct=valid_pct,
+                                     size=size or 64, bs=bs, seed=seed, augment=augment, aug=aug,
+                                     test_images=test.images, test_labels=test.targets)
     if size is None:
         data.set_size(plan_sizes(data).size)
     data.origin = (f"nbt.datasets.load({name!r}, root={str(folder.parent)!r}, size={data.size!r}, bs={bs!r}, "
-                   f"seed={seed!r}, augment={augment!r}, aug=nbt.{aug!r})")
+                   f"seed={seed!r}, augment={augment!r}, aug=nbt.{aug!r}, valid_pct={valid_pct!r})")
     return data

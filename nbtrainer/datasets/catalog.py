@@ -1,6 +1,6 @@
 """The standard teaching data sets, each read through its torchvision class: the files to download (torchvision's
-own URLs and MD5 checksums, read from the class when asked), the folder they make, and the train / valid
-samples with the class names.
+own URLs and MD5 checksums, read from the class when asked), the folder they make, and the official train,
+valid (where the set has one) and test samples with the class names.
 
 Every ``archives()`` reads torchvision's class attributes at call time, so the URLs and checksums have one
 definition (torchvision's); ``splits(root)`` builds the torchvision data sets with ``download=False`` over
@@ -44,13 +44,14 @@ class Samples:
 @dataclass(frozen=True)
 class StandardSet:
     """A data set nbtrainer can download: ``folder`` (what the archives make inside the root, the sign it is
-    there), ``archives()`` and ``splits(root)`` -> (train, valid)."""
+    there), ``archives()`` and ``splits(root)`` -> (train, valid or None, test): the official splits; where a
+    set has no official validation split, the loader holds part of train out for it."""
 
     name: str
     title: str
     folder: str
     archives: Callable[[], tuple[Archive, ...]]
-    splits: Callable[[Path], tuple[Samples, Samples]]
+    splits: Callable[[Path], tuple[Samples, Samples | None, Samples]]
     about: str
 
 
@@ -59,22 +60,22 @@ def _imagenette_archives() -> tuple[Archive, ...]:
     return (Archive(url, md5),)
 
 
-def _imagenette(root: Path) -> tuple[Samples, Samples]:
+def _imagenette(root: Path) -> tuple[Samples, None, Samples]:
     def split(name: str) -> Samples:
         ds = tv.Imagenette(str(root), split=name, size="160px")
         return Samples([names[0] for names in ds.classes], files=[(str(p), t) for p, t in ds._samples])
-    return split("train"), split("val")
+    return split("train"), None, split("val")  # its only held-out split: the test set
 
 
 def _pets_archives() -> tuple[Archive, ...]:
     return tuple(Archive(url, md5, folder="oxford-iiit-pet") for url, md5 in tv.OxfordIIITPet._RESOURCES)
 
 
-def _pets(root: Path) -> tuple[Samples, Samples]:
+def _pets(root: Path) -> tuple[Samples, None, Samples]:
     def split(name: str) -> Samples:
         ds = tv.OxfordIIITPet(str(root), split=name, target_types="category")
         return Samples(list(ds.classes), files=[(str(p), t) for p, t in zip(ds._images, ds._labels)])
-    return split("trainval"), split("test")
+    return split("trainval"), None, split("test")
 
 
 def _flowers_archives() -> tuple[Archive, ...]:
@@ -107,31 +108,32 @@ FLOWER_NAMES = (
 )
 
 
-def _flowers(root: Path) -> tuple[Samples, Samples]:
+def _flowers(root: Path) -> tuple[Samples, Samples, Samples]:
     def split(name: str) -> Samples:
         ds = tv.Flowers102(str(root), split=name)
         return Samples(list(FLOWER_NAMES), files=[(str(p), t) for p, t in zip(ds._image_files, ds._labels)])
-    return split("train"), split("val")
+    return split("train"), split("val"), split("test")
 
 
 def _cifar_archives() -> tuple[Archive, ...]:
     return (Archive(tv.CIFAR10.url, tv.CIFAR10.tgz_md5),)
 
 
-def _cifar(root: Path) -> tuple[Samples, Samples]:
+def _cifar(root: Path) -> tuple[Samples, None, Samples]:
     def split(train: bool) -> Samples:
         ds = tv.CIFAR10(str(root), train=train)
         return Samples(list(ds.classes), images=np.asarray(ds.data), targets=list(ds.targets))
-    return split(True), split(False)
+    return split(True), None, split(False)
 
 
 SETS = {s.name: s for s in (
     StandardSet("imagenette", "Imagenette (160 px)", "imagenette2-160", _imagenette_archives, _imagenette,
-                "10 easy ImageNet classes (tench, church, parachute...), 9,469 train / 3,925 valid, 160 px; 94 MB"),
+                "10 easy ImageNet classes (tench, church, parachute...), 9,469 train (20% held out to validate) / "
+                "3,925 test (its val split), 160 px; 94 MB"),
     StandardSet("pets", "Oxford-IIIT Pets", "oxford-iiit-pet", _pets_archives, _pets,
-                "37 cat and dog breeds, 3,680 train (trainval) / 3,669 valid (test); 800 MB"),
+                "37 cat and dog breeds, 3,680 train (trainval, 20% held out to validate) / 3,669 test; 800 MB"),
     StandardSet("flowers102", "Oxford Flowers 102", "flowers-102", _flowers_archives, _flowers,
-                "102 flower species, 1,020 train / 1,020 valid (the official train and val splits); 330 MB"),
+                "102 flower species, 1,020 train / 1,020 valid / 6,149 test (the official splits); 330 MB"),
     StandardSet("cifar10", "CIFAR-10", "cifar-10-batches-py", _cifar_archives, _cifar,
-                "10 classes of 32 px photos, 50,000 train / 10,000 valid (test); 163 MB"),
+                "10 classes of 32 px photos, 50,000 train (20% held out to validate) / 10,000 test; 163 MB"),
 )}

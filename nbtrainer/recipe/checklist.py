@@ -29,12 +29,13 @@ from ..data.image_data import ImageData
 from ..data.transforms import Augment
 from ..cpu_queue import WaitCancelled, ordinal, shared_cpu
 from ..distributed import current
-from ..train.callbacks import CancelFitException, Stopper
+from ..train.callbacks import CancelFitException, CancelValidException, Stopper
 from ..train.learner import MIN_MODEL_SIZE, Learner
 from ..train.schedule import cycle_starts, preview_lrs
 from . import step_checkpoints
 from .actions import ACTIONS, EDITABLE, check_ratios, differential_lrs, editable_params
-from .settings import RecipeSettings, Step, check_sizes, plan_data, plan_text, recipe_steps
+from .settings import RecipeSettings, Step, check_sizes, plan_data, plan_text, recipe_steps, test_note
+from .test_scores import test_scores
 
 __all__ = ["Checklist", "Step", "differential_lrs"]
 
@@ -180,7 +181,7 @@ class Checklist:
         if plan.bs is not None:
             learn.data.bs = plan.bs
         checklist = cls(learn, recipe_steps(s, plan.size, plan.final_size), s.lr, s.ratio, checkpoint_dir)
-        checklist.plan = plan_text(s, plan.size, plan.final_size, plan.why)
+        checklist.plan = plan_text(s, plan.size, plan.final_size, plan.why) + test_note(learn.data)
         checklist.recipe_args = {"size": size, "final_size": final_size, "bs": bs, **settings}
         return checklist
 
@@ -223,6 +224,7 @@ class Checklist:
             with shared_cpu(self.learn.device.type, current().world_size, self._stop_requested, self._waiting):
                 self.on_wait(None)
                 step.result = ACTIONS[step.action](self.learn, self, params)
+                step.result.update(self._test_scores(step))
         except (CancelFitException, WaitCancelled):  # Stop outside a fit's own handling: precompute, TTA, a wait
             step.result = {"cancelled": True}
         except Exception as e:
@@ -236,6 +238,14 @@ class Checklist:
         if step.status == "done" and self.checkpoint_dir is not None:
             step_checkpoints.save(self, index, self.checkpoint_path(index))
         return step
+
+    def _test_scores(self, step: Step) -> dict:
+        """The test set's accuracy after ``step`` (:mod:`~nbtrainer.recipe.test_scores`); a Stop during it
+        leaves it out, not the step's own result."""
+        try:
+            return test_scores(self.learn, step)
+        except (CancelFitException, CancelValidException):
+            return {}
 
     def _stop_requested(self) -> bool:
         return any(isinstance(cb, Stopper) and cb.requested for cb in self.learn.callbacks)

@@ -43,6 +43,7 @@ class FitStepResult(TypedDict, total=False):
     kept: str                 # "cycle 2 of 3", "the start: this fit did not improve on it", ...
     cycle_ends: list[dict]    # nbtrainer.train.cycles.CycleEnd as dicts
     stop_reason: str
+    test_accuracy: float      # of the kept weights on the test set, when the data has one (never chosen on)
     seconds: float
 
 
@@ -68,6 +69,8 @@ class TTAStepResult(TypedDict, total=False):
     snapshots: int
     tta_n: int                # TTA passes of the kept choice (0: none)
     ensemble: int             # snapshots averaged by the kept choice (0: none)
+    test_accuracy: float      # of the kept choice on the test set, when the data has one (never chosen on)
+    test_plain_accuracy: float  # plain predictions on the test set
     seconds: float
 
 

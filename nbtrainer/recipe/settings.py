@@ -163,6 +163,15 @@ def plan_text(s: RecipeSettings, size: int, final_size: int | None, why: str) ->
             f"network at most {unfrozen}{', then ' + final if final else ''}, stopping at over-fitting")
 
 
+def test_note(data) -> str:
+    """What the final figures are measured on: the test set, or a warning that the validation figure, chosen on,
+    is optimistic."""
+    if data.test is not None:
+        return f"; judged on {len(data.test)} test images, never used to choose"
+    return ("; no test set: the validation accuracy is optimistic, the recipe chooses on it (hold one out with "
+            "--test-pct, or a test/ folder beside train/)")
+
+
 def recipe_steps(s: RecipeSettings, size: int, final_size: int | None = None) -> list[Step]:
     """The checklist in the course's order: precompute; lr_find; the head on the cache; the head with
     augmentation; unfreeze; differential LRs; lr_find again; the whole network with cycle_mult=2 until

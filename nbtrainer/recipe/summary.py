@@ -13,14 +13,14 @@ import math
 
 def summary_rows(checklist) -> list[dict]:
     """One row per step: name, status, seconds, LRs, size, valid loss, accuracy (a fit's: of the weights it
-    kept), which weights it kept."""
+    kept), which weights it kept, and the test accuracy after it (None without a test set)."""
     rows = []
     for step in checklist.steps:
         r = step.result
         rows.append({"step": step.name, "status": step.status, "seconds": r.get("seconds"),
                      "lrs": r.get("lrs"), "size": r.get("size"), "epochs": r.get("epochs"),
                      "valid_loss": r.get("valid_loss"), "accuracy": r.get("accuracy"), "kept": r.get("kept"),
-                     "detail": detail(r)})
+                     "test_accuracy": r.get("test_accuracy"), "detail": detail(r)})
     return rows
 
 
@@ -28,12 +28,16 @@ def checklist_html(checklist) -> str:
     """The checklist's steps as an HTML table with their status and results (its ``_repr_html_``)."""
     from ..present.html import pct, table
 
+    summary = summary_rows(checklist)
+    tested = checklist.learn.data.test is not None
     rows = [[i, r["step"], r["status"], lrs_text(r["lrs"]) if r["lrs"] else "-",
-             "-" if r["seconds"] is None else f"{r['seconds']:.1f} s", pct(r["accuracy"]), r["detail"] or "-"]
-            for i, r in enumerate(summary_rows(checklist), 1)]
+             "-" if r["seconds"] is None else f"{r['seconds']:.1f} s", pct(r["accuracy"]),
+             *([pct(r["test_accuracy"])] if tested else []), r["detail"] or "-"]
+            for i, r in enumerate(summary, 1)]
     done = sum(s.status == "done" for s in checklist.steps)
+    header = ['#', 'step', 'status', 'LRs', 'time', 'valid accuracy', *(['test accuracy'] if tested else []), 'result']
     return (f"<div><b>Checklist</b>: {done} of {len(checklist.steps)} steps done"
-            f"{table(['#', 'step', 'status', 'LRs', 'time', 'accuracy', 'result'], rows)}</div>")
+            f"{table(header, rows)}</div>")
 
 
 def lrs_text(lrs) -> str:
@@ -70,12 +74,15 @@ def _fmt(value, spec: str, width: int) -> str:
 
 
 def format_table(rows: list[dict]) -> str:
-    """A plain-text table of :func:`summary_rows`."""
-    header = f"{'step':<44} {'status':<8} {'time':>7} {'size':>5} {'ep':>3} {'valid loss':>10} {'accuracy':>8}  lrs"
+    """A plain-text table of :func:`summary_rows` (a test column when a step has a test accuracy)."""
+    tested = any(r.get("test_accuracy") is not None for r in rows)
+    header = (f"{'step':<44} {'status':<8} {'time':>7} {'size':>5} {'ep':>3} {'valid loss':>10} {'accuracy':>8}"
+              f"{'   test' if tested else ''}  lrs")
     lines = [header, "-" * len(header)]
     for r in rows:
         lrs = " ".join(x for x in ("[" + lrs_text(r["lrs"]) + "]" if r["lrs"] else "", r.get("detail")) if x) or "-"
+        test = f" {_fmt(r.get('test_accuracy'), '.2%', 7)}" if tested else ""
         lines.append(f"{r['step'][:44]:<44} {r['status']:<8} {_fmt(r['seconds'], '.1f', 6)}s {_fmt(r['size'], 'd', 5)} "
-                     f"{_fmt(r['epochs'], 'd', 3)} {_fmt(r['valid_loss'], '.4f', 10)} {_fmt(r['accuracy'], '.2%', 8)}  "
-                     f"{lrs}")
+                     f"{_fmt(r['epochs'], 'd', 3)} {_fmt(r['valid_loss'], '.4f', 10)} {_fmt(r['accuracy'], '.2%', 8)}"
+                     f"{test}  {lrs}")
     return "\n".join(lines)

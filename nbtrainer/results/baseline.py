@@ -18,6 +18,7 @@ import numpy as np
 
 from ..data.image_data import ImageData
 from ..data.sources import ArraySource
+from ..train.precompute import split_features
 
 
 SVC_MAX_TRAIN = 5000  # an RBF SVC's fit grows with the square of the images: CIFAR-10's 50,000 would take hours
@@ -44,18 +45,20 @@ def svc_baseline(data: ImageData) -> float | None:
 
 @dataclass(frozen=True)
 class ProbeResult:
-    """A linear probe's validation accuracy, its regularisation (chosen by cross-validation) and its time."""
+    """A linear probe's validation accuracy, its test accuracy (None without a test set), its regularisation
+    (chosen by cross-validation) and its time."""
 
     accuracy: float
     C: float
     seconds: float
+    test_accuracy: float | None = None
 
 
 def probe_baseline(learn, cv: int = 3, Cs: int = 6) -> ProbeResult:
     """The linear probe, the bar fine-tuning has to beat: ``LogisticRegressionCV`` (``Cs`` strengths, ``cv``-fold
     cross-validation on the training images only) on the frozen body's pooled features, standardized, of the
     learner's training images (its activation cache: precompute once, nothing decoded again), scored on the
-    validation images."""
+    validation images, and on the test images when the data has them (their features computed here)."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegressionCV
     from sklearn.pipeline import make_pipeline
@@ -72,4 +75,8 @@ def probe_baseline(learn, cv: int = 3, Cs: int = 6) -> ProbeResult:
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(acts.train_x.numpy(), acts.train_y.numpy())
     accuracy = float((model.predict(acts.valid_x.numpy()) == acts.valid_y.numpy()).mean())
-    return ProbeResult(accuracy, float(np.ravel(model[-1].C_)[0]), time.perf_counter() - start)
+    test = None
+    if learn.data.test is not None:
+        test_x, test_y = split_features(learn, "test")
+        test = float((model.predict(test_x.numpy()) == test_y.numpy()).mean())
+    return ProbeResult(accuracy, float(np.ravel(model[-1].C_)[0]), time.perf_counter() - start, test)

@@ -72,9 +72,10 @@ class Evaluation:
             skipped += self._with_events(run, "batch", CancelBatchException) is not None
         return skipped
 
-    def valid_batches(self) -> int:
-        """Batches in one pass over the validation set (this rank's part of it under torch.distributed)."""
-        part = shard(len(self.data.valid))
+    def valid_batches(self, split: str = "valid") -> int:
+        """Batches in one pass over the validation set, or ``split`` (this rank's part of it under
+        torch.distributed)."""
+        part = shard(len(self.data.split(split)))
         return math.ceil((part.stop - part.start) / (2 * self.data.bs))
 
     def snapshot_weights(self, snapshots: int) -> list[dict]:
@@ -101,19 +102,20 @@ class Evaluation:
                 total = probs if total is None else total + probs
             return total / len(weights), other
 
-    def get_preds(self, augment: bool = False, snapshots: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    def get_preds(self, augment: bool = False, snapshots: int = 0, split: str = "valid") -> tuple[torch.Tensor, torch.Tensor]:
         """Class probabilities and targets for the validation set (augmented images if ``augment``), in order;
-        ``snapshots=k`` averages the last ``k`` cycle-end weights' probabilities (a snapshot ensemble).
-        Under torch.distributed each rank predicts its part and every rank gets the whole set."""
-        return self.ensemble(lambda: self._get_preds(augment), snapshots)
+        ``snapshots=k`` averages the last ``k`` cycle-end weights' probabilities (a snapshot ensemble);
+        ``split="test"``: the test set's instead. Under torch.distributed each rank predicts its part and every
+        rank gets the whole set."""
+        return self.ensemble(lambda: self._get_preds(augment, split), snapshots)
 
     @torch.inference_mode()
-    def _get_preds(self, augment: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    def _get_preds(self, augment: bool, split: str = "valid") -> tuple[torch.Tensor, torch.Tensor]:
         self.model.eval()
-        use_cache = self.precompute and not augment
-        part = shard(len(self.data.valid))
+        use_cache = self.precompute and not augment and split == "valid"  # the cache holds train and valid
+        part = shard(len(self.data.split(split)))
         batches = (self._current_activations().valid_batches(2 * self.data.bs, part) if use_cache
-                   else self.data.valid_dl(augment=augment, part=part))
+                   else self.data.valid_dl(augment=augment, part=part, split=split))
         probs, targets = [torch.empty(0, self.data.c)], [torch.empty(0, dtype=torch.long)]
 
         def predict_batch(batch) -> None:
@@ -125,7 +127,7 @@ class Evaluation:
             probs.append(pred)  # (both lists at the end: a batch skipped part-way adds to neither)
             targets.append(yb)
 
-        self.inference_pass("predict", self.valid_batches(), lambda: self.inference_batches(batches, predict_batch))
+        self.inference_pass("predict", self.valid_batches(split), lambda: self.inference_batches(batches, predict_batch))
         return distributed.gather(torch.cat(probs)), distributed.gather(torch.cat(targets))
 
     def predict(self, item, snapshots: int = 0) -> tuple[str, torch.Tensor]:
@@ -143,19 +145,20 @@ class Evaluation:
         probs, targets = self.get_preds()
         return nll(probs, targets), accuracy(probs, targets)
 
-    def tta(self, n: int = TTA_N, snapshots: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    def tta(self, n: int = TTA_N, snapshots: int = 0, split: str = "valid") -> tuple[torch.Tensor, torch.Tensor]:
         """Test-time augmentation: the mean of the plain and ``n`` augmented predictions of the validation set
-        (``snapshots``: for each of the last ``snapshots`` cycle-end weights, averaged; see :meth:`get_preds`)."""
+        (``snapshots``: for each of the last ``snapshots`` cycle-end weights, averaged; ``split``: see
+        :meth:`get_preds`)."""
         if not is_int(n, 1):
             raise ValueError(f"n={n!r}: expected the number of augmented passes, an integer >= 1")
         def predict() -> tuple[torch.Tensor, torch.Tensor]:
-            probs, targets = self._get_preds(False)
+            probs, targets = self._get_preds(False, split)
             for _ in range(n):
-                probs = probs + self._get_preds(True)[0]
+                probs = probs + self._get_preds(True, split)[0]
             return probs / (n + 1), targets
 
         passes = max(1, len(self.snapshot_weights(snapshots))) * (n + 1)
-        return self.inference_pass("tta", passes * self.valid_batches(), lambda: self.ensemble(predict, snapshots))
+        return self.inference_pass("tta", passes * self.valid_batches(split), lambda: self.ensemble(predict, snapshots))
 
     def export(self, path):
         """An inference-only ``torch.export`` file with the preprocessing and class names inside; it loads

@@ -145,6 +145,16 @@ def compute_activations(learn, key: str, store: Store = _in_memory) -> Activatio
     return Activations(key, *train, *valid)
 
 
+def split_features(learn, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The pooled body outputs and targets of one split (``"test"``: the linear probe scores the test set with
+    them), in memory, not cached."""
+    loader = learn.data.valid_dl(split=split)
+    with restoring(learn, ("modes",)):
+        learn.model.eval()
+        return learn.inference_pass("precompute", len(loader),
+                                    lambda: _features(learn, loader, f"{split}_x", _in_memory))
+
+
 def default_folder() -> Path:
     return Path(os.environ.get("NBTRAINER_CACHE") or Path.home() / ".cache" / "nbtrainer" / "activations")
 

@@ -17,7 +17,8 @@ from ..recipe.summary import lrs_text, suggestion_text
 
 
 def step_detail(checklist: Checklist, index: int) -> str:
-    """One line about step ``index``: the LRs it used (or will use), its accuracy and what it kept."""
+    """One line about step ``index``: the LRs it used (or will use), its accuracy (and on the test set, when
+    the data has one) and what it kept."""
     step = checklist.steps[index]
     lrs = step.result.get("lrs") if step.status in ("done", "stopped") else (
         checklist.planned_lrs(step.params) if step.action == "fit" else None)
@@ -25,6 +26,8 @@ def step_detail(checklist: Checklist, index: int) -> str:
     r = step.result
     if r.get("accuracy") is not None:
         text += f"{'; ' if text else ''}accuracy {r['accuracy']:.2%}"
+    if r.get("test_accuracy") is not None:  # after the choices, on images never chosen on
+        text += f"; test {r['test_accuracy']:.2%}"
     if r.get("kept"):
         text += f"; kept {r['kept']}"
     if step.action == "lr_find" and "suggestion" in r:
