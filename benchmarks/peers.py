@@ -58,3 +58,58 @@ def quiet_fastai(flearn):
     """No progress bar, no printed table."""
     with flearn.no_bar(), flearn.no_logging(), contextlib.redirect_stdout(io.StringIO()):
         yield
+
+
+def fastai_documented(folder: str, size: int, epochs: int, model: torch.nn.Module, groups, seed: int,
+                      freeze_bn: bool = False, bs: int = 64):
+    """fastai 2.x as its docs teach a folder (the "Image classification" tutorial and the ``DataBlock``
+    tutorial): its own ``DataBlock`` (``Resize`` per item, ``aug_transforms`` per batch), ``lr_find().valley``
+    as ``base_lr``, ``fine_tune(epochs)`` (one frozen epoch, then ``epochs`` unfrozen); on the same body as
+    nbtrainer (``model``: images in [0, 1], normalised inside; ``groups``: its layer groups for fastai's
+    splitter). ``freeze_bn``: the body's BatchNorm kept in eval mode (what nbtrainer does), to show what
+    fastai does without its train-mode BatchNorm. Returns the fastai ``Learner`` (``test/`` is not read)."""
+    from fastai.callback.core import Callback
+    from fastai.losses import CrossEntropyLossFlat
+    from fastai.metrics import accuracy
+    from fastai.torch_core import set_seed
+    from fastai.vision.all import (CategoryBlock, DataBlock, GrandparentSplitter, ImageBlock, Resize,
+                                   aug_transforms, get_image_files, parent_label)
+    from fastai.vision.all import Learner as FastaiLearner
+
+    class FrozenBatchNorm(Callback):
+        order = 1  # after fastai's TrainEvalCallback has put the model in train mode
+
+        def before_train(self):
+            for m in model.body.modules():
+                if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                    m.eval()
+
+    set_seed(seed, reproducible=True)
+    block = DataBlock(blocks=(ImageBlock, CategoryBlock),
+                      get_items=lambda p: [f for f in get_image_files(p) if f.parent.parent.name in ("train", "valid")],
+                      splitter=GrandparentSplitter(train_name="train", valid_name="valid"), get_y=parent_label,
+                      item_tfms=Resize(size), batch_tfms=aug_transforms(size=size))
+    dls = block.dataloaders(folder, bs=bs, num_workers=0)
+    flearn = FastaiLearner(dls, model, loss_func=CrossEntropyLossFlat(), metrics=accuracy,
+                           splitter=lambda m: [list(g.parameters()) for g in groups],
+                           cbs=[FrozenBatchNorm()] if freeze_bn else [])
+    with quiet_fastai(flearn):
+        valley = flearn.lr_find(show_plot=False).valley
+        flearn.fine_tune(epochs, base_lr=valley)
+    return flearn
+
+
+def fastai_predictions(flearn, folder: str) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """fastai's own predictions (``get_preds``) and TTA (``tta``, its defaults) of the validation and test
+    folders: ``{"valid": (probs, targets), "valid_tta": ..., "test": ..., "test_tta": ...}``."""
+    from pathlib import Path
+
+    from fastai.vision.all import get_image_files
+
+    test = flearn.dls.test_dl(get_image_files(Path(folder) / "test"), with_labels=True)
+    out = {}
+    with quiet_fastai(flearn):
+        for name, dl in (("valid", flearn.dls.valid), ("test", test)):
+            out[name] = flearn.get_preds(dl=dl)[:2]
+            out[f"{name}_tta"] = flearn.tta(dl=dl)[:2]
+    return out

@@ -1,14 +1,17 @@
 """Real offline image sets for ``bench_quality.py``, written as ImageFolder trees (``DIR/train/<class>``,
-``DIR/valid/<class>``), so every method reads them as a user's folder would be read.
+``DIR/valid/<class>``, ``DIR/test/<class>``), so every method reads them as a user's folder would be read, and
+every method is scored on ``test/``, which no method chooses anything on.
 
 - ``photos``: one class per real colour photograph that installed packages ship (scikit-image's
   astronaut, chelsea, coffee, the Hubble deep field, motorcycle, retina, rocket; matplotlib's Grace
-  Hopper; scikit-learn's china and flower): 60 train and 20 valid square crops per class, 96 px.
-  Train crops come from the left 60% of the photo, valid crops from the right 40%: no valid pixel is
-  seen in training, so the set asks whether the classifier knows a scene from parts it never saw.
+  Hopper; scikit-learn's china and flower): 60 train, 20 valid and 100 test square crops per class, 96 px.
+  Train crops come from the left 60% of the photo, valid and test crops from the right 40%: no valid or test
+  pixel is seen in training, so the set asks whether the classifier knows a scene from parts it never saw.
   Crop sides vary from 1/6 to 1/2 of the photo's height, at random places: scale and content vary.
 - ``textures``: the same on 10 real grey-scale images (scikit-image's brick, grass, gravel, moon, cell,
-  coins, camera, page, text and clock): 60 train and 20 valid crops per class, 64 px, grey.
+  coins, camera, page, text and clock): 60 train, 20 valid and 100 test crops per class, 64 px, grey.
+- ``digits``: scikit-learn's 1,797 real 8x8 digits as 8 px grey PNGs, split at random by the seed: 719 test
+  (40%; the set is too small for 1,000), 216 valid and 862 train.
 
 The seed draws the crops (their places and sizes): each seed is a new sample of the same scenes.
 
@@ -29,7 +32,8 @@ import numpy as np
 from PIL import Image
 
 TRAIN_SHARE = 0.6  # the left part of every photo gives the train crops, the rest the valid crops
-N_TRAIN, N_VALID = 60, 20
+N_TRAIN, N_VALID, N_TEST = 60, 20, 100
+DIGITS_TEST, DIGITS_VALID = 0.4, 0.2  # of all the digits; of the rest
 
 
 def _skimage(name: str) -> Image.Image:
@@ -75,24 +79,44 @@ def _crops(image: Image.Image, region: tuple[int, int], n: int, out: int, rng: n
 
 
 def make_set(name: str, seed: int, root: str | os.PathLike) -> Path:
-    """Write the set ``name`` (``photos`` or ``textures``) for ``seed`` under ``root``; returns its folder.
-    An existing complete folder is reused."""
-    sources, size, mode = SETS[name]
+    """Write the set ``name`` (``photos``, ``textures`` or ``digits``) for ``seed`` under ``root``; returns its
+    folder. An existing complete folder is reused."""
     folder = Path(root) / f"{name}-{seed}"
     done = folder / ".complete"
     if done.exists():
         return folder
+    if name == "digits":
+        _write_digits(folder, seed)
+        done.touch()
+        return folder
+    sources, size, mode = SETS[name]
     rng = np.random.default_rng(seed)
     for label, load in sources.items():
         image = load().convert(mode)
-        cut = int(image.size[0] * TRAIN_SHARE)
-        for split, region, n in (("train", (0, cut), N_TRAIN), ("valid", (cut, image.size[0]), N_VALID)):
+        cut, right = int(image.size[0] * TRAIN_SHARE), image.size[0]
+        for split, region, n in (("train", (0, cut), N_TRAIN), ("valid", (cut, right), N_VALID),
+                                 ("test", (cut, right), N_TEST)):
             target = folder / split / label
             target.mkdir(parents=True, exist_ok=True)
             for i, crop in enumerate(_crops(image, region, n, size, rng)):
                 crop.save(target / f"{i:03d}.png")
     done.touch()
     return folder
+
+
+def _write_digits(folder: Path, seed: int) -> None:
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    digits = load_digits()
+    rest, test = train_test_split(np.arange(len(digits.images)), test_size=DIGITS_TEST, random_state=seed,
+                                  stratify=digits.target)
+    train, valid = train_test_split(rest, test_size=DIGITS_VALID, random_state=seed, stratify=digits.target[rest])
+    for split, indices in (("train", train), ("valid", valid), ("test", test)):
+        for i in indices:
+            target = folder / split / str(digits.target[i])
+            target.mkdir(parents=True, exist_ok=True)
+            Image.fromarray((digits.images[i] * (255 / 16)).round().astype(np.uint8)).save(target / f"{i:04d}.png")
 
 
 def make_digits_folder(root: str | os.PathLike, n: int = 2500, size: int = 28, seed: int = 0) -> Path:

@@ -26,7 +26,7 @@ def test_run_on_a_folder_writes_the_report(make_folder, tmp_path, capsys):
     assert code == 0
     assert "validation accuracy:" in printed and "raw-pixel SVC baseline: n/a" in printed
     # the bar to beat on a folder (issue 28): printed after precompute, before any training, and at the end
-    bar = printed.index("the bar to beat: a linear probe on the frozen body's features scores")
+    bar = printed.index("the bar to beat: a linear probe scores")
     assert printed.index("-> Precompute activations") < bar < printed.index("-> Find the learning rate")
     # the test set (issue 28): held out of the folder, named in the plan, scored at the end against the probe's
     assert "judged on 9 test images, never used to choose" in printed
@@ -105,7 +105,7 @@ def test_the_cli_and_the_library_have_the_same_defaults(make_folder, tmp_path):
     (["--lr", "-1"], "--lr -1"), (["--ratio", "0.5"], "--ratio 0.5"), (["--size", "0"], "--size"),
     (["--bs", "0"], "--bs"), (["--valid-pct", "1.5"], "--valid-pct"), (["--test-pct", "0"], "--test-pct"), (["--final-size", "-3"], "--final-size"),
     (["--size", "16"], "--size"), (["--final-size", "4"], "--final-size"),
-    (["--limit", "50"], "--limit 50"), (["--out", "FILE"], "--out"),
+    (["--limit", "50"], "--limit 50"), (["--out", "FILE"], "--out"), (["--budget", "0"], "--budget 0"),
     (["--arch", "nosuch"], "--arch 'nosuch'"), (["--device", "tpu9"], "--device 'tpu9'"),
 ])
 def test_every_option_is_checked_before_any_work_and_named(tmp_path, capsys, argv, named):

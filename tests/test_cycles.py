@@ -3,6 +3,7 @@ the data, and what the recipe, the CLI table and the widget say about them."""
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from nbtrainer.train.metrics import accuracy
 from nbtrainer.recipe.summary import detail, format_table, summary_rows
 from nbtrainer.train.schedule import preview_lrs
 from nbtrainer.data.sizes import plan_sizes
+from nbtrainer.recipe.settings import BUDGET_CYCLES
 
 from .conftest import FAST_RECIPE, small_learner
 
@@ -95,6 +97,49 @@ def test_the_last_planned_cycle_is_no_early_stop_and_bad_patience_is_refused():
     assert result.stop_reason == "" and len(result.cycle_ends) == 2
     with pytest.raises(ValueError, match="patience=0"):
         learn.fit(1e-2, patience=0)
+
+
+class Clock(nbt.Callback):
+    """A fake clock for the time budget (``time.monotonic`` of the fit and its cycle ends): each epoch takes
+    ``seconds`` of it, whatever the machine's speed."""
+
+    def __init__(self, monkeypatch, seconds: float):
+        self.now, self.seconds = 0.0, seconds
+        fake = SimpleNamespace(monotonic=lambda: self.now)
+        monkeypatch.setattr("nbtrainer.train.cycles.time", fake)
+        monkeypatch.setattr("nbtrainer.train.learner.time", fake)
+
+    def after_epoch(self):
+        self.now += self.seconds
+
+
+def test_a_time_budget_starts_no_cycle_that_would_end_past_it(monkeypatch):
+    learn = small_learner(n=100)
+    learn.precompute = True
+    clock = Clock(monkeypatch, 1.0)
+    # epochs of 1 s, cycles of 1, 2, 4 epochs: after cycle 2 (3 s) the next 4 epochs would end at 7 s > 5 s
+    result = learn.fit(1e-2, n_cycle=3, cycle_mult=2, keep_best=True, callbacks=[clock], budget=5.0)
+    assert len(result.cycle_ends) == 2 and len(learn.recorder.epochs) == 3 and result.stop_reason == "time budget"
+    assert result.kept_text().endswith("(stopped after cycle 2 of 3: the next would end past the time budget)")
+    result = learn.fit(1e-2, n_cycle=3, cycle_mult=2, callbacks=[clock], budget=7.0)  # room for every cycle
+    assert len(result.cycle_ends) == 3 and result.stop_reason == ""
+    for bad in (0, -1.0, float("nan"), True):
+        with pytest.raises(ValueError, match=r"budget=.*expected None or the seconds this fit may take"):
+            learn.fit(1e-2, budget=bad)
+
+
+def test_the_recipe_with_a_budget_trains_on_while_it_improves_within_it():
+    learn = small_learner(n=100)
+    checklist = nbt.Checklist.recipe(learn, **FAST_RECIPE, budget=1e-4)  # minutes: no time for a second cycle
+    unfrozen = checklist.steps[7]
+    assert unfrozen.params["n_cycle"] == BUDGET_CYCLES and unfrozen.params["budget"] is True
+    assert f"up to {BUDGET_CYCLES} cycles, and no cycle that would end past the budget of 0.0001 min" in checklist.plan
+    checklist.run()
+    assert unfrozen.result["stop_reason"] == "time budget" and unfrozen.result["epochs"] == 1
+    assert "learn.fit(" in checklist.to_script() and "n_cycle=1, cycle_len=1, cycle_mult=2" in checklist.to_script()
+    assert "budget" not in nbt.Checklist.recipe(small_learner(n=100), **FAST_RECIPE).steps[7].params
+    with pytest.raises(ValueError, match="budget=0"):
+        nbt.Checklist.recipe(learn, budget=0)
 
 
 def test_a_user_stop_keeps_the_best_validated_weights():

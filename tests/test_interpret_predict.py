@@ -242,6 +242,15 @@ def test_evaluate_scores_a_labelled_folder_image_by_image_as_the_predictor_does(
     assert f"12 images of '{test}': accuracy {result.accuracy:.2%}" in printed and "confusion matrix" in printed
     rows = list(csv.DictReader(open(tmp_path / "t.csv")))
     assert [r["path"] for r in rows] == result.paths and sum(r["correct"] == "True" for r in rows) == round(12 * result.accuracy)
+    # --tta: the plain view and N augmented ones (the training's settings, kept in the model file), averaged;
+    # the same views each time
+    assert predictor.aug == trained.data.aug
+    views = evaluate_folder(predictor, test, tta=2)
+    assert torch.allclose(views.interpretation.probs, evaluate_folder(predictor, test, tta=2).interpretation.probs)
+    assert not torch.allclose(views.interpretation.probs, result.interpretation.probs, atol=1e-4)
+    assert torch.allclose(views.interpretation.probs.sum(1), torch.ones(12), atol=1e-5)
+    assert main(["evaluate", str(tmp_path / "model.safetensors"), str(test), "--tta", "2"]) == 0
+    assert f"accuracy {views.accuracy:.2%} (with TTA: the plain and 2 augmented views" in capsys.readouterr().out
     (test / "cat").mkdir()  # a class the model does not know: said, exit 2
     digit_png(trained, 0, test / "cat" / "x.png")
     assert main(["evaluate", str(tmp_path / "model.safetensors"), str(test)]) == 2

@@ -54,7 +54,7 @@ def test_a_folder_holds_out_a_test_part_or_uses_its_test_folder(make_folder, tmp
 def _choices(checklist: nbt.Checklist) -> list:
     """Everything the recipe chose and measured on the data it may choose on: every step's result but the time
     and the test scores."""
-    return [{k: v for k, v in step.result.items() if k != "seconds" and not k.startswith("test_")}
+    return [{k: v for k, v in step.result.items() if k not in ("seconds", "probe_seconds") and "test" not in k}
             for step in checklist.steps]
 
 
@@ -74,6 +74,7 @@ def test_the_test_set_is_scored_after_each_fit_and_never_changes_a_choice():
     assert _choices(honest) == _choices(shuffled)  # the same LRs, losses, kept cycle ends, resize and TTA choice
     fits = [s for s in honest.steps if s.action == "fit"]
     assert fits and all(0 <= s.result["test_accuracy"] <= 1 for s in fits)
+    assert 0 < honest.steps[0].result["probe_test_accuracy"] <= 1  # the bar to beat, on test too
     tta = honest.steps[-1].result
     assert {"test_accuracy", "test_plain_accuracy"} <= set(tta)
     assert tta["test_accuracy"] > 0.5  # real digits, learnt: the held-out part is read with its own labels

@@ -125,6 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--snapshots", type=int, default=d.snapshots,
                      help="the last step averages this many cycle ends' weights (snapshot ensemble; 1: the kept weights)")
     run.add_argument("--tta", type=int, default=d.tta_n, help="augmented passes in test-time augmentation")
+    run.add_argument("--budget", type=float, default=d.budget,
+                     help="minutes the run may take: the whole network then trains on while it improves (up to "
+                          "6 cycles of 1, 2, 4... epochs), and no cycle starts that would end past the budget "
+                          "(default: no budget; at most --unfrozen-cycles cycles)")
     run.add_argument("--opt", default=learner["opt"], choices=OPTIMIZERS,
                      help=f"the optimizer (default: {learner['opt']}; adamw measured better than the course's SGD)")
     run.add_argument("--bn-freeze", action=argparse.BooleanOptionalAction, default=learner["bn_freeze"],
@@ -154,6 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("folder", help="one sub-folder of images per class, each named as one of the model's classes")
     ev.add_argument("--csv", help="also write one row per image to this CSV file (path, class, predicted, "
                                   "probability, correct)")
+    ev.add_argument("--tta", type=int_at_least(1), help="test-time augmentation: average the plain and N augmented "
+                                                         "views of each image (the training's augmentation settings)")
     return parser
 
 

@@ -53,15 +53,17 @@ def predict_command(args: argparse.Namespace) -> int:
 
 def evaluate_command(args: argparse.Namespace) -> int:
     """Accuracy, per-class precision and recall and the confusion matrix of a model on a labelled folder."""
+    from ..present.html import pct
     from ..results.evaluate import evaluate_folder
     from ..train.predict import Predictor
 
-    result = evaluate_folder(Predictor.from_file(args.checkpoint), args.folder)
+    result = evaluate_folder(Predictor.from_file(args.checkpoint), args.folder, tta=args.tta or 0)
     it = result.interpretation
-    print(f"{len(result.paths)} images of '{args.folder}': accuracy {result.accuracy:.2%}")
+    tta = f" (with TTA: the plain and {args.tta} augmented views of each image)" if args.tta else ""
+    print(f"{len(result.paths)} images of '{args.folder}': accuracy {result.accuracy:.2%}{tta}")
     print(f"{'class':<24} {'precision':>9} {'recall':>7} {'images':>7}")
-    for row in it.per_class():
-        print(f"{row['class'][:24]:<24} {row['precision']:>9.2%} {row['recall']:>7.2%} {row['support']:>7}")
+    for row in it.per_class():  # (no image of a class, or none predicted as it: no figure, "-")
+        print(f"{row['class'][:24]:<24} {pct(row['precision']):>9} {pct(row['recall']):>7} {row['support']:>7}")
     print("confusion matrix (rows: the class, columns: the prediction, in the order above):")
     for name, counts in zip(it.classes, it.confusion_matrix().tolist()):
         print(f"{name[:24]:<24} " + " ".join(f"{n:>5}" for n in counts))
@@ -137,23 +139,6 @@ def precision_text(args: argparse.Namespace, device: str) -> str:
     return f"{args.amp or 'float32'}{' + channels_last' if args.channels_last else ''} on {device}"
 
 
-def bar_to_beat(learn, say):
-    """The linear probe on the precomputed features, printed before any training (None if it cannot be fit:
-    said too)."""
-    from ..results.baseline import probe_baseline
-
-    try:
-        probe = probe_baseline(learn)
-    except Exception as e:  # a bar that cannot be drawn must not end the run (e.g. too few images a class)
-        say(f"   the bar to beat: no linear probe ({type(e).__name__}: {e})", flush=True)
-        return None
-    test = f" and {probe.test_accuracy:.2%} on test" if probe.test_accuracy is not None else ""
-    say(f"   the bar to beat: a linear probe on the frozen body's features scores {probe.accuracy:.2%} on "
-        f"validation{test} (logistic regression, C={probe.C:.3g} by cross-validation; {probe.seconds:.1f} s, not "
-        f"counted in the run's time)", flush=True)
-    return probe
-
-
 def train_and_report(args: argparse.Namespace, ranks) -> int:
     from ..results.baseline import svc_baseline
     from ..results.interpret import Interpretation
@@ -161,7 +146,7 @@ def train_and_report(args: argparse.Namespace, ranks) -> int:
     from ..report import write_report
     from ..train.progress import TqdmProgress
 
-    start, probe = time.perf_counter(), None
+    start = time.perf_counter()
     callbacks = [] if args.no_progress or not ranks.is_main else [TqdmProgress()]
     data, learn, checklist = build_run(args, ranks, callbacks)
     say = print if ranks.is_main else (lambda *a, **k: None)  # one copy of the output, from rank 0
@@ -172,6 +157,10 @@ def train_and_report(args: argparse.Namespace, ranks) -> int:
     say(f"plan: {checklist.plan}", flush=True)
     say(f"precision: {precision_text(args, learn.device.type)}", flush=True)
     checklist.on_wait = lambda text: text and say(f"   {text}", flush=True)
+
+    def run_seconds() -> float:  # the probe's seconds are the bar's, not the recipe's
+        return time.perf_counter() - start - checklist.steps[0].result.get("probe_seconds", 0.0)
+
     for step in checklist.steps:
         say(f"-> {step.name}: {step.why}", flush=True)
         try:
@@ -179,17 +168,21 @@ def train_and_report(args: argparse.Namespace, ranks) -> int:
         except Exception:  # the steps that finished are not lost: their report and checkpoint are written
             if ranks.is_main:
                 paths = write_report(args.out, learn, checklist, {"failed_step": step.name, "error": step.error,
-                                                                  "seconds": time.perf_counter() - start})
+                                                                  "seconds": run_seconds()})
                 print(f"nbtrainer: step '{step.name}' failed: {step.error}\nthe steps before it are saved: "
                       f"{', '.join(str(p) for p in paths.values())}", file=sys.stderr)
             raise StepFailed(step.error) from None
         if step.action == "lr_find":
             say(f"   {detail(step.result)} ({step.result['stop_reason']})", flush=True)
+        elif step.action == "precompute" and detail(step.result):  # the bar to beat, before any training
+            how = (f" (logistic regression on the cached features, C by cross-validation; "
+                   f"{step.result['probe_seconds']:.1f} s, not counted in the run's time)"
+                   if "probe_seconds" in step.result else "")
+            say(f"   {detail(step.result)}{how}", flush=True)
         elif step.result.get("kept"):
             say(f"   accuracy {step.result['accuracy']:.2%}, {detail(step.result)}", flush=True)
-        if step.action == "precompute" and step.status == "done" and probe is None and ranks.is_main:
-            probe = bar_to_beat(learn, say)
-    seconds = time.perf_counter() - start - (probe.seconds if probe else 0.0)
+    probe = checklist.steps[0].result  # the precompute step's: the probe_* keys, when the probe could be fit
+    seconds = run_seconds()
     interp = Interpretation.from_learner(learn)  # plain predictions: the same as the accuracy printed first
     if not ranks.is_main:
         return 0
@@ -197,7 +190,7 @@ def train_and_report(args: argparse.Namespace, ranks) -> int:
     tta = checklist.steps[-1].result
     extra = {"accuracy": tta["plain_accuracy"], "tta_accuracy": tta["tta_accuracy"], "final_accuracy": tta["accuracy"],
              "final_predictions": tta["chosen"], "svc_baseline": baseline,
-             "probe_accuracy": probe.accuracy if probe else None, **test_metrics(tta, probe),
+             "probe_accuracy": probe.get("probe_accuracy"), **test_metrics(tta, probe),
              "seconds": seconds, "sizes": checklist.sizes, "processes": ranks.world_size}
     paths = write_report(args.out, learn, checklist, extra, interp)
     print()
@@ -218,20 +211,22 @@ def train_and_report(args: argparse.Namespace, ranks) -> int:
     return 0
 
 
-def test_metrics(tta: dict, probe) -> dict:
+def test_metrics(tta: dict, probe: dict) -> dict:
     """``metrics.json``'s test-set figures (absent without a test set)."""
     if "test_accuracy" not in tta:
         return {}
     return {"test_accuracy": tta["test_accuracy"], "test_plain_accuracy": tta["test_plain_accuracy"],
-            "probe_test_accuracy": probe.test_accuracy if probe else None}
+            "probe_test_accuracy": probe.get("probe_test_accuracy")}
 
 
-def over_probe(tta: dict, probe) -> str:
-    """The result against the linear probe: on the test set when there is one, else on validation."""
-    if probe is None:
+def over_probe(tta: dict, probe: dict) -> str:
+    """The result against the linear probe (the precompute step's result): on the test set when there is one,
+    else on validation."""
+    if "probe_accuracy" not in probe:
         return "linear probe: n/a"
-    on_test = "test_accuracy" in tta and probe.test_accuracy is not None
-    ours, bar = (tta["test_accuracy"], probe.test_accuracy) if on_test else (tta["accuracy"], probe.accuracy)
+    on_test = "test_accuracy" in tta and "probe_test_accuracy" in probe
+    ours, bar = ((tta["test_accuracy"], probe["probe_test_accuracy"]) if on_test
+                 else (tta["accuracy"], probe["probe_accuracy"]))
     points = 100 * (ours - bar)
     return (f"{points:+.1f} points {'over' if points >= 0 else 'below'} the linear probe's {bar:.2%}"
             f"{' on test' if on_test else ''}")

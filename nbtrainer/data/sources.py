@@ -91,16 +91,18 @@ class VisibleImageFolder(ImageFolder):
 
 
 def scan_folder(root: Path, check_images: bool = True, min_classes: int = 2, bad_images: str = "error",
-                max_files: int = MAX_FILES, cache: CheckCache | None = None) -> ImageFolder:
+                max_files: int = MAX_FILES, cache: CheckCache | None = None,
+                caller: str = "ImageData.from_folder") -> ImageFolder:
     """torchvision's ``ImageFolder`` over ``root``, with errors that say what was expected.
 
     ``check_images``: decode every file first (:func:`~nbtrainer.data.image_checks.check_files`, in parallel,
     its verdicts kept in ``cache``, default :class:`~nbtrainer.data.image_checks.CheckCache`); ``bad_images``:
     ``"error"`` raises one :class:`BadImageError` listing every bad file, ``"skip"`` leaves them out with a
     warning listing them. Files without an image extension (``.txt``, ``.csv``...) are not images and are
-    ignored; so are class folders without images (with a warning).
+    ignored; so are class folders without images (with a warning). ``caller`` names what read the folder in
+    the messages.
     """
-    where = f"ImageData.from_folder: '{root}'"
+    where = f"{caller}: '{root}'"
     if bad_images not in BAD_IMAGES:
         raise ValueError(f"bad_images={bad_images!r}: expected one of {BAD_IMAGES}")
     if not root.exists():
@@ -125,16 +127,18 @@ def scan_folder(root: Path, check_images: bool = True, min_classes: int = 2, bad
             if cache is None:
                 checks.close()
         if bad:
-            _handle_bad_images(folder, bad, bad_images, where)
+            _handle_bad_images(folder, bad, bad_images, where, caller == "ImageData.from_folder")
     return folder
 
 
-def _handle_bad_images(folder: ImageFolder, bad: dict[str, str], policy: str, where: str) -> None:
+def _handle_bad_images(folder: ImageFolder, bad: dict[str, str], policy: str, where: str,
+                       hint: bool = True) -> None:
     lines = [f"'{path}': {problem}" for path, problem in bad.items()]
     shown = "\n  ".join(lines[:10]) + (f"\n  ... and {len(lines) - 10} more" if len(lines) > 10 else "")
     if policy == "error":
+        skip = "; pass bad_images='skip', or nbtrainer run --bad-images skip, to leave them out" if hint else ""
         raise BadImageError(f"{where}: {len(bad)} file(s) cannot be used as images (expected readable image "
-                            f"files; pass bad_images='skip', or nbtrainer run --bad-images skip, to leave them out):\n  {shown}")
+                            f"files{skip}):\n  {shown}")
     folder.samples = [(path, target) for path, target in folder.samples if path not in bad]
     folder.imgs, folder.targets = folder.samples, [target for _, target in folder.samples]
     empty = [c for i, c in enumerate(folder.classes) if i not in set(folder.targets)]

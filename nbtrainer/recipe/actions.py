@@ -16,7 +16,9 @@ import inspect
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from .. import distributed
 from ..checks import is_int
+from ..results.baseline import probe_baseline
 from ..train.cycles import CycleEnd, FitResult
 from ..train.evaluation import TTA_N
 from ..train.learner import Learner
@@ -93,7 +95,22 @@ def apply_settings(learn: Learner, action: str, params: dict) -> None:
 
 def _precompute(learn: Learner, checklist: "Checklist", params: dict) -> PrecomputeStepResult:
     apply_settings(learn, "precompute", params)
-    return {"size": learn.data.size, "features": int(learn.model.head[0].num_features)}
+    result: PrecomputeStepResult = {"size": learn.data.size, "features": int(learn.model.head[0].num_features)}
+    return {**result, **(bar_to_beat(learn) if params.get("probe") else {})}
+
+
+def bar_to_beat(learn: Learner) -> dict:
+    """The linear probe on the cached features (:func:`~nbtrainer.results.baseline.probe_baseline`), the bar
+    fine-tuning has to beat, as the precompute step's ``probe_*`` keys; computed by the first process alone.
+    A probe that cannot be fit (e.g. one image in a class) says why and never ends the step."""
+    def probe() -> dict:
+        try:
+            p = probe_baseline(learn)
+        except Exception as e:  # a bar that cannot be drawn must not end the run
+            return {"probe_error": f"{type(e).__name__}: {e}"}
+        return {"probe_accuracy": p.accuracy, "probe_C": p.C, "probe_seconds": p.seconds,
+                **({} if p.test_accuracy is None else {"probe_test_accuracy": p.test_accuracy})}
+    return distributed.on_main(probe, "the linear probe") or {}
 
 
 def _head_lr(checklist: "Checklist") -> float:
@@ -153,9 +170,9 @@ def _fit(learn: Learner, checklist: "Checklist", params: dict) -> FitStepResult:
     apply_settings(learn, "fit", {k: v for k, v in params.items() if not (resize and k == "size")})
     start = len(learn.recorder.epochs)
     if resize:
-        outcome, kept = fit_resized(learn, lrs, params["size"], **fit_kwargs(params))
+        outcome, kept = fit_resized(learn, lrs, params["size"], **fit_kwargs(params), **checklist.time_left(params))
     else:
-        outcome = learn.fit(lrs, **fit_kwargs(params))
+        outcome = learn.fit(lrs, **fit_kwargs(params), **checklist.time_left(params))
         kept = outcome.kept_text()
     epochs = learn.recorder.epochs[start:]
     last = epochs[-1] if epochs else {}

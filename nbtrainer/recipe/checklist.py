@@ -29,7 +29,7 @@ from ..data.image_data import ImageData
 from ..data.transforms import Augment
 from ..cpu_queue import WaitCancelled, ordinal, shared_cpu
 from ..distributed import current
-from ..train.callbacks import CancelFitException, CancelValidException, Stopper
+from ..train.callbacks import CancelFitException, Stopper
 from ..train.learner import MIN_MODEL_SIZE, Learner
 from ..train.schedule import cycle_starts, preview_lrs
 from . import step_checkpoints
@@ -73,6 +73,8 @@ class Checklist:
         self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
         self.plan = ""                          # why these sizes and epochs (Checklist.recipe's plan)
         self.recipe_args: dict | None = None    # Checklist.recipe's arguments (with_data plans again with them)
+        self.budget: float | None = None        # seconds the steps may take from the first one run (None: no limit)
+        self.clock_start: float | None = None   # time.monotonic() when the first step ran
 
     @property
     def lr(self) -> float:
@@ -183,6 +185,7 @@ class Checklist:
         checklist = cls(learn, recipe_steps(s, plan.size, plan.final_size), s.lr, s.ratio, checkpoint_dir)
         checklist.plan = plan_text(s, plan.size, plan.final_size, plan.why) + test_note(learn.data)
         checklist.recipe_args = {"size": size, "final_size": final_size, "bs": bs, **settings}
+        checklist.budget = None if s.budget is None else 60.0 * s.budget
         return checklist
 
     def with_data(self, data: ImageData, checkpoint_dir: str | os.PathLike | None = None) -> "Checklist":
@@ -219,12 +222,13 @@ class Checklist:
         step.status, step.error, step.result = "running", "", {}
         params = dict(step.params)
         start = time.perf_counter()
+        self.clock_start = self.clock_start or time.monotonic()
         self.learn.recorder.stage = step.name
         try:  # one step at a time on this machine's CPU (nbtrainer.cpu_queue)
             with shared_cpu(self.learn.device.type, current().world_size, self._stop_requested, self._waiting):
                 self.on_wait(None)
                 step.result = ACTIONS[step.action](self.learn, self, params)
-                step.result.update(self._test_scores(step))
+                step.result.update(test_scores(self.learn, step))
         except (CancelFitException, WaitCancelled):  # Stop outside a fit's own handling: precompute, TTA, a wait
             step.result = {"cancelled": True}
         except Exception as e:
@@ -239,13 +243,13 @@ class Checklist:
             step_checkpoints.save(self, index, self.checkpoint_path(index))
         return step
 
-    def _test_scores(self, step: Step) -> dict:
-        """The test set's accuracy after ``step`` (:mod:`~nbtrainer.recipe.test_scores`); a Stop during it
-        leaves it out, not the step's own result."""
-        try:
-            return test_scores(self.learn, step)
-        except (CancelFitException, CancelValidException):
+    def time_left(self, params: dict) -> dict:
+        """``{"budget": seconds}`` for a fit step that keeps to the run's budget (``params["budget"]``); a budget
+        spent leaves a fit its first cycle only (a fit runs one at least); else ``{}``."""
+        if not params.get("budget") or self.budget is None:
             return {}
+        spent = time.monotonic() - (self.clock_start or time.monotonic())
+        return {"budget": max(1e-6, self.budget - spent)}
 
     def _stop_requested(self) -> bool:
         return any(isinstance(cb, Stopper) and cb.requested for cb in self.learn.callbacks)

@@ -17,6 +17,11 @@ from typing import TypedDict, Union
 class PrecomputeStepResult(TypedDict, total=False):
     size: int          # the image size the cache holds
     features: int      # pooled features per image
+    probe_accuracy: float       # the bar to beat: a linear probe on the cached features, on validation
+    probe_test_accuracy: float  # ... on the test set, when the data has one
+    probe_C: float              # its regularisation, chosen by cross-validation on train
+    probe_seconds: float        # (inside this step's seconds)
+    probe_error: str            # why there is no probe (e.g. too few images a class)
     seconds: float
 
 

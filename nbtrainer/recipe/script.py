@@ -36,7 +36,10 @@ def _lr_find(params: dict, result: dict) -> list[str]:
 
 
 def _fit(params: dict, result: dict) -> list[str]:
-    options = ", ".join(f"{name}={value!r}" for name, value in fit_kwargs(params).items())
+    kwargs = fit_kwargs(params)
+    if result.get("stop_reason") == "time budget":  # the cycles the budget allowed this run, with no clock
+        kwargs["n_cycle"] = len(result.get("cycle_ends", [])) or 1
+    options = ", ".join(f"{name}={value!r}" for name, value in kwargs.items())
     if resizes(params):  # the new size is kept only if it beats the old one, as in the run
         lines = _settings("fit", {k: v for k, v in params.items() if k != "size"})
         lines.append(f"result, kept = fit_resized(learn, {result['lrs']!r}, {params['size']!r}, {options})")

@@ -49,6 +49,9 @@ class RecipeSettings:
         snapshots: the last step averages the last this many cycle ends' weights (a snapshot ensemble;
             1: the kept weights alone).
         lr_find_iters, unfrozen_lr_find_iters: iterations of the first and of the second LR range test.
+        budget: minutes the whole run may take (None: no limit). With a budget, "until over-fitting" means
+            until: the whole network trains on for up to :data:`BUDGET_CYCLES` cycles while it improves
+            (``patience``), and no cycle starts that would end past the budget.
     """
 
     lr: float = 1e-2
@@ -63,6 +66,7 @@ class RecipeSettings:
     snapshots: int = 1
     lr_find_iters: int = NUM_ITER
     unfrozen_lr_find_iters: int = 30
+    budget: float | None = None
 
     def __post_init__(self):
         """Every field checked once, before any work: a :class:`SettingError` naming the first bad one."""
@@ -112,7 +116,9 @@ CHECKS: dict[str, tuple] = {
                   "ensemble averages that many cycle ends"),
     "lr_find_iters": (_integer(MIN_NUM_ITER), f"an integer >= {MIN_NUM_ITER} (a curve needs points)"),
     "unfrozen_lr_find_iters": (_integer(MIN_NUM_ITER), f"an integer >= {MIN_NUM_ITER} (a curve needs points)"),
+    "budget": (lambda v, _s=None: v is None or _number(0, low_open=True)(v), "minutes the run may take, a number > 0"),
 }
+BUDGET_CYCLES = 6  # with a budget, the unfrozen fits' most cycles: 1 + 2 + ... + 32 = 63 epochs
 
 
 def check_sizes(size, final_size, smallest: int, bs=None) -> None:
@@ -159,6 +165,11 @@ def plan_text(s: RecipeSettings, size: int, final_size: int | None, why: str) ->
     sizes = f"{size} px" + (f", then {final_size} px" if final_size else "")
     unfrozen = " + ".join(str(2 ** k) for k in range(s.unfrozen_cycles))
     final = (" + ".join(str(2 ** k) for k in range(s.final_cycles)) + f" at {final_size} px") if final_size else ""
+    if s.budget:
+        then = f" (then at {final_size} px)" if final_size else ""
+        return (f"{sizes} ({why}); epochs: the head {s.head_cycles} on the cache + {s.aug_cycles} augmented, the "
+                f"whole network in cycles of 1, 2, 4... epochs while it improves{then}, up to {BUDGET_CYCLES} "
+                f"cycles, and no cycle that would end past the budget of {s.budget:g} min")
     return (f"{sizes} ({why}); epochs: the head {s.head_cycles} on the cache + {s.aug_cycles} augmented, the whole "
             f"network at most {unfrozen}{', then ' + final if final else ''}, stopping at over-fitting")
 
@@ -179,10 +190,13 @@ def recipe_steps(s: RecipeSettings, size: int, final_size: int | None = None) ->
     best of its start and its cycle ends (``keep_best``)."""
     unfrozen = {"differential": True, "augment": True, "cycle_len": 1, "cycle_mult": 2, "keep_best": True,
                 "patience": s.patience, "warmup": s.warmup,
-                "snapshots": s.snapshots if s.snapshots > 1 else False}  # the TTA step's ensemble, no more
+                "snapshots": s.snapshots if s.snapshots > 1 else False,  # the TTA step's ensemble, no more
+                **({"budget": True} if s.budget else {})}  # (the fit action reads the checklist's time left)
+    most = (lambda cycles: max(cycles, BUDGET_CYCLES)) if s.budget else (lambda cycles: cycles)
     steps = [
-        Step("Precompute activations", "precompute", {"size": size},
-             "Run the frozen pretrained body once and keep its outputs: the head then trains in milliseconds."),
+        Step("Precompute activations", "precompute", {"size": size, "probe": True},
+             "Run the frozen pretrained body once and keep its outputs: the head then trains in milliseconds. A "
+             "linear probe on them (seconds) is the bar to beat."),
         Step("Find the learning rate", "lr_find", {"num_iter": s.lr_find_iters},
              "Raise the LR each batch; pick the highest LR where the loss is still clearly falling."),
         Step("Train the head on precomputed activations", "fit",
@@ -198,14 +212,14 @@ def recipe_steps(s: RecipeSettings, size: int, final_size: int | None = None) ->
              "The whole network trains now, so the best LR has changed; the sweep keeps the ratios and runs "
              "from 1/100 to 100x the head's LR. Its suggestion is kept within a factor of 2 of half the "
              "head's LR (a trained head makes this curve noisy)."),
-        Step("Train everything with cycle_mult=2 until over-fitting", "fit", {**unfrozen, "n_cycle": s.unfrozen_cycles},
+        Step("Train everything with cycle_mult=2 until over-fitting", "fit", {**unfrozen, "n_cycle": most(s.unfrozen_cycles)},
              f"SGDR cycles of 1, 2, 4... epochs, judged at each cycle end; stops once the validation loss "
              f"rises ({s.patience} cycle end{'s' if s.patience > 1 else ''} without a new low) and keeps the "
              f"best weights."),
     ]
     if final_size:
         steps.append(Step(f"Progressive resize to {final_size}px", "fit",
-                          {**unfrozen, "size": final_size, "n_cycle": s.final_cycles},
+                          {**unfrozen, "size": final_size, "n_cycle": most(s.final_cycles)},
                           "Larger images add detail; kept only if they beat the smaller size."))
     ensemble = (f" and over the last {s.snapshots} cycle ends' weights (a snapshot ensemble)"
                 if s.snapshots > 1 else "")

@@ -65,7 +65,17 @@ def detail(result: dict) -> str:
         return f"{suggestion_text(result['suggestion'])}; next LR {result['lr']:.2g}"
     if "ratio" in result:
         return "ratios " + ":".join(f"{r:g}" for r in result["ratio"])
-    return ""
+    return probe_text(result)
+
+
+def probe_text(result: dict) -> str:
+    """The precompute step's bar to beat: ``"the bar to beat: a linear probe scores 95.00% (test 94.10%)"``."""
+    if "probe_error" in result:
+        return f"no linear probe ({result['probe_error']})"
+    if "probe_accuracy" not in result:
+        return ""
+    test = f", test {result['probe_test_accuracy']:.2%}" if "probe_test_accuracy" in result else ""
+    return f"the bar to beat: a linear probe scores {result['probe_accuracy']:.2%} on validation{test}"
 
 
 def _fmt(value, spec: str, width: int) -> str:

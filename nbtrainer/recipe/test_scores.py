@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import torch
 
+from ..train.callbacks import CancelFitException, CancelValidException
 from ..train.learner import Learner
 from ..train.metrics import accuracy
 from .settings import Step
@@ -25,9 +26,16 @@ SCORED = ("fit", "tta")
 def test_scores(learn: Learner, step: Step) -> dict[str, float]:
     """``{"test_accuracy": ...}`` of a done fit step (the weights it kept, plain predictions); of a TTA step,
     the choice it kept (plain, TTA and/or a snapshot ensemble) with ``test_plain_accuracy`` beside it. Empty
-    without a test set or for other steps."""
+    without a test set, for other steps, and when a Stop ends the scoring (the step's own result stands)."""
     if learn.data.test is None or step.action not in SCORED or step.result.get("cancelled"):
         return {}
+    try:
+        return _scores(learn, step)
+    except (CancelFitException, CancelValidException):
+        return {}
+
+
+def _scores(learn: Learner, step: Step) -> dict[str, float]:
     devices = [learn.device] if learn.device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         plain = accuracy(*learn.get_preds(split="test"))

@@ -52,6 +52,7 @@ class ProbeResult:
     C: float
     seconds: float
     test_accuracy: float | None = None
+    test_correct: np.ndarray | None = None  # per test image, in order: predicted right (the benchmarks pair them)
 
 
 def probe_baseline(learn, cv: int = 3, Cs: int = 6) -> ProbeResult:
@@ -75,8 +76,9 @@ def probe_baseline(learn, cv: int = 3, Cs: int = 6) -> ProbeResult:
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(acts.train_x.numpy(), acts.train_y.numpy())
     accuracy = float((model.predict(acts.valid_x.numpy()) == acts.valid_y.numpy()).mean())
-    test = None
+    correct = None
     if learn.data.test is not None:
         test_x, test_y = split_features(learn, "test")
-        test = float((model.predict(test_x.numpy()) == test_y.numpy()).mean())
-    return ProbeResult(accuracy, float(np.ravel(model[-1].C_)[0]), time.perf_counter() - start, test)
+        correct = model.predict(test_x.numpy()) == test_y.numpy()
+    return ProbeResult(accuracy, float(np.ravel(model[-1].C_)[0]), time.perf_counter() - start,
+                       None if correct is None else float(correct.mean()), correct)

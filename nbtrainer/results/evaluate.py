@@ -55,16 +55,17 @@ def write_csv(path: str | os.PathLike, rows: list[dict]) -> Path:
     return write_atomically(path, lambda f: f.write(text.getvalue().encode()))
 
 
-def evaluate_folder(predictor, root: str | os.PathLike, bs: int = 64) -> FolderEvaluation:
+def evaluate_folder(predictor, root: str | os.PathLike, bs: int = 64, tta: int = 0) -> FolderEvaluation:
     """Score ``predictor`` (a :class:`~nbtrainer.train.predict.Predictor`) on ``root``: one sub-folder per
     class, each named as one of the model's classes (not every class needs a folder). Every image is checked
-    before any is predicted (a bad one is named); a folder of a class the model does not know is an error."""
-    folder = scan_folder(Path(root), min_classes=1)
+    before any is predicted (a bad one is named); a folder of a class the model does not know is an error.
+    ``tta=n``: with test-time augmentation (see :meth:`~nbtrainer.train.predict.Predictor.predict_batch`)."""
+    folder = scan_folder(Path(root), min_classes=1, caller="nbtrainer evaluate")
     unknown = sorted(set(folder.classes) - set(predictor.classes))
     if unknown:
         raise ValueError(f"'{root}': class folder(s) {unknown} are not classes of this model; expected folders "
                          f"named as some of {predictor.classes}")
     paths = [path for path, _ in folder.samples]
     targets = torch.tensor([predictor.classes.index(folder.classes[t]) for _, t in folder.samples])
-    probs = predictor.predict_batch(paths, bs)
+    probs = predictor.predict_batch(paths, bs, tta=tta)
     return FolderEvaluation(Interpretation(probs, targets, list(predictor.classes)), paths)

@@ -14,6 +14,9 @@ fit is judged there, on the validation set:
   steady accuracy (ever more confident mistakes) is how over-fitting starts. The start is not counted
   here: an unfrozen network often starts a fit below its frozen start, so a first cycle end below the
   start is no sign of over-fitting.
+- ``deadline`` (``fit(budget=seconds)``): a time budget: at a cycle end, the fit stops when the next cycle,
+  at the pace of the epochs so far, would end past it (a cycle cut short ends at a high LR, between two good
+  points: a whole cycle or none).
 - ``snapshots``: the weights of every cycle end (or of the last ``k``), on the host, for a snapshot ensemble (Huang et al. 2017,
   "Snapshot Ensembles: Train 1, get M for free"): ``learn.get_preds(snapshots=k)`` averages the last
   ``k`` of them.
@@ -27,8 +30,12 @@ Example::
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 
+import torch
+
+from .. import distributed
 from ..checks import is_int
 from .callbacks import Callback, CancelValidException
 from .learner_state import MODEL, WEIGHTS, copy_to
@@ -63,7 +70,7 @@ class FitResult:
     start: CycleEnd | None = None  # validated only with keep_best
     cycle_ends: list[CycleEnd] = field(default_factory=list)
     kept: CycleEnd | None = None  # None: the last weights (keep_best off, or nothing validated)
-    stop_reason: str = ""  # "over-fitting", "stopped" (the user's Stop), or "" (all planned cycles ran)
+    stop_reason: str = ""  # "over-fitting", "time budget", "stopped" (the user's Stop), or "" (all cycles ran)
 
     def kept_text(self) -> str:
         """``"cycle 2 of 3"``, ``"the start: this fit did not improve on it"`` or ``"the last epoch"``,
@@ -77,6 +84,8 @@ class FitResult:
             text = f"cycle {self.kept.cycle} of {done}"
         if self.stop_reason == "over-fitting":
             text += f" (stopped after cycle {done} of {self.planned_cycles}: over-fitting)"
+        elif self.stop_reason == "time budget":
+            text += f" (stopped after cycle {done} of {self.planned_cycles}: the next would end past the time budget)"
         elif self.stop_reason:
             text += f" ({self.stop_reason})"
         return text
@@ -93,19 +102,20 @@ class CycleEnds(Callback):
         snapshots: keep cycle ends' weights in ``learner.snapshots``: True every one, an integer ``k`` the
             last ``k`` (an older one is dropped as a newer one comes: each is a copy of the whole model),
             False or 0 none.
+        deadline: a ``time.monotonic()`` time: no cycle starts that would end after it (None: no budget).
     """
 
     order = 10  # after the Recorder (-10) has written the epoch's row
 
     def __init__(self, ends: list[int], keep_best: bool = False, patience: int | None = None,
-                 snapshots: bool | int = False):
+                 snapshots: bool | int = False, deadline: float | None = None):
         if patience is not None and not is_int(patience, 1):
             raise ValueError(f"patience={patience!r}: expected None or an integer >= 1 (cycle ends without "
                              f"improvement before the fit stops)")
         if not (isinstance(snapshots, bool) or is_int(snapshots, 0)):
             raise ValueError(f"snapshots={snapshots!r}: expected True (every cycle end), False, or how many of "
                              f"the last cycle ends to keep, an integer >= 0")
-        self.ends, self.keep_best, self.patience = list(ends), keep_best, patience
+        self.ends, self.keep_best, self.patience, self.deadline = list(ends), keep_best, patience, deadline
         self.snapshots = len(ends) if snapshots is True else int(snapshots)  # how many to keep
         self.result = FitResult(planned_cycles=len(ends))
         self._best: CycleEnd | None = None
@@ -120,6 +130,7 @@ class CycleEnds(Callback):
             self.result.start = CycleEnd(0, 0, learn.state.valid_loss, learn.state.accuracy)
             if not math.isnan(self.result.start.accuracy):  # a cancelled validation measured nothing to keep
                 self._keep(self.result.start)
+        self._started = time.monotonic()  # the epochs' pace, from here (the start's validation is no epoch's)
 
     def _keep(self, point: CycleEnd) -> None:
         self._best = point
@@ -144,6 +155,20 @@ class CycleEnds(Callback):
         if self.patience is not None and self._worse >= self.patience and point.cycle < len(self.ends):
             self.result.stop_reason = "over-fitting"
             state.stop = True  # the loop ends the fit after this epoch
+        elif self._next_cycle_too_long(point):
+            self.result.stop_reason = "time budget"
+            state.stop = True
+
+    def _next_cycle_too_long(self, point: CycleEnd) -> bool:
+        """Whether the cycle after ``point``, at the pace of this fit's epochs so far (validations included),
+        would end past the deadline."""
+        if self.deadline is None or point.cycle >= len(self.ends):
+            return False
+        now = time.monotonic()
+        next_epochs = self.ends[point.cycle] - self.ends[point.cycle - 1]
+        too_long = now + (now - self._started) / point.epoch * next_epochs > self.deadline
+        # every process stops together (each has its own clock): one that would pass the budget stops them all
+        return bool(distributed.mean(torch.tensor(float(too_long))).item() > 0)
 
     def after_cancel_fit(self) -> None:
         self.result.stop_reason = "stopped"

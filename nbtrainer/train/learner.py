@@ -20,6 +20,7 @@ Example::
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Collection, Sequence
 from pathlib import Path
 
@@ -203,7 +204,8 @@ class Learner(FitLoop, Evaluation, EventLoop):
 
     def fit(self, lrs: float | Sequence[float], n_cycle: int = 1, cycle_len: int = 1, cycle_mult: int = 1,
             callbacks: Sequence[Callback] = (), keep_best: bool = False, patience: int | None = None,
-            snapshots: bool | int = False, warmup: float = 0.0, guard: bool = True) -> FitResult:
+            snapshots: bool | int = False, warmup: float = 0.0, guard: bool = True,
+            budget: float | None = None) -> FitResult:
         """Train ``n_cycle`` SGDR cycles; cycle ``k`` lasts ``cycle_len * cycle_mult**k`` epochs.
 
         Args:
@@ -217,13 +219,19 @@ class Learner(FitLoop, Evaluation, EventLoop):
                 ``CosAnneal``); see :func:`nbtrainer.train.schedule.sgdr_scheduler`. Default: 0.
             guard: on a loss that is not finite, put back the weights of the epoch's start and raise
                 :class:`~nbtrainer.train.guard.DivergenceError` (:mod:`nbtrainer.train.guard`). Default: True.
+            budget: seconds this fit may take: at a cycle end it stops when the next cycle, at the pace of the
+                epochs so far, would end later (``n_cycle`` is then the most cycles). Default: None (no limit).
         Returns: a :class:`~nbtrainer.train.cycles.FitResult` (cycle ends, which weights were kept, why it stopped).
         See :mod:`nbtrainer.train.cycles`. The schedule, the guard and the cycle ends are callbacks of
         :meth:`run_fit`, the bare loop.
         """
         n_epochs = sgdr_epochs(n_cycle, cycle_len, cycle_mult)
         starts = cycle_starts(n_cycle, cycle_len, cycle_mult)
-        ends = CycleEnds([*starts[1:], n_epochs], keep_best, patience, snapshots)  # checks patience
+        if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float))
+                                   or not math.isfinite(budget) or budget <= 0):
+            raise ValueError(f"budget={budget!r}: expected None or the seconds this fit may take, a number > 0")
+        deadline = None if budget is None else time.monotonic() + budget
+        ends = CycleEnds([*starts[1:], n_epochs], keep_best, patience, snapshots, deadline)  # checks patience
         schedule = SGDRSchedule(cycle_len, cycle_mult, warmup)  # checks warmup
         self.run_fit(lrs, n_epochs, [schedule, *([DivergenceGuard()] if guard else []), *callbacks, ends], starts)
         return ends.result

@@ -30,10 +30,11 @@ META_KEY = "nbtrainer"
 
 
 def model_config(learn) -> dict:
-    """What rebuilds the model around the weights: classes, size, architecture and head."""
+    """What rebuilds the model around the weights: classes, size, architecture and head; and the training's
+    augmentation settings (test-time augmentation draws views like the ones the model was trained on)."""
     c = learn.config
     return {"format": FORMAT, "classes": list(learn.data.classes), "size": int(learn.data.size),
-            "arch": c["arch"], "hidden": c["hidden"], "ps": list(c["ps"])}
+            "arch": c["arch"], "hidden": c["hidden"], "ps": list(c["ps"]), "aug": learn.data.aug.to_dict()}
 
 
 def save_model(learn, path: str | os.PathLike) -> Path:
@@ -80,4 +81,11 @@ def _config_problem(c) -> str | None:
     if not isinstance(c.get("hidden"), int) or not 1 <= c["hidden"] <= 65_536 or not isinstance(c.get("ps"), list) \
             or len(c["ps"]) != 2:
         return "expected the head's 'hidden' (1 to 65,536) and 'ps'"
+    if "aug" in c:  # (files written before it was kept have none: the default settings then)
+        from ..data.transforms import Augment
+
+        try:
+            Augment(**c["aug"])
+        except (TypeError, ValueError) as e:
+            return f"expected augmentation settings ({e})"
     return None

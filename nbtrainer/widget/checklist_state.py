@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from ..recipe.actions import editable_params
 from ..recipe.checklist import Checklist
-from ..recipe.summary import lrs_text, suggestion_text
+from ..recipe.summary import lrs_text, probe_text, suggestion_text
 
 
 def step_detail(checklist: Checklist, index: int) -> str:
@@ -32,7 +32,7 @@ def step_detail(checklist: Checklist, index: int) -> str:
         text += f"; kept {r['kept']}"
     if step.action == "lr_find" and "suggestion" in r:
         text = suggestion_text(r["suggestion"], r.get("lr"))
-    return text
+    return text or probe_text(r)
 
 
 def checklist_traits(checklist: Checklist, hide: Callable[[str], str] = lambda text: text) -> dict:
