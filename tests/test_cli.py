@@ -106,6 +106,7 @@ def test_the_cli_and_the_library_have_the_same_defaults(make_folder, tmp_path):
     (["--bs", "0"], "--bs"), (["--valid-pct", "1.5"], "--valid-pct"), (["--test-pct", "0"], "--test-pct"), (["--final-size", "-3"], "--final-size"),
     (["--size", "16"], "--size"), (["--final-size", "4"], "--final-size"),
     (["--limit", "50"], "--limit 50"), (["--out", "FILE"], "--out"), (["--budget", "0"], "--budget 0"),
+    (["--stop-on", "lost"], "--stop-on lost"),
     (["--arch", "nosuch"], "--arch 'nosuch'"), (["--device", "tpu9"], "--device 'tpu9'"),
 ])
 def test_every_option_is_checked_before_any_work_and_named(tmp_path, capsys, argv, named):

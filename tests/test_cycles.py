@@ -90,6 +90,19 @@ def test_until_over_fitting_stops_after_patience_worse_cycle_ends():
     assert result.kept is None and result.kept_text().startswith("the last epoch")
 
 
+def test_stopping_on_accuracy_waits_for_a_new_high_accuracy_not_a_new_low_loss():
+    learn = small_learner(n=100)
+    learn.precompute = True
+    # the loss keeps falling while the accuracy stalls after cycle end 2: no new high at 3 stops the fit
+    result = learn.fit(1e-2, n_cycle=4, patience=1, stop_on="accuracy",
+                       callbacks=[Scripted([(1.0, 0.5), (0.9, 0.6), (0.8, 0.6), (0.7, 0.6)])])
+    assert [p.cycle for p in result.cycle_ends] == [1, 2, 3] and result.stop_reason == "over-fitting"
+    result = learn.fit(1e-2, n_cycle=4, patience=1, callbacks=[Scripted([(1.0, 0.5), (0.9, 0.6), (0.8, 0.6), (0.7, 0.6)])])
+    assert len(result.cycle_ends) == 4 and result.stop_reason == ""  # on the loss: a new low every time
+    with pytest.raises(ValueError, match="stop_on='lost': expected one of"):
+        learn.fit(1e-2, stop_on="lost")
+
+
 def test_the_last_planned_cycle_is_no_early_stop_and_bad_patience_is_refused():
     learn = small_learner(n=100)
     learn.precompute = True

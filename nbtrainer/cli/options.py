@@ -120,6 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="at most this many cycles at the final size (cycle_mult=2), until over-fitting")
     run.add_argument("--patience", type=int, default=d.patience,
                      help="an unfrozen step stops after this many cycle ends without a lower validation loss")
+    run.add_argument("--stop-on", default=d.stop_on, help="what --patience watches at each cycle end: loss (no new "
+                                                        "low of the validation loss; default) or accuracy (no new high)")
     run.add_argument("--warmup", type=float, default=d.warmup,
                      help="fraction of an unfrozen step's first cycle held at lr/100 (0: none)")
     run.add_argument("--snapshots", type=int, default=d.snapshots,

@@ -58,12 +58,6 @@ class SplitView(Dataset):
                             "the folder changed since it was checked: build the data again")
 
 
-def split_indices(n: int, valid_pct: float, seed: int) -> tuple[list[int], list[int]]:
-    """Shuffle ``range(n)`` with ``seed`` and hold out ``round(n * valid_pct)`` (at least 1) for validation."""
-    train, valid, _ = hold_out(n, seed, valid_pct)
-    return train, valid
-
-
 def hold_out(n: int, seed: int, valid_pct: float = 0.0, test_pct: float = 0.0) -> tuple[list[int], list[int], list[int]]:
     """``(train, valid, test)`` indices of ``range(n)``: shuffled with ``seed``, the first ``round(n * valid_pct)``
     (at least 1 when asked) for validation, the next ``round(n * test_pct)`` for the test set, the rest to train.

@@ -151,7 +151,8 @@ def _lr_find(learn: Learner, checklist: "Checklist", params: dict) -> LRFindStep
 
 # fit's keyword arguments a step may set, with fit's defaults: the action passes them, the script writes them
 FIT_OPTIONS = {name: inspect.signature(Learner.fit).parameters[name].default
-               for name in ("n_cycle", "cycle_len", "cycle_mult", "keep_best", "patience", "snapshots", "warmup")}
+               for name in ("n_cycle", "cycle_len", "cycle_mult", "keep_best", "patience", "snapshots", "warmup",
+                            "stop_on")}
 
 
 def fit_kwargs(params: dict) -> dict:

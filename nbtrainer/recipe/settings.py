@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields
 
 from ..checks import is_int
 from ..data.sizes import BATCH_SIZE, plan_batch_size, plan_sizes
+from ..train.cycles import STOP_ON
 from ..train.evaluation import TTA_N
 from ..train.lr_find import MIN_NUM_ITER, NUM_ITER
 from .results import StepResult
@@ -44,6 +45,7 @@ class RecipeSettings:
             step stops earlier once it over-fits (``patience``).
         final_cycles: at most this many cycles (cycle_mult=2) at the final size, when there is one.
         patience: cycle ends in a row without a lower validation loss before an unfrozen step stops.
+        stop_on: what ``patience`` watches: ``"loss"`` (a new low) or ``"accuracy"`` (a new high).
         warmup: the fraction of an unfrozen step's first cycle held at lr/100 (fastai 0.7's CosAnneal).
         tta_n: augmented passes of test-time augmentation.
         snapshots: the last step averages the last this many cycle ends' weights (a snapshot ensemble;
@@ -61,6 +63,7 @@ class RecipeSettings:
     unfrozen_cycles: int = 4
     final_cycles: int = 2
     patience: int = 1
+    stop_on: str = "loss"
     warmup: float = 0.05
     tta_n: int = TTA_N
     snapshots: int = 1
@@ -109,6 +112,7 @@ CHECKS: dict[str, tuple] = {
     "unfrozen_cycles": (_integer(1), "an integer >= 1 (SGDR cycles of the whole network)"),
     "final_cycles": (_integer(1), "an integer >= 1 (cycles at the final size)"),
     "patience": (_integer(1), "an integer >= 1 (cycle ends without a new low before stopping)"),
+    "stop_on": (lambda v, _s=None: v in STOP_ON, f"one of {', '.join(STOP_ON)} (what the patience watches)"),
     "warmup": (_number(0, 1, high_open=True), "the fraction of the first cycle held at lr/100, in [0, 1)"),
     "tta_n": (_integer(1), "an integer >= 1 (augmented passes of test-time augmentation)"),
     "snapshots": (lambda v, s: is_int(v, 1) and v <= max(s.unfrozen_cycles, s.final_cycles),
@@ -189,7 +193,7 @@ def recipe_steps(s: RecipeSettings, size: int, final_size: int | None = None) ->
     over-fitting; the resize to ``final_size`` (when given); test-time augmentation. Every fit keeps the
     best of its start and its cycle ends (``keep_best``)."""
     unfrozen = {"differential": True, "augment": True, "cycle_len": 1, "cycle_mult": 2, "keep_best": True,
-                "patience": s.patience, "warmup": s.warmup,
+                "patience": s.patience, "warmup": s.warmup, "stop_on": s.stop_on,
                 "snapshots": s.snapshots if s.snapshots > 1 else False,  # the TTA step's ensemble, no more
                 **({"budget": True} if s.budget else {})}  # (the fit action reads the checklist's time left)
     most = (lambda cycles: max(cycles, BUDGET_CYCLES)) if s.budget else (lambda cycles: cycles)
@@ -213,9 +217,10 @@ def recipe_steps(s: RecipeSettings, size: int, final_size: int | None = None) ->
              "from 1/100 to 100x the head's LR. Its suggestion is kept within a factor of 2 of half the "
              "head's LR (a trained head makes this curve noisy)."),
         Step("Train everything with cycle_mult=2 until over-fitting", "fit", {**unfrozen, "n_cycle": most(s.unfrozen_cycles)},
-             f"SGDR cycles of 1, 2, 4... epochs, judged at each cycle end; stops once the validation loss "
-             f"rises ({s.patience} cycle end{'s' if s.patience > 1 else ''} without a new low) and keeps the "
-             f"best weights."),
+             f"SGDR cycles of 1, 2, 4... epochs, judged at each cycle end; stops once the validation "
+             f"{s.stop_on} {'rises' if s.stop_on == 'loss' else 'stops rising'} ({s.patience} cycle "
+             f"end{'s' if s.patience > 1 else ''} without a new {'low' if s.stop_on == 'loss' else 'high'}) and "
+             f"keeps the best weights."),
     ]
     if final_size:
         steps.append(Step(f"Progressive resize to {final_size}px", "fit",

@@ -14,6 +14,7 @@ fit is judged there, on the validation set:
   steady accuracy (ever more confident mistakes) is how over-fitting starts. The start is not counted
   here: an unfrozen network often starts a fit below its frozen start, so a first cycle end below the
   start is no sign of over-fitting.
+- ``stop_on="accuracy"``: the same rule on the validation accuracy (no new high) instead of the loss.
 - ``deadline`` (``fit(budget=seconds)``): a time budget: at a cycle end, the fit stops when the next cycle,
   at the pace of the epochs so far, would end past it (a cycle cut short ends at a high LR, between two good
   points: a whole cycle or none).
@@ -91,6 +92,9 @@ class FitResult:
         return text
 
 
+STOP_ON = ("loss", "accuracy")
+
+
 class CycleEnds(Callback):
     """The cycle-end work of one fit (see the module's docstring); ``fit`` adds it when asked to.
 
@@ -103,19 +107,24 @@ class CycleEnds(Callback):
             last ``k`` (an older one is dropped as a newer one comes: each is a copy of the whole model),
             False or 0 none.
         deadline: a ``time.monotonic()`` time: no cycle starts that would end after it (None: no budget).
+        stop_on: what ``patience`` watches: ``"loss"`` (no new low of the validation loss) or ``"accuracy"``
+            (no new high of the validation accuracy).
     """
 
     order = 10  # after the Recorder (-10) has written the epoch's row
 
     def __init__(self, ends: list[int], keep_best: bool = False, patience: int | None = None,
-                 snapshots: bool | int = False, deadline: float | None = None):
+                 snapshots: bool | int = False, deadline: float | None = None, stop_on: str = "loss"):
         if patience is not None and not is_int(patience, 1):
             raise ValueError(f"patience={patience!r}: expected None or an integer >= 1 (cycle ends without "
                              f"improvement before the fit stops)")
         if not (isinstance(snapshots, bool) or is_int(snapshots, 0)):
             raise ValueError(f"snapshots={snapshots!r}: expected True (every cycle end), False, or how many of "
                              f"the last cycle ends to keep, an integer >= 0")
+        if stop_on not in STOP_ON:
+            raise ValueError(f"stop_on={stop_on!r}: expected one of {STOP_ON} (what patience watches)")
         self.ends, self.keep_best, self.patience, self.deadline = list(ends), keep_best, patience, deadline
+        self.stop_on = stop_on
         self.snapshots = len(ends) if snapshots is True else int(snapshots)  # how many to keep
         self.result = FitResult(planned_cycles=len(ends))
         self._best: CycleEnd | None = None
@@ -142,7 +151,9 @@ class CycleEnds(Callback):
         if epoch not in self.ends:
             return
         point = CycleEnd(self.ends.index(epoch) + 1, epoch, state.valid_loss, state.accuracy)
-        lowest = min((p.valid_loss for p in self.result.cycle_ends), default=math.inf)
+        new = (point.valid_loss < min((p.valid_loss for p in self.result.cycle_ends), default=math.inf)
+               if self.stop_on == "loss" else
+               point.accuracy > max((p.accuracy for p in self.result.cycle_ends), default=-math.inf))
         self.result.cycle_ends.append(point)
         self.learner.recorder.epochs[-1]["cycle_end"] = point.cycle
         if self.snapshots:
@@ -151,7 +162,7 @@ class CycleEnds(Callback):
             self.learner.snapshots = [*kept, weights]  # a new list (see learner_state.take)
         if self.keep_best and point.better_than(self._best):
             self._keep(point)
-        self._worse = 0 if point.valid_loss < lowest else self._worse + 1
+        self._worse = 0 if new else self._worse + 1
         if self.patience is not None and self._worse >= self.patience and point.cycle < len(self.ends):
             self.result.stop_reason = "over-fitting"
             state.stop = True  # the loop ends the fit after this epoch

@@ -205,7 +205,7 @@ class Learner(FitLoop, Evaluation, EventLoop):
     def fit(self, lrs: float | Sequence[float], n_cycle: int = 1, cycle_len: int = 1, cycle_mult: int = 1,
             callbacks: Sequence[Callback] = (), keep_best: bool = False, patience: int | None = None,
             snapshots: bool | int = False, warmup: float = 0.0, guard: bool = True,
-            budget: float | None = None) -> FitResult:
+            budget: float | None = None, stop_on: str = "loss") -> FitResult:
         """Train ``n_cycle`` SGDR cycles; cycle ``k`` lasts ``cycle_len * cycle_mult**k`` epochs.
 
         Args:
@@ -219,6 +219,8 @@ class Learner(FitLoop, Evaluation, EventLoop):
                 ``CosAnneal``); see :func:`nbtrainer.train.schedule.sgdr_scheduler`. Default: 0.
             guard: on a loss that is not finite, put back the weights of the epoch's start and raise
                 :class:`~nbtrainer.train.guard.DivergenceError` (:mod:`nbtrainer.train.guard`). Default: True.
+            stop_on: what ``patience`` watches: ``"loss"`` (a new low of the validation loss) or
+                ``"accuracy"`` (a new high of the validation accuracy). Default: "loss".
             budget: seconds this fit may take: at a cycle end it stops when the next cycle, at the pace of the
                 epochs so far, would end later (``n_cycle`` is then the most cycles). Default: None (no limit).
         Returns: a :class:`~nbtrainer.train.cycles.FitResult` (cycle ends, which weights were kept, why it stopped).
@@ -231,7 +233,7 @@ class Learner(FitLoop, Evaluation, EventLoop):
                                    or not math.isfinite(budget) or budget <= 0):
             raise ValueError(f"budget={budget!r}: expected None or the seconds this fit may take, a number > 0")
         deadline = None if budget is None else time.monotonic() + budget
-        ends = CycleEnds([*starts[1:], n_epochs], keep_best, patience, snapshots, deadline)  # checks patience
+        ends = CycleEnds([*starts[1:], n_epochs], keep_best, patience, snapshots, deadline, stop_on)  # checks them
         schedule = SGDRSchedule(cycle_len, cycle_mult, warmup)  # checks warmup
         self.run_fit(lrs, n_epochs, [schedule, *([DivergenceGuard()] if guard else []), *callbacks, ends], starts)
         return ends.result
