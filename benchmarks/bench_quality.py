@@ -91,6 +91,9 @@ def checklist(folder: str, seed: int, extra: list[str] = ()) -> dict:
     n, k = tta["tta_n"], tta["ensemble"]
     probs, targets = (learn.tta(n, snapshots=k, split="test") if n else learn.get_preds(snapshots=k, split="test"))
     correct = (probs.argmax(1) == targets).numpy()
+    if abs(correct.mean() - tta["test_accuracy"]) > 1e-6:  # the bootstrap must pair what the run reported
+        raise RuntimeError(f"the per-image test results ({correct.mean():.4f}) differ from the run's "
+                           f"test_accuracy ({tta['test_accuracy']:.4f})")
     fits = [s for s in steps.steps if s.action == "fit"]
     return {"test": tta["test_accuracy"], "correct": bits(correct), "chosen": tta["chosen"], "valid": tta["accuracy"],
             "test_plain": tta["test_plain_accuracy"], "sizes": steps.sizes,
@@ -149,7 +152,6 @@ def run_set(name: str, seeds, methods, root: Path, out, extra: list[str] = ()) -
     rows = []
     for seed in seeds:
         folder = str(make_set(name, seed, root))
-        start = time.perf_counter()
         ours = checklist(folder, seed, extra)
         rows.append({"set": name, "seed": seed, "method": CHECKLIST, **ours})
         print(json.dumps(rows[-1], default=float), file=out, flush=True)
@@ -185,6 +187,8 @@ def main() -> None:
     if args.summarize:
         rows = read_rows(args.summarize)
         for variant in args.variant:
+            if "=" not in variant:
+                parser.error(f"--variant {variant!r}: expected NAME=FILE.jsonl")
             name, path = variant.split("=", 1)
             rows += [{**r, "method": f"checklist, {name}", "steps": None} for r in read_rows(path)
                      if r["method"] == CHECKLIST]

@@ -40,7 +40,8 @@ def _pct(values) -> str:
 
 
 def verdict(lo: float, hi: float) -> str:
-    return "tie" if lo <= 0 <= hi else ("peer better" if lo > 0 else "checklist better")
+    """The row against the checklist: ``tie`` when the interval holds 0."""
+    return "tie" if lo <= 0 <= hi else ("higher" if lo > 0 else "lower")
 
 
 def set_table(name: str, rows: list[dict], ours_name: str) -> tuple[list[str], dict[str, float]]:
@@ -50,8 +51,8 @@ def set_table(name: str, rows: list[dict], ours_name: str) -> tuple[list[str], d
     ours = by_method[ours_name]
     means = {}
     lines = [f"{name} (test: {len(correct(next(iter(ours.values()))))} images; seeds {sorted(ours)})",
-             f"  {'method':<46} {'test acc.':>9} {'per seed':>17} {'vs checklist [95% CI]':>27} {'verdict':>16}"
-             f" {'time':>6}  kept"]
+             f"  {'method':<46} {'test acc.':>9} {'per seed':>17} {'vs checklist [95% CI]':>27} {'verdict':>7}"
+             f" {'time':>6} {'time ratio':>10}  kept"]
     for method, seeds in by_method.items():
         paired = sorted(set(seeds) & set(ours))
         acc = [seeds[s]["test"] for s in paired]
@@ -65,8 +66,10 @@ def set_table(name: str, rows: list[dict], ours_name: str) -> tuple[list[str], d
         kept = ", ".join(sorted({seeds[s]["chosen"] for s in paired}))
         if "epochs" in seeds[paired[0]]:
             kept += f"; epochs on images {[seeds[s]['epochs'] for s in paired]}"
-        lines.append(f"  {method:<46} {100 * means[method]:8.1f}% {_pct(acc):>17} {versus:>27} {call:>16} "
-                     f"{statistics.mean(seeds[s]['seconds'] for s in paired):5.0f}s  {kept}")
+        seconds = statistics.mean(seeds[s]["seconds"] for s in paired)
+        ratio = seconds / statistics.mean(ours[s]["seconds"] for s in paired)  # the peer's time / the checklist's
+        lines.append(f"  {method:<46} {100 * means[method]:8.1f}% {_pct(acc):>17} {versus:>27} {call:>7} "
+                     f"{seconds:5.0f}s {ratio:9.2f}x  {kept}")
     return lines, means
 
 

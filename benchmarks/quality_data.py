@@ -5,8 +5,10 @@ every method is scored on ``test/``, which no method chooses anything on.
 - ``photos``: one class per real colour photograph that installed packages ship (scikit-image's
   astronaut, chelsea, coffee, the Hubble deep field, motorcycle, retina, rocket; matplotlib's Grace
   Hopper; scikit-learn's china and flower): 60 train, 20 valid and 100 test square crops per class, 96 px.
-  Train crops come from the left 60% of the photo, valid and test crops from the right 40%: no valid or test
-  pixel is seen in training, so the set asks whether the classifier knows a scene from parts it never saw.
+  Train crops come from the left 60% of the photo, valid crops from the next 15%, test crops from the right
+  25%: no pixel is in two splits, so the set asks whether the classifier knows a scene from parts it never saw,
+  and no choice made on valid has seen a test pixel. (The runs of 2026-12-05 drew valid and test crops from
+  the same right 40%: test crops shared pixels with valid ones.)
   Crop sides vary from 1/6 to 1/2 of the photo's height, at random places: scale and content vary.
 - ``textures``: the same on 10 real grey-scale images (scikit-image's brick, grass, gravel, moon, cell,
   coins, camera, page, text and clock): 60 train, 20 valid and 100 test crops per class, 64 px, grey.
@@ -31,7 +33,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-TRAIN_SHARE = 0.6  # the left part of every photo gives the train crops, the rest the valid crops
+TRAIN_SHARE = 0.6  # the left part of every photo gives the train crops
+VALID_SHARE = 0.75  # ... the next strip the valid crops, the rest the test crops: no pixel in two splits
 N_TRAIN, N_VALID, N_TEST = 60, 20, 100
 DIGITS_TEST, DIGITS_VALID = 0.4, 0.2  # of all the digits; of the rest
 
@@ -93,9 +96,9 @@ def make_set(name: str, seed: int, root: str | os.PathLike) -> Path:
     rng = np.random.default_rng(seed)
     for label, load in sources.items():
         image = load().convert(mode)
-        cut, right = int(image.size[0] * TRAIN_SHARE), image.size[0]
-        for split, region, n in (("train", (0, cut), N_TRAIN), ("valid", (cut, right), N_VALID),
-                                 ("test", (cut, right), N_TEST)):
+        cut, valid_end, right = int(image.size[0] * TRAIN_SHARE), int(image.size[0] * VALID_SHARE), image.size[0]
+        for split, region, n in (("train", (0, cut), N_TRAIN), ("valid", (cut, valid_end), N_VALID),
+                                 ("test", (valid_end, right), N_TEST)):
             target = folder / split / label
             target.mkdir(parents=True, exist_ok=True)
             for i, crop in enumerate(_crops(image, region, n, size, rng)):

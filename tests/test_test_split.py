@@ -58,8 +58,10 @@ def _choices(checklist: nbt.Checklist) -> list:
             for step in checklist.steps]
 
 
-def _run(shuffle_test_labels: bool) -> nbt.Checklist:
+def _run(shuffle_test_labels: bool = False, unscored: bool = False) -> nbt.Checklist:
     data = nbt.ImageData.demo(size=32, bs=16, n=240, test_pct=0.25)
+    if unscored:  # the same train / valid images, the test set never read: no scoring, no probe on it
+        data.test = None
     if shuffle_test_labels:
         labels = [data.test.source.targets[i] for i in data.test.indices]
         random.Random(1).shuffle(labels)
@@ -70,8 +72,11 @@ def _run(shuffle_test_labels: bool) -> nbt.Checklist:
 
 
 def test_the_test_set_is_scored_after_each_fit_and_never_changes_a_choice():
-    honest, shuffled = _run(False), _run(True)
-    assert _choices(honest) == _choices(shuffled)  # the same LRs, losses, kept cycle ends, resize and TTA choice
+    honest, shuffled, unscored = _run(), _run(shuffle_test_labels=True), _run(unscored=True)
+    # the same LRs, losses, kept cycle ends, resize and TTA choice whether the test set is read, with its own
+    # labels or shuffled ones, or never read at all (scoring it leaves no trace in the random state)
+    assert _choices(honest) == _choices(shuffled) == _choices(unscored)
+    assert not any("test" in k for step in unscored.steps for k in step.result)
     fits = [s for s in honest.steps if s.action == "fit"]
     assert fits and all(0 <= s.result["test_accuracy"] <= 1 for s in fits)
     assert 0 < honest.steps[0].result["probe_test_accuracy"] <= 1  # the bar to beat, on test too

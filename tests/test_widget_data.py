@@ -157,7 +157,7 @@ def test_a_class_trains_on_a_standard_data_set_downloaded_from_the_data_tab(tmp_
         view.dataset.value = "imagenette"
         press(view, "nbt-use-dataset")
         assert trainer.model.worker.join(120)  # downloaded and read on the worker thread
-        assert trainer.model.confirm["text"].startswith("Train on Imagenette (160 px) (8 train / 4 valid images, "
+        assert trainer.model.confirm["text"].startswith("Train on Imagenette (160 px) (6 train / 2 valid / 4 test images, "
                                                         "2 classes)?")
         assert (tmp_path / "cache" / "imagenette" / "imagenette2-160" / "train").is_dir()
         trainer.confirm.yes.click()

@@ -81,7 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nbtrainer", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="train with the course checklist and write a report")
-    run.add_argument("--data", help="ImageFolder tree (DIR/<class>/<image>, or DIR/train + DIR/valid); "
+    run.add_argument("--data", help="ImageFolder tree (DIR/<class>/<image>, or DIR/train with DIR/valid and/or "
+                                    "DIR/test); "
                                     "default: the embedded handwritten digits")
     run.add_argument("--dataset", choices=DATASETS, help="a standard data set, downloaded once through torchvision "
                                                          "(nbtrainer.datasets): " + ", ".join(DATASETS))
@@ -128,9 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="the last step averages this many cycle ends' weights (snapshot ensemble; 1: the kept weights)")
     run.add_argument("--tta", type=int, default=d.tta_n, help="augmented passes in test-time augmentation")
     run.add_argument("--budget", type=float, default=d.budget,
-                     help="minutes the run may take: the whole network then trains on while it improves (up to "
-                          "6 cycles of 1, 2, 4... epochs), and no cycle starts that would end past the budget "
-                          "(default: no budget; at most --unfrozen-cycles cycles)")
+                     help="minutes from the first step's start (after any wait for the CPU): the whole network "
+                          "then trains on while the patience allows, up to 6 cycles of 1, 2, 4... epochs (this "
+                          "replaces --unfrozen-cycles and --final-cycles), and no cycle of the unfrozen and resize "
+                          "steps starts that would end past the budget; each of them runs one cycle at least "
+                          "(default: no budget)")
     run.add_argument("--opt", default=learner["opt"], choices=OPTIMIZERS,
                      help=f"the optimizer (default: {learner['opt']}; adamw measured better than the course's SGD)")
     run.add_argument("--bn-freeze", action=argparse.BooleanOptionalAction, default=learner["bn_freeze"],

@@ -113,7 +113,7 @@ def build_run(args: argparse.Namespace, ranks=None, callbacks=()):
         from ..datasets import load
 
         data = load(args.dataset, root=args.data_root, size=args.size or 64, bs=bs, seed=args.seed,
-                    num_workers=args.workers)
+                    num_workers=args.workers, valid_pct=args.valid_pct)
     elif args.data is None:
         data = ImageData.demo(size=args.size or 64, bs=bs, seed=args.seed, valid_pct=args.valid_pct,
                               n=args.limit, test_pct=args.test_pct or 0.0)
@@ -228,7 +228,7 @@ def over_probe(tta: dict, probe: dict) -> str:
     ours, bar = ((tta["test_accuracy"], probe["probe_test_accuracy"]) if on_test
                  else (tta["accuracy"], probe["probe_accuracy"]))
     points = 100 * (ours - bar)
-    return (f"{points:+.1f} points {'over' if points >= 0 else 'below'} the linear probe's {bar:.2%}"
+    return (f"{abs(points):.1f} points {'over' if points >= 0 else 'below'} the linear probe's {bar:.2%}"
             f"{' on test' if on_test else ''}")
 
 

@@ -121,8 +121,8 @@ class ImageData:
             if other is not None and other.classes != train.classes:
                 raise ValueError(f"the {name} images' classes {other.classes} differ from the training images' "
                                  f"{train.classes}; expected the same classes")
-        train_idx, valid_idx, test_idx = hold_out(len(train), seed, 0 if valid else valid_pct,
-                                                  0 if test else test_pct)
+        train_idx, valid_idx, test_idx = hold_out(len(train), seed, 0 if valid is not None else valid_pct,
+                                                  0 if test is not None else test_pct)
         whole = lambda source: Split(source, list(range(len(source))))  # noqa: E731
         test_split = whole(test) if test is not None else Split(train, test_idx) if test_idx else None
         data = cls(Split(train, train_idx), whole(valid) if valid is not None else Split(train, valid_idx),
@@ -170,6 +170,11 @@ class ImageData:
     def c(self) -> int:
         """Number of classes."""
         return len(self.classes)
+
+    def counts(self) -> str:
+        """``"6 train / 2 valid / 4 test images"`` (without a test set: no test part)."""
+        test = f" / {len(self.test)} test" if self.test is not None else ""
+        return f"{len(self.train)} train / {len(self.valid)} valid{test} images"
 
     @property
     def train_batches(self) -> int:

@@ -88,7 +88,7 @@ def overview_html(data: ImageData, shown: int = 12) -> str:
         ax.imshow(im)
         ax.set_title(name[:10], fontsize=6)
         ax.axis("off")
-    head = (f"{len(data.train)} train / {len(data.valid)} valid images, {data.c} classes, {data.size} px, "
+    head = (f"{data.counts()}, {data.c} classes, {data.size} px, "
             f"batch {data.bs}, augmentation {'on' if data.augment else 'off'}")
     return (f"<div><b>ImageData</b>: {escape(head)}<br>{img(fig, 'one training image per class', dpi=96)}"
             f"{table(['class', 'train', 'valid'], rows)}</div>")

@@ -222,11 +222,11 @@ class Checklist:
         step.status, step.error, step.result = "running", "", {}
         params = dict(step.params)
         start = time.perf_counter()
-        self.clock_start = self.clock_start or time.monotonic()
         self.learn.recorder.stage = step.name
         try:  # one step at a time on this machine's CPU (nbtrainer.cpu_queue)
             with shared_cpu(self.learn.device.type, current().world_size, self._stop_requested, self._waiting):
                 self.on_wait(None)
+                self.clock_start = self.clock_start or time.monotonic()  # the budget's clock: after any wait
                 step.result = ACTIONS[step.action](self.learn, self, params)
                 step.result.update(test_scores(self.learn, step))
         except (CancelFitException, WaitCancelled):  # Stop outside a fit's own handling: precompute, TTA, a wait

@@ -62,7 +62,7 @@ class RecipeSettings:
     aug_cycles: int = 2
     unfrozen_cycles: int = 4
     final_cycles: int = 2
-    patience: int = 1
+    patience: int = 1  # 2 scored higher on the benchmark's test sets; to confirm on fresh seeds (benchmarks/README.md)
     stop_on: str = "loss"
     warmup: float = 0.05
     tta_n: int = TTA_N
@@ -184,7 +184,7 @@ def test_note(data) -> str:
     if data.test is not None:
         return f"; judged on {len(data.test)} test images, never used to choose"
     return ("; no test set: the validation accuracy is optimistic, the recipe chooses on it (hold one out with "
-            "--test-pct, or a test/ folder beside train/)")
+            "test_pct / --test-pct, or a test/ folder beside train/)")
 
 
 def recipe_steps(s: RecipeSettings, size: int, final_size: int | None = None) -> list[Step]:

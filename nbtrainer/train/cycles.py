@@ -179,7 +179,8 @@ class CycleEnds(Callback):
         next_epochs = self.ends[point.cycle] - self.ends[point.cycle - 1]
         too_long = now + (now - self._started) / point.epoch * next_epochs > self.deadline
         # every process stops together (each has its own clock): one that would pass the budget stops them all
-        return bool(distributed.mean(torch.tensor(float(too_long))).item() > 0)
+        # (on the learner's device: NCCL reduces CUDA tensors only)
+        return bool(distributed.mean(torch.tensor(float(too_long), device=self.learner.device)).item() > 0)
 
     def after_cancel_fit(self) -> None:
         self.result.stop_reason = "stopped"

@@ -128,7 +128,7 @@ class DataActions:
         except (DatasetError, OSError, ValueError) as e:
             self.write(message=f"cannot use {title}: {self.places.hide(str(e))}")
             return None
-        text = (f"Train on {title} ({len(data.train)} train / {len(data.valid)} valid images, {data.c} classes)? "
+        text = (f"Train on {title} ({data.counts()}, {data.c} classes)? "
                 f"The checklist starts again from step 1 on these images.")
         return lambda: self._ask(text, lambda: self._use(data, title))
 
