@@ -30,7 +30,7 @@ def test_run_on_a_folder_writes_the_report(make_folder, tmp_path, capsys):
     assert printed.index("-> Precompute activations") < bar < printed.index("-> Find the learning rate")
     # the test set (issue 28): held out of the folder, named in the plan, scored at the end against the probe's
     assert "judged on 9 test images, never used to choose" in printed
-    assert re.search(r"test accuracy: [\d.]+% \(.*\) on 9 images never used to choose; [-+][\d.]+ points "
+    assert re.search(r"test accuracy: [\d.]+% \(.*\) on 9 images never used to choose; [\d.]+ points "
                      r"(over|below) the linear probe's [\d.]+% on test", printed)
     for name in ("Precompute activations", "Find the learning rate", "Train the head on precomputed activations",
                  "Unfreeze all layers", "Find the learning rate again", "Progressive resize to 40px",
