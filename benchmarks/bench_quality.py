@@ -43,6 +43,7 @@ import torch
 
 from nbtrainer import ImageData, Learner
 from nbtrainer.cli import build_parser, build_run
+from nbtrainer.recipe.test_scores import kept_predictions
 from nbtrainer.results.baseline import probe_baseline
 from nbtrainer.train.evaluation import TTA_N
 
@@ -88,8 +89,7 @@ def checklist(folder: str, seed: int, extra: list[str] = ()) -> dict:
     tta = steps.steps[-1].result
     # the run's own test figure, again per image: the global random state is where the run's scoring began
     # (recipe.test_scores puts it back), so TTA draws the same views
-    n, k = tta["tta_n"], tta["ensemble"]
-    probs, targets = (learn.tta(n, snapshots=k, split="test") if n else learn.get_preds(snapshots=k, split="test"))
+    probs, targets = kept_predictions(learn, tta)
     correct = (probs.argmax(1) == targets).numpy()
     if abs(correct.mean() - tta["test_accuracy"]) > 1e-6:  # the bootstrap must pair what the run reported
         raise RuntimeError(f"the per-image test results ({correct.mean():.4f}) differ from the run's "

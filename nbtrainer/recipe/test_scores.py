@@ -41,7 +41,12 @@ def _scores(learn: Learner, step: Step) -> dict[str, float]:
         plain = accuracy(*learn.get_preds(split="test"))
         if step.action == "fit":
             return {"test_accuracy": plain}
-        n, k = step.result.get("tta_n", 0), step.result.get("ensemble", 0)
-        kept = (accuracy(*learn.tta(n, snapshots=k, split="test")) if n
-                else accuracy(*learn.get_preds(snapshots=k, split="test")) if k else plain)
+        kept = accuracy(*kept_predictions(learn, step.result)) if step.result.get("chosen") != "plain" else plain
     return {"test_accuracy": kept, "test_plain_accuracy": plain}
+
+
+def kept_predictions(learn: Learner, tta_result: dict, split: str = "test") -> tuple[torch.Tensor, torch.Tensor]:
+    """The probabilities and targets of ``split`` with the choice a TTA step kept (``tta_n`` augmented passes
+    and/or an ``ensemble`` of snapshots; neither: the plain predictions). The benchmarks read them per image."""
+    n, k = tta_result.get("tta_n", 0), tta_result.get("ensemble", 0)
+    return learn.tta(n, snapshots=k, split=split) if n else learn.get_preds(snapshots=k, split=split)

@@ -137,22 +137,24 @@ def compute_activations(learn, key: str, store: Store = _in_memory) -> Activatio
     features go into tensors made by ``store`` (memory by default; :class:`ActivationCache` gives
     file-backed ones for large caches, so only one batch is in memory at a time)."""
     data = learn.data
-    train_dl, valid_dl = data.train_dl(shuffle=False, augment=False), data.valid_dl(augment=False)
-    with restoring(learn, ("modes",)):  # every module's train/eval mode as it was
-        learn.model.eval()
-        train, valid = learn.inference_pass("precompute", len(train_dl) + len(valid_dl), lambda: (
-            _features(learn, train_dl, "train_x", store), _features(learn, valid_dl, "valid_x", store)))
+    train, valid = _body_pass(learn, {"train_x": data.train_dl(shuffle=False, augment=False),
+                                      "valid_x": data.valid_dl(augment=False)}, store)
     return Activations(key, *train, *valid)
 
 
 def split_features(learn, split: str) -> tuple[torch.Tensor, torch.Tensor]:
     """The pooled body outputs and targets of one split (``"test"``: the linear probe scores the test set with
     them), in memory, not cached."""
-    loader = learn.data.valid_dl(split=split)
+    return _body_pass(learn, {f"{split}_x": learn.data.valid_dl(split=split)}, _in_memory)[0]
+
+
+def _body_pass(learn, loaders: dict, store: Store) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """:func:`_features` of each loader (by the name ``store`` gets), in one announced precompute pass, the
+    model in eval mode and every module's mode put back afterwards."""
     with restoring(learn, ("modes",)):
         learn.model.eval()
-        return learn.inference_pass("precompute", len(loader),
-                                    lambda: _features(learn, loader, f"{split}_x", _in_memory))
+        return learn.inference_pass("precompute", sum(len(dl) for dl in loaders.values()), lambda: [
+            _features(learn, dl, name, store) for name, dl in loaders.items()])
 
 
 def default_folder() -> Path:
