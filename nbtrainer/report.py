@@ -1,5 +1,6 @@
-"""The CLI's report folder: metrics JSON, PNG plots of training curves, per-group LRs and LR-finder
-curves, a summary table. Above the recipe (it reports a checklist's run), beside the widget.
+"""The report of a run: the CLI's report folder (metrics JSON, PNG plots of training curves, per-group LRs and
+LR-finder curves, the model files) and the same as one self-contained HTML page (:func:`report_html`: what the
+app's Report download and ``report.html`` hold). Above the recipe (it reports a checklist's run), beside the widget.
 
 The plots are drawn by :mod:`nbtrainer.present.plots` on figures outside pyplot (the notebook's backend is left alone).
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .present.html import figure
+from .present.html import escape, figure, img
 from .present.plots import draw_accuracy, draw_losses, draw_lr_find, draw_lrs
 from .recipe.summary import summary_rows
 from .train.checkpoint import versions
@@ -24,27 +25,73 @@ def _save(fig, path: Path, dpi: int = 100) -> Path:
     return path
 
 
-def plot_training(recorder, path: Path) -> Path:
+def training_figure(recorder):
     """Training loss per iteration (smoothed), validation loss and accuracy per epoch; stages marked."""
     fig, ax = figure(1, 2, figsize=(11, 4))
     draw_losses(ax[0, 0], recorder)
     draw_accuracy(ax[0, 1], recorder)
-    return _save(fig, path)
+    fig.tight_layout()
+    return fig
 
 
-def plot_lr_schedule(recorder, group_names: list[str], path: Path) -> Path:
+def lr_schedule_figure(recorder, group_names: list[str]):
     """Each layer group's LR per iteration (log scale): SGDR cycles and differential LRs."""
     fig, ax = figure(figsize=(11, 3.5))
     draw_lrs(ax[0, 0], recorder, group_names)
-    return _save(fig, path)
+    fig.tight_layout()
+    return fig
 
 
-def plot_lr_finds(finds: list[tuple[str, dict]], path: Path) -> Path:
+def lr_finds_figure(finds: list[tuple[str, dict]]):
     """One panel per LR-finder sweep: raw and smoothed loss against the LR (log), the suggestion marked."""
     fig, axes = figure(1, len(finds), figsize=(5.5 * len(finds), 3.8))
     for ax, (title, curve) in zip(axes[0], finds):
         draw_lr_find(ax, curve, title)
-    return _save(fig, path)
+    fig.tight_layout()
+    return fig
+
+
+def plot_training(recorder, path: Path) -> Path:
+    return _save(training_figure(recorder), path)
+
+
+def plot_lr_schedule(recorder, group_names: list[str], path: Path) -> Path:
+    return _save(lr_schedule_figure(recorder, group_names), path)
+
+
+def plot_lr_finds(finds: list[tuple[str, dict]], path: Path) -> Path:
+    return _save(lr_finds_figure(finds), path)
+
+
+def lr_find_curves(checklist) -> list[tuple[str, dict]]:
+    """(step name, curve) of every LR range test the checklist ran."""
+    return [(s.name, s.result["curve"]) for s in checklist.steps if s.status == "done" and "curve" in s.result]
+
+
+def report_html(learn, checklist, title: str = "nbtrainer report") -> str:
+    """The run as one HTML page that needs nothing else (its plots inline, no link to another host): the data,
+    the checklist's steps with their results, the training curves, the LRs and the LR range tests.
+
+    Example::
+
+        Path("report.html").write_text(report_html(learn, checklist))
+    """
+    from .recipe.summary import checklist_html
+
+    data = learn.data
+    parts = [f"<h1>{escape(title)}</h1>",
+             f"<p>{escape(str(learn.config['arch']))} on {escape(data.counts())}, "
+             f"{len(data.classes)} classes: {escape(', '.join(data.classes))}; images of {data.size} px.</p>",
+             checklist_html(checklist)]
+    if learn.recorder.iterations:
+        parts += ["<h2>Training</h2>", img(training_figure(learn.recorder), "training curves"),
+                  "<h2>Learning rates</h2>", img(lr_schedule_figure(learn.recorder, learn.group_names),
+                                                 "each layer group's learning rate")]
+    finds = lr_find_curves(checklist)
+    if finds:
+        parts += ["<h2>LR range tests</h2>", img(lr_finds_figure(finds), "LR range tests")]
+    return ("<!doctype html>\n<html><head><meta charset='utf-8'><title>" + escape(title) + "</title></head>"
+            "<body style='font-family:sans-serif'>" + "\n".join(parts) + "</body></html>\n")
 
 
 def plot_confusion(interp, path: Path) -> Path:
@@ -79,7 +126,8 @@ def plot_top_losses(interp, path: Path, k: int = 9) -> Path:
 
 
 def write_report(out: str | Path, learn, checklist, extra: dict | None = None, interp=None) -> dict[str, Path]:
-    """Write ``checkpoint.pt`` (to train on), ``model.safetensors`` (to share), ``metrics.json``, ``training.png``, ``lr_schedule.png``, ``lr_find.png`` and,
+    """Write ``checkpoint.pt`` (to train on), ``model.safetensors`` (to share), ``metrics.json``, ``training.png``,
+    ``lr_schedule.png``, ``lr_find.png``, ``report.html`` (:func:`report_html`) and,
     given an :class:`~nbtrainer.results.interpret.Interpretation`, ``confusion.png`` and ``top_losses.png``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -87,7 +135,7 @@ def write_report(out: str | Path, learn, checklist, extra: dict | None = None, i
              "training_plot": out / "training.png", "lr_plot": out / "lr_schedule.png",
              "lr_find_plot": out / "lr_find.png", "confusion": out / "confusion.png",
              "top_losses": out / "top_losses.png"}
-    finds = [(s.name, s.result["curve"]) for s in checklist.steps if s.status == "done" and "curve" in s.result]
+    finds = lr_find_curves(checklist)
     learn.save(paths["checkpoint"])
     learn.save_model(paths["model"])
     metrics = {"steps": summary_rows(checklist), "epochs": learn.recorder.epochs, "config": learn.config,
@@ -103,4 +151,6 @@ def write_report(out: str | Path, learn, checklist, extra: dict | None = None, i
         plot_lr_schedule(learn.recorder, learn.group_names, paths["lr_plot"])
     if finds:
         plot_lr_finds(finds, paths["lr_find_plot"])
+    paths["report"] = out / "report.html"
+    paths["report"].write_text(report_html(learn, checklist))
     return {k: p for k, p in paths.items() if p.exists()}

@@ -92,20 +92,20 @@ def serve(app: str, tmp_path_factory):
     root = tmp_path_factory.mktemp(app) / "root"
     root.mkdir()
     shutil.copy(ROOT / "notebooks" / "recipe.ipynb", root)
-    return start_server(app, root)
+    return (*start_server(app, root), root)
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    server, url = serve("lab", tmp_path_factory)
-    yield url
+    server, url, root = serve("lab", tmp_path_factory)
+    yield url, root
     stop_server(server)
 
 
 @pytest.fixture(scope="module")
 def notebook7(tmp_path_factory):
-    server, url = serve("notebook", tmp_path_factory)
-    yield url
+    server, url, root = serve("notebook", tmp_path_factory)
+    yield url, root
     stop_server(server)
 
 
@@ -189,13 +189,44 @@ def peek(page) -> str:
     return output.first.inner_text()
 
 
+def take_home(page, root: Path) -> dict[str, bytes]:
+    """Click each download button (script, model, report) and check that the browser saved the file the server
+    wrote in the session folder, byte for byte; returns them by name."""
+    saved = {}
+    for key, name in (("script", "recipe.py"), ("model", "model.safetensors"), ("report", "report.html")):
+        with page.expect_download(timeout=60_000) as download:
+            page.click(f".nbt-download-{key}")
+        assert download.value.suggested_filename == name
+        data = Path(download.value.path()).read_bytes()
+        server = [p.read_bytes() for p in root.glob(f"nbtrainer-session/*/{name}")]
+        assert server == [data], f"{name}: the browser's copy differs from the server's"
+        saved[name] = data
+    page.wait_for_selector(".nbt-download-status:has-text('report.html')", timeout=30_000)
+    return saved
+
+
+def check_take_home(saved: dict[str, bytes], tmp_path: Path, classes: list[str]) -> None:
+    """What the student took home works: the model file predicts with its classes, the script is Python that
+    trains with nbtrainer, the report names the steps and needs no other host."""
+    from nbtrainer import Predictor
+
+    (tmp_path / "model.safetensors").write_bytes(saved["model.safetensors"])
+    assert Predictor.from_file(tmp_path / "model.safetensors").classes == classes
+    script = saved["recipe.py"].decode()
+    compile(script, "recipe.py", "exec")
+    assert "import nbtrainer" in script and ".fit(" in script
+    report = saved["report.html"].decode()
+    assert "Precompute" in report and "data:image/png;base64," in report and "://" not in report
+
+
 def shot(page, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.locator(".nbt-trainer").screenshot(path=str(ARTIFACTS / name))
 
 
-def test_a_student_clicks_through_the_recipe_in_jupyterlab(browser, lab):
-    page, errors = open_and_run_all(browser, f"{lab}/lab/tree/recipe.ipynb")
+def test_a_student_clicks_through_the_recipe_in_jupyterlab(browser, lab, tmp_path):
+    url, root = lab
+    page, errors = open_and_run_all(browser, f"{url}/lab/tree/recipe.ipynb")
     rows = page.locator(".nbt-step").count()
     assert rows == 9
     run_step(page, 0)                                     # precompute
@@ -205,8 +236,13 @@ def test_a_student_clicks_through_the_recipe_in_jupyterlab(browser, lab):
     page.wait_for_selector(".nbt-next-lr:has-text('clicked on the curve')", timeout=30_000)
     run_step(page, 2)
     assert f"{chosen:.2g}" in page.locator(".nbt-step-2 .nbt-detail").inner_text()   # the fit used it
-    for i in (3, 4, 5):                                   # augmentation, unfreeze, differential
-        run_step(page, i)
+    run_step(page, 3)                                     # augmentation
+    page.click(".nbt-step-2 .nbt-step-name")              # a fit step, selected: its training curves show
+    page.wait_for_selector(".nbt-training-plot:visible", timeout=30_000)
+    run_step(page, 4)                                     # unfreeze: next, the differential LRs
+    page.wait_for_selector(".nbt-ratio-slider:visible", timeout=30_000)  # the sliders show at their own step
+    run_step(page, 5)
+    assert page.locator(".nbt-ratio-slider").first.is_visible()
     run_step(page, 6)                                     # lr_find again: the pick is replaced
     set_input(page, ".nbt-ratio-slider >> nth=0 >> .widget-readout", "5")   # body 2 / body 1: 5x
     page.wait_for_function("document.querySelector('.nbt-group-lrs').innerText.includes('body 1/2')")
@@ -217,6 +253,9 @@ def test_a_student_clicks_through_the_recipe_in_jupyterlab(browser, lab):
     time.sleep(1.0)
     page.click(".nbt-stop")
     page.wait_for_selector(".nbt-step-7.nbt-status-stopped", timeout=60_000)
+    page.wait_for_selector(".nbt-message:has-text('you pressed Stop')", timeout=30_000)  # said, not "stopping..."
+    detail = page.locator(".nbt-step-7 .nbt-detail-text")
+    assert "kept" in detail.inner_text() and detail.evaluate("e => e.scrollWidth <= e.parentElement.clientWidth + 1")
     shot(page, "lab-stopped.png")
     page.click(".nbt-step-7 .nbt-step-name")
     set_input(page, ".nbt-step-detail-7 .nbt-param-n_cycle input", "1")
@@ -230,6 +269,7 @@ def test_a_student_clicks_through_the_recipe_in_jupyterlab(browser, lab):
     assert page.locator(".nbt-top-losses img").count() == 9
     assert "most confused" in page.locator(".nbt-trainer").inner_text()
     shot(page, "lab-interpretation.png")
+    check_take_home(take_home(page, root), tmp_path, ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"])
 
     state = peek(page)
     assert "statuses: ['done', 'done', 'done', 'done', 'done', 'done', 'done', 'done', 'done']" in state
@@ -239,14 +279,16 @@ def test_a_student_clicks_through_the_recipe_in_jupyterlab(browser, lab):
     page.close()
 
 
-def test_the_widget_works_in_notebook_7(browser, notebook7):
-    page, errors = open_and_run_all(browser, f"{notebook7}/notebooks/recipe.ipynb")
+def test_the_widget_works_in_notebook_7(browser, notebook7, tmp_path):
+    url, root = notebook7
+    page, errors = open_and_run_all(browser, f"{url}/notebooks/recipe.ipynb")
     run_step(page, 0)
     run_step(page, 1)
     assert "Chosen LR" in click_lr_curve(page)
     run_step(page, 2)
     assert "clicked on the curve" in page.locator(".nbt-next-lr").inner_text()
     shot(page, "notebook7.png")
+    check_take_home(take_home(page, root), tmp_path, ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"])
     assert page.locator("text=Error displaying widget").count() == 0
     assert not errors, sorted(set(errors))
     page.close()

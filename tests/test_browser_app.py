@@ -18,8 +18,8 @@ import pytest
 from PIL import Image
 
 from . import test_browser
-from .test_browser import (ROOT, STEP_TIMEOUT, click_lr_curve, free_port, laptop_page, launch, run_step, shot,
-                           stop_server)
+from .test_browser import (ROOT, STEP_TIMEOUT, check_take_home, click_lr_curve, free_port, laptop_page, launch,
+                           run_step, shot, stop_server, take_home)
 
 browser = test_browser.browser  # the same Chromium fixture
 
@@ -121,6 +121,7 @@ def test_a_class_uses_the_app_in_voila(browser, app, tmp_path):
     for i in range(3):  # precompute, lr_find, the head: on the students' pictures
         run_step(page, i)
     shot(page, "voila-own-images.png")
+    check_take_home(take_home(page, root), tmp_path, ["blue", "red"])  # Voila serves no file: the bytes come by the widget
 
     page.locator(".lm-TabBar-tab", has_text="Interpretation").first.click()
     page.click(".nbt-interpret")

@@ -56,6 +56,9 @@ def test_run_on_a_folder_writes_the_report(make_folder, tmp_path, capsys):
     assert Predictor.from_file(out / "model.safetensors").classes == ["one", "two", "zero"]  # the file to share
     for png in ("training.png", "lr_schedule.png", "lr_find.png", "confusion.png", "top_losses.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    report = (out / "report.html").read_text()  # one page to take home: the steps, their results, inline plots
+    assert all(s["step"] in report for s in steps) and report.count("src='data:image/png;base64,") == 3
+    assert "://" not in report  # nothing loaded from another host (no URL: ":" is not in base64)
     interp = metrics["interpretation"]
     cm = np.array(interp["confusion_matrix"])
     assert cm.shape == (3, 3) and cm.sum() == sum(r["support"] for r in interp["per_class"])

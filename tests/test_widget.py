@@ -249,6 +249,40 @@ def test_the_exported_script_replays_the_run_with_the_chosen_lrs(tmp_path):
     assert np.array([r["lrs"] for r in replayed]) == pytest.approx(np.array([r["lrs"] for r in learn.recorder.iterations]))
     assert replayed[0]["lrs"] == pytest.approx([3e-3] * 3)
     assert [r["loss"] for r in replayed] == pytest.approx([r["loss"] for r in learn.recorder.iterations], rel=1e-4)
+    # the model file and the report, as the app's Model and Report downloads make them
+    sent = []
+    trainer.downloads.send = lambda content, buffers=None: sent.append((content, buffers))  # the browser's side
+    assert trainer.downloads.download("model") == tmp_path / "model.safetensors"
+    digit_png(learn, 3, tmp_path / "three.png")
+    label, probs = nbt.Predictor.from_file(tmp_path / "model.safetensors").predict(tmp_path / "three.png")
+    want_label, want_probs = learn.predict(tmp_path / "three.png")
+    assert label == want_label and torch.allclose(probs, want_probs, atol=1e-5)
+    assert b"".join(bytes(b[0]) for c, b in sent if c["kind"] == "piece") == (tmp_path / "model.safetensors").read_bytes()
+    trainer.downloads.download("report")
+    report = (tmp_path / "report.html").read_text()
+    assert all(step.name in report for step in trainer.model.checklist.steps) and "data:image/png;base64," in report
+
+
+def test_downloads_send_a_file_in_pieces_and_say_what_failed(tmp_path):
+    from nbtrainer.widget.downloads import PIECE, Downloads
+
+    big = tmp_path / "model.safetensors"
+    big.write_bytes(np.random.default_rng(0).bytes(2 * PIECE + 5))
+    sent, errors = [], []
+    downloads = Downloads({"model": ("Model", lambda: big), "report": ("Report", lambda: tmp_path / "gone.html"),
+                           "script": ("Script", lambda: None)}, on_error=errors.append)
+    downloads.send = lambda content, buffers=None: sent.append((content, buffers))
+    downloads._receive(downloads, {"kind": "want", "key": "model"}, [])   # what a click sends
+    assert [c["kind"] for c, _ in sent] == ["start", "piece", "piece", "piece", "end"]
+    assert sent[0][0] == {"kind": "start", "filename": "model.safetensors", "size": 2 * PIECE + 5,
+                          "type": "application/octet-stream"}
+    assert b"".join(bytes(b[0]) for c, b in sent if c["kind"] == "piece") == big.read_bytes()
+    assert "model.safetensors (8 MB) sent" in downloads.status
+    sent.clear()
+    downloads._receive(downloads, {"kind": "want", "key": "report"}, [])  # a file that cannot be read
+    downloads._receive(downloads, {"kind": "want", "key": "script"}, [])  # nothing made (the maker said why)
+    downloads._receive(downloads, {"kind": "want", "key": "../../etc/passwd"}, [])  # not a button: ignored
+    assert sent == [] and len(errors) == 1 and "the report could not be made" in errors[0] and "gone.html" in errors[0]
 
 
 def test_the_lr_plot_alone_draws_a_plain_learners_sweep_and_takes_a_click():
@@ -361,3 +395,21 @@ def test_the_data_tab_shows_counts_images_and_augmentations(tmp_path):
     press(view.redraw)                                              # a new draw of the augmentation
     second = [img.value for img in view.preview.children]
     assert second[0] == first[0] and second[1:] != first[1:]       # the plain image stays
+
+
+def test_a_step_cut_short_says_why_in_the_message_line():
+    from nbtrainer.widget.checklist_state import outcome_message
+
+    checklist = nbt.Checklist.recipe(small_learner(n=60), **FAST)
+    fit = next(i for i, s in enumerate(checklist.steps) if s.action == "fit")
+    step = checklist.steps[fit]
+    assert outcome_message(checklist, fit) is None  # pending
+    step.status, step.result = "stopped", {"kept": "cycle 1 of 4"}
+    assert outcome_message(checklist, fit) == (f"Step {fit + 1} ({step.name}) stopped: you pressed Stop; it kept "
+                                               "cycle 1 of 4. Run it again to go on.")
+    step.status, step.result = "done", {"kept": "cycle 2 of 4 (stopped after cycle 3 of 4: over-fitting)",
+                                        "stop_reason": "over-fitting"}
+    assert "ended early, the validation loss stopped falling: it is over-fitting; it kept cycle 2" in \
+        outcome_message(checklist, fit)
+    step.result = {"kept": "cycle 4 of 4", "stop_reason": ""}
+    assert outcome_message(checklist, fit) is None  # ran to its end: nothing to add

@@ -87,6 +87,9 @@ class FitResult:
             text += f" (stopped after cycle {done} of {self.planned_cycles}: over-fitting)"
         elif self.stop_reason == "time budget":
             text += f" (stopped after cycle {done} of {self.planned_cycles}: the next would end past the time budget)"
+        elif self.stop_reason == "stopped":
+            text += (f" (Stop pressed in cycle {done + 1} of {self.planned_cycles})" if done < self.planned_cycles
+                     else " (Stop pressed)")
         elif self.stop_reason:
             text += f" ({self.stop_reason})"
         return text

@@ -1,7 +1,8 @@
 """``Trainer``: the whole app in one widget, laid out for a laptop screen (1366x768): the checklist panel on
 the left; on the right the plot the current step needs (the LR-finder curve with the ratio sliders during
 and after ``lr_find``, the live training curves during a fit; the student can switch); below, the stage
-progress and the Data, Interpretation and Predict tabs.
+progress, the downloads of what a student takes home (the script, the model file, the report), and the Data,
+Interpretation and Predict tabs.
 
 The views hold no training logic: a :class:`~nbtrainer.widget.model.TrainerModel` does (through the
 engine), the views forward clicks to it and redraw from its traits.
@@ -28,6 +29,7 @@ from ..recipe.checklist import Checklist
 from ..train.learner import Learner
 from .checklist_panel import ChecklistPanel
 from .data_view import ConfirmBar, DataView
+from .downloads import Downloads
 from .lr_plot import LRPlot
 from .model import TrainerModel
 from .ratio_sliders import RatioSliders
@@ -37,6 +39,12 @@ from .training_plot import TrainingPlot
 
 SESSION_ROOT = "nbtrainer-session"
 PLOTS = {"LR finder": 0, "Training": 1}  # the right-hand plots, by their toggle's label
+STEP_PLOTS = {"lr_find": "LR finder", "differential": "LR finder", "fit": "Training"}  # the plot a step needs
+DOWNLOAD_HELP = {
+    "script": "recipe.py: the steps run so far as a Python script that trains the same model again",
+    "model": "model.safetensors: the trained classifier (weights only, safe to share); "
+             "nbtrainer.Predictor.from_file loads it",
+    "report": "report.html: the steps, their results and the training plots on one page"}
 
 
 def default_folder() -> Path:
@@ -80,6 +88,11 @@ class Trainer(VBox):
         # the question before a write shows where it was asked: in the Data tab and in the Interpretation tab
         self.confirm, self.clean_confirm = ConfirmBar(on_answer=model.answer), ConfirmBar(on_answer=model.answer)
         self.data_view = DataView(on_show=model.show_data, model=model, confirm_bar=self.confirm)
+        self.downloads = Downloads(
+            {"script": ("Script", lambda: self.export()),
+             "model": ("Model", lambda: model.save_model_file(self.folder / "model.safetensors")),
+             "report": ("Report", lambda: model.save_report(self.folder / "report.html"))},
+            help=DOWNLOAD_HELP, on_error=lambda text: model.write(message=text))
         self.plot_choice = ToggleButtons(options=list(PLOTS), value="LR finder", style={"button_width": "120px"})
         self.plot_choice.add_class("nbt-plot-choice")
         self.plot_choice.observe(lambda c: self._show_plot(PLOTS[c["new"]]), names="value")
@@ -94,7 +107,8 @@ class Trainer(VBox):
         m = self.model  # its traits only: the worker may be changing the checklist
         self.panel = ChecklistPanel(m.steps, {
             "run": m.run, "back": m.go_back, "param": m.set_param, "run_next": m.run_next,
-            "run_all": m.run_all, "stop": m.stop, "export": self.export})
+            "run_all": m.run_all, "stop": m.stop, "export": self.export,
+            "selected": lambda index: self.show_plot_for(m.steps[index]["action"])})
         self.lr_plot = LRPlot(on_pick=m.pick_lr)
         self.sliders = RatioSliders(m.group_names, on_change=m.set_ratio, ratios=m.ratios)
         self.training = TrainingPlot(m.group_names, layout=Layout(width="100%"))
@@ -109,7 +123,8 @@ class Trainer(VBox):
             child.add_class("nbt-plots-on" if i == 0 else "nbt-plots-off")
         self.plot_choice.value = "LR finder"
         right = VBox([self.plot_choice, self.plots], layout=Layout(width="50%", min_width="420px"))
-        left = VBox([self.panel, self.stage_progress], layout=Layout(width="50%", min_width="440px"))
+        take_home = HBox([HTML("<b style='white-space:nowrap'>Take it home:</b>"), self.downloads], layout=Layout(align_items="center"))
+        left = VBox([self.panel, self.stage_progress, take_home], layout=Layout(width="50%", min_width="440px"))
         title = HTML(f"<b>nbtrainer</b> &middot; {html.escape(m.title)}"
                      f" &middot; <span class='nbt-plan' title='{html.escape(m.plan, quote=True)}'>plan: "
                      f"{html.escape(m.plan[:80])}{'...' if len(m.plan) > 80 else ''}</span>")
@@ -152,12 +167,22 @@ class Trainer(VBox):
                 child.add_class("nbt-plots-on" if i == index else "nbt-plots-off")
 
     def _follow(self, running: int) -> None:
-        """Show the plot the step that starts needs: the LR curve for a sweep, the training curves for a fit."""
-        if running >= 0:
-            action = self.model.steps[running]["action"]
-            wanted = {"lr_find": "LR finder", "fit": "Training"}.get(action)
-            if wanted:
-                self.plot_choice.value = wanted
+        """Show the plot a step needs: the LR curve and the ratio sliders for a sweep and for setting the
+        differential LRs, the training curves for a fit; when a step starts, and when the next step to run
+        sets the differential LRs (the sliders are then what the student works with)."""
+        steps = self.model.steps
+        if running < 0:
+            upcoming = [i for i, s in enumerate(self.model.statuses) if s in ("pending", "stopped")]
+            if not upcoming or steps[upcoming[0]]["action"] != "differential":
+                return
+            running = upcoming[0]
+        self.show_plot_for(steps[running]["action"])
+
+    def show_plot_for(self, action: str) -> None:
+        """The plot a step of this ``action`` needs (the others leave the choice as it is)."""
+        wanted = STEP_PLOTS.get(action)
+        if wanted:
+            self.plot_choice.value = wanted
 
     def _image_png(self, index: int) -> bytes:
         pixels = self.model.interp_image(index)

@@ -90,7 +90,9 @@ class StepRow(HBox):
         self.status.value = (f"<span title='{status}' class='nbt-status-text' data-status='{status}' "
                              f"style='color:{COLORS[status]};font-size:1.2em'>{ICONS[status]}</span>")
         self.error.value = f"<pre style='color:#d62728;white-space:pre-wrap'>{html.escape(error)}</pre>" if error else ""
-        self.detail.value = (f"<span style='white-space:nowrap' title='{html.escape(detail, quote=True)}'>"
+        # wrapped, not cut: what a step kept and why it ended early must be readable without a tooltip
+        self.detail.value = (f"<span class='nbt-detail-text' style='display:inline-block;white-space:normal;"
+                             f"line-height:1.25;font-size:0.92em;padding:2px 0' title='{html.escape(detail, quote=True)}'>"
                              f"{html.escape(detail)}</span>")
         self.run.disabled = busy
         self.back.disabled = busy or not can_go_back
@@ -108,7 +110,8 @@ class StepRow(HBox):
 
 
 class ChecklistPanel(VBox):
-    """Rows for the steps and the run controls. ``handlers``: see :attr:`HANDLERS`."""
+    """Rows for the steps and the run controls. ``handlers``: see :attr:`HANDLERS`; an optional ``"selected"``
+    handler hears of a step the student selects (its index)."""
 
     HANDLERS = ("run", "back", "param", "run_next", "run_all", "stop", "export")
 
@@ -117,6 +120,7 @@ class ChecklistPanel(VBox):
         if missing:
             raise ValueError(f"handlers: missing {missing}; expected {list(self.HANDLERS)}")
         self.selected, self.chosen = 0, False  # the step whose details show; chosen: by a click on its name
+        self.on_selected = handlers.get("selected", lambda index: None)
         self.rows = [StepRow(i, step, {**handlers, "select": self.select}) for i, step in enumerate(steps)]
         self.buttons = {}
         for key, label, style in (("run_next", "Run next", "success"), ("run_all", "Run all", ""),
@@ -142,6 +146,8 @@ class ChecklistPanel(VBox):
     def select(self, index: int, chosen: bool = True) -> None:
         """Show step ``index``'s details (``chosen``: by the user, so the panel stops following the run)."""
         self.chosen = self.chosen or chosen
+        if chosen:
+            self.on_selected(index)
         if index != self.selected:
             self.rows[self.selected].select(False)
             self.rows[index].select(True)

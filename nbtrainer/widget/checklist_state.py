@@ -35,6 +35,22 @@ def step_detail(checklist: Checklist, index: int) -> str:
     return text or probe_text(r)
 
 
+def outcome_message(checklist: Checklist, index: int) -> str | None:
+    """What the panel's message line says when step ``index`` ends other than by running to its end: Stop
+    pressed, or a fit that ended early (over-fitting, the time budget); None when it ran to its end."""
+    step = checklist.steps[index]
+    name = f"Step {index + 1} ({step.name})"
+    kept = step.result.get("kept")
+    if step.status == "stopped":
+        return f"{name} stopped: you pressed Stop" + (f"; it kept {kept}" if kept else "") + ". Run it again to go on."
+    reason = step.result.get("stop_reason")
+    if step.status == "done" and reason in ("over-fitting", "time budget"):
+        why = ("the validation loss stopped falling: it is over-fitting" if reason == "over-fitting"
+               else "the next cycle would end past the time budget")
+        return f"{name} ended early, {why}; it kept {kept}."
+    return None
+
+
 def checklist_traits(checklist: Checklist, hide: Callable[[str], str] = lambda text: text) -> dict:
     """Every trait of the model that is a copy of the checklist's (or its learner's) state; ``hide`` writes the
     server's folders in the steps' errors as the app shows them (``Places.hide``)."""

@@ -39,13 +39,14 @@ from ..results.interpret import Interpretation
 from ..train.callbacks import Stopper
 from ..train.live import LiveFeed, LiveUpdate
 from ..train.progress import Progress
-from .checklist_state import checklist_traits
+from .checklist_state import checklist_traits, outcome_message
 from .history import history_update
 from .data_actions import DataActions
 from .result_actions import ResultActions
 from .worker import Worker
 
 log = logging.getLogger(__name__)
+STOPPING = "stopping at the next batch..."  # the message while a Stop takes effect
 
 
 class TrainerModel(DataActions, ResultActions, HasTraits):
@@ -210,10 +211,16 @@ class TrainerModel(DataActions, ResultActions, HasTraits):
                 try:
                     c.run_step(index)
                 finally:  # a failed step shows its error; a fit's kept cycle end is known once it ends
+                    said = outcome_message(c, index)
+                    if said is None and self.message == STOPPING:  # the stop came after the step's end
+                        said = ""
                     self.write(sync=True, **({"history": history_update(self.learn.recorder)}
-                                             if c.steps[index].action == "fit" else {}))
+                                             if c.steps[index].action == "fit" else {}),
+                               **({} if said is None else {"message": said}))
                 if c.steps[index].status != "done":
                     break
+        if self.message == STOPPING:  # Stop pressed as one step ended: the next did not start
+            self.write(message="stopped: the next step did not start")
 
     def _on_wait(self, text: str | None) -> None:  # the worker thread: a step waits for the CPU, or it starts
         if text is not None or self.message.startswith("waiting for the CPU"):
@@ -232,7 +239,7 @@ class TrainerModel(DataActions, ResultActions, HasTraits):
         with self._lock:
             if self.busy:
                 self.stopper.request()
-                self.write(message="stopping at the next batch...")
+                self.write(message=STOPPING)
 
     def pick_lr(self, lr: float) -> None:
         """Use ``lr`` for the following fits (a click on the LR-finder curve)."""
@@ -273,20 +280,6 @@ class TrainerModel(DataActions, ResultActions, HasTraits):
             if self._guarded(self.checklist.go_back, index):
                 self.write(history={**history_update(self.learn.recorder), "seq": next(self._seq)},
                            message=f"back to the state after step {index + 1}: {self.checklist.steps[index].name}")
-
-    def export(self, path: str | Path) -> Path | None:
-        """Write the steps run so far as a Python script (:meth:`Checklist.to_script`)."""
-        path = Path(path)
-        with self._lock:
-            if self.busy:
-                self.write(message="wait for the running step to finish (or press Stop) before exporting")
-                return None
-            code = self._guarded(self.checklist.to_script)
-            if not code:
-                return None
-            path.write_text(code)
-            self.write(message=f"wrote '{self.places.shown(path)}' (in your session folder)")
-            return path
 
     def _guarded(self, action, *args):
         """Run an engine call through :meth:`write`; a bad value shows in :attr:`message` instead of raising

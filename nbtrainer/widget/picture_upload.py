@@ -66,7 +66,7 @@ export default { render };
 """
 
 
-def _mib(n: int) -> str:
+def size_text(n: int) -> str:
     return f"{n / MiB:.0f} MB" if n >= MiB else f"{n / 1024:.0f} KB"
 
 
@@ -83,7 +83,7 @@ class PictureUpload(anywidget.AnyWidget):
 
     def __init__(self, on_refused: Callable[[str], None] = lambda text: None, **kwargs):
         super().__init__(**kwargs)
-        self.limit_text = f"up to {_mib(self.max_file)} a picture, {_mib(self.max_total)} at once"
+        self.limit_text = f"up to {size_text(self.max_file)} a picture, {size_text(self.max_total)} at once"
         self.files: list[tuple[str, bytes]] = []
         self._incoming: list[tuple[str, bytes]] = []
         self.on_refused = on_refused
@@ -113,10 +113,10 @@ class PictureUpload(anywidget.AnyWidget):
     def refusal(self, big: list, total: int, count: int) -> str:
         """Why a choice was not sent (said to the student; nothing was sent or saved)."""
         if big:
-            names = ", ".join(f"'{name}' ({_mib(size)})" for name, size in big[:5])
-            return (f"not sent: {len(big)} picture(s) over {_mib(self.max_file)}: {names}"
+            names = ", ".join(f"'{name}' ({size_text(size)})" for name, size in big[:5])
+            return (f"not sent: {len(big)} picture(s) over {size_text(self.max_file)}: {names}"
                     f"{' ...' if len(big) > 5 else ''}; make them smaller (or choose others)")
-        return (f"not sent: {count} pictures of {_mib(total)} in all, over {_mib(self.max_total)} at once; "
+        return (f"not sent: {count} pictures of {size_text(total)} in all, over {size_text(self.max_total)} at once; "
                 "choose fewer at a time")
 
     def clear(self) -> None:

@@ -1,18 +1,25 @@
 """After training, in :class:`~nbtrainer.widget.model.TrainerModel` (a mixin: it uses the model's worker,
-lock, traits and callbacks; each change through its ``write``): the interpretation (on the worker thread, with Stop and progress) and the
-prediction of an uploaded picture.
+lock, traits and callbacks; each change through its ``write``): the interpretation (on the worker thread, with
+Stop and progress), the prediction of an uploaded picture, and what a student takes home (the script, the model
+file, the report), each written atomically in the session folder.
 
 Example::
 
     model.interpret(tta=False); model.worker.join()
     model.interpretation["top_losses"][0]
     model.predict_bytes(open("3.png", "rb").read()); model.prediction["label"]
+    model.export("session/recipe.py"); model.save_model_file("session/model.safetensors")
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import numpy as np
 
+from ..data.journal import write_atomically
 from ..data.sources import BadImageError
+from ..report import report_html
 from ..results.interpret import Interpretation
 from ..train.predict import as_image
 
@@ -56,3 +63,31 @@ class ResultActions:
             classes = self.learn.data.classes
             self.write(prediction={"label": label, "top": [(classes[i], float(probs[i])) for i in best],
                                    "pixels": np.asarray(image), "seq": next(self._seq)})
+
+    def export(self, path: str | Path) -> Path | None:
+        """Write the steps run so far as a Python script (:meth:`Checklist.to_script`)."""
+        return self._take_home(Path(path), "exporting", lambda: self._guarded(self.checklist.to_script))
+
+    def save_model_file(self, path: str | Path) -> Path | None:
+        """Write the weights-only model file (:meth:`Learner.save_model`; ``Predictor.from_file`` loads it)."""
+        return self._take_home(Path(path), "saving the model", lambda: self.learn.save_model(path))
+
+    def save_report(self, path: str | Path) -> Path | None:
+        """Write the run's report as one HTML page (:func:`nbtrainer.report.report_html`)."""
+        return self._take_home(Path(path), "writing the report",
+                               lambda: report_html(self.learn, self.checklist, f"nbtrainer: {self.title}"))
+
+    def _take_home(self, path: Path, doing: str, make: Callable[[], "str | Path | None"]) -> Path | None:
+        """Make a file the student takes home, refused while a step runs (it would read weights being
+        trained); ``make`` returns the text to write atomically at ``path``, or the path it wrote itself."""
+        with self._lock:
+            if self.busy:
+                self.write(message=f"wait for the running step to finish (or press Stop) before {doing}")
+                return None
+            made = make()
+            if not made:
+                return None
+            if isinstance(made, str):
+                write_atomically(path, lambda f: f.write(made.encode()))
+            self.write(message=f"wrote '{self.places.shown(path)}' (in your session folder)")
+            return path

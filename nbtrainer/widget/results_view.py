@@ -53,7 +53,9 @@ class StageProgress(HBox):
             self.bar.bar_style = "success" if info["finished"] and info["done"] >= info["total"] else (
                 "warning" if info["finished"] else "")
         epoch = f" · epoch {info['epoch']}/{info['n_epochs']}" if info.get("epoch") else ""
-        left = "done" if info["finished"] else f"{format_seconds(info['eta'])} left"
+        left = f"{format_seconds(info['eta'])} left"
+        if info["finished"]:  # a stage cut short (Stop, over-fitting, the budget) does not say "done"
+            left = "done" if info["done"] >= info["total"] else "ended early (see the checklist's message)"
         self.label.value = (f"{info['stage']} {info['done']}/{info['total']}{epoch} · "
                             f"{format_seconds(info['elapsed'])} elapsed · {left}")
 
