@@ -113,13 +113,22 @@ LAPTOP = {"width": 1366, "height": 768}
 NOT_OURS = ("Failed to load resource",)  # a 404 of the server (a favicon, a workspace), not a widget's error
 
 
-def laptop_page(browser):
-    """A page at a laptop's size and the list its page errors and console errors go to."""
+VERSION_WARNINGS = ("Unsatisfied version", "No satisfying version")  # JupyterLab packages that disagree
+
+
+def laptop_page(browser, offline: bool = False):
+    """A page at a laptop's size and the list its page errors and console errors go to. ``offline``: as a
+    classroom without internet needs it: any request to another host than 127.0.0.1, any failed load and any
+    warning of package versions that disagree are errors too."""
     page = browser.new_page(viewport=LAPTOP)
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("console", lambda m: m.type == "error" and not m.text.startswith(NOT_OURS)
-            and errors.append(f"console: {m.text}"))
+    page.on("console", lambda m: (m.type == "error" and (offline or not m.text.startswith(NOT_OURS))
+                                  or offline and m.text.startswith(VERSION_WARNINGS))
+            and errors.append(f"console {m.type}: {m.text}"))
+    if offline:
+        page.on("request", lambda r: not r.url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:"))
+                and errors.append(f"request to another host: {r.url}"))
     return page, errors
 
 

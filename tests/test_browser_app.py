@@ -25,12 +25,12 @@ browser = test_browser.browser  # the same Chromium fixture
 
 
 def start_voila(root: Path, *options: str):
-    """Voilà serving ``root/app.ipynb`` on 127.0.0.1 (no token unless ``options`` set one), the kernel with the
-    fast settings."""
+    """Voilà serving ``root/app.ipynb`` on 127.0.0.1 as the README says (``nbtrainer app``: nbtrainer's page
+    template; no token unless ``options`` set one), the kernel with the fast settings."""
     port = free_port()
     env = {**os.environ, "NBTRAINER_NOTEBOOK_FAST": "1"}
-    cmd = [sys.executable, "-m", "voila", "app.ipynb", "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1",
-           *options]
+    cmd = [sys.executable, "-m", "nbtrainer", "app", "app.ipynb", "--no-browser", f"--port={port}",
+           "--Voila.ip=127.0.0.1", *options]
     return launch(cmd, env, root.parent / f"voila{len(options)}.log", f"http://127.0.0.1:{port}", "/api/kernels",
                   cwd=root)
 
@@ -91,7 +91,7 @@ def add_class(page, name: str, paths: list[str]) -> None:
 
 def test_a_class_uses_the_app_in_voila(browser, app, tmp_path):
     url, root = app
-    page, errors = laptop_page(browser)
+    page, errors = laptop_page(browser, offline=True)  # no request to another host, no version warning
     page.goto(url)
     page.wait_for_selector(".nbt-trainer", timeout=STEP_TIMEOUT)
     assert "import nbtrainer" not in page.content()  # no code on the page

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -172,3 +173,17 @@ def test_checklist_recipe_refuses_bad_settings_before_any_work():
         with pytest.raises(ValueError, match=words):
             nbt.Checklist.recipe(learn, **bad)
     assert learn.recorder.iterations == []  # nothing ran
+
+
+def test_app_serves_the_notebook_with_nbtrainers_template_or_names_a_missing_one(tmp_path, capsys):
+    from nbtrainer.cli.app import TEMPLATES, voila_command
+
+    assert main(["app", str(tmp_path / "nope.ipynb")]) == 2
+    assert "nope.ipynb: no such notebook" in capsys.readouterr().err
+    notebook = tmp_path / "app.ipynb"
+    notebook.write_text("{}")
+    cmd, env = voila_command(str(notebook), ["--port=8866"])
+    assert cmd[1:] == ["-m", "voila", str(notebook), "--template=nbtrainer", "--port=8866"]
+    assert env["JUPYTER_PATH"].split(os.pathsep)[0] == str(TEMPLATES)
+    page = (TEMPLATES / "voila" / "templates" / "nbtrainer" / "index.html.j2").read_text()
+    assert "extends 'voila/templates/lab/index.html.j2'" in page and "<link" not in page

@@ -40,6 +40,9 @@ def test_the_wheel_installs_beside_the_existing_torch_and_runs(tmp_path):
     # --no-isolation: the build backend (setuptools, wheel) from this environment, no download
     _run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", tmp_path / "dist", src], tmp_path)
     (wheel,) = (tmp_path / "dist").glob("nbtrainer-*.whl")
+    import zipfile
+    template = "nbtrainer/widget/jupyter/voila/templates/nbtrainer/"
+    assert {template + "conf.json", template + "index.html.j2"} <= set(zipfile.ZipFile(wheel).namelist())  # nbtrainer app
 
     env_dir = tmp_path / "venv"
     # no pip or setuptools of its own: Python 3.11's bundled setuptools 65 would shadow ours (torch needs >= 77)
