@@ -134,6 +134,10 @@ def test_a_class_uses_the_app_in_voila(browser, app, tmp_path):
     page.click(".nbt-clean-apply")
     confirm(page, "Apply 2 change(s)")
     wait_message(page, "changed the files")
+    page.wait_for_selector(".nbt-clean-message:visible:has-text('changed the files')", timeout=30_000)  # said here
+    choices = page.locator(".nbt-clean-choice select")
+    page.wait_for_function("[...document.querySelectorAll('.nbt-clean-choice select')].every(s => s.options[s.selectedIndex].text === 'keep')")
+    assert choices.count() > 0 and "predicted / actual / loss" in page.locator(".nbt-top-losses-legend").inner_text()
     after = files(root)
     assert len(after) == len(before) - 1 and sorted(after.values()) != sorted(before.values())
     moved = [k for k in after if k not in before]
@@ -141,6 +145,7 @@ def test_a_class_uses_the_app_in_voila(browser, app, tmp_path):
     page.click(".nbt-clean-undo")
     confirm(page, "Undo the last change")
     wait_message(page, "undone")
+    page.wait_for_selector(".nbt-clean-message:visible:has-text('undone')", timeout=30_000)
     assert files(root) == before
     shot(page, "voila-cleaned.png")
     assert page.locator("text=Error displaying widget").count() == 0

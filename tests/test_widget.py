@@ -413,3 +413,31 @@ def test_a_step_cut_short_says_why_in_the_message_line():
         outcome_message(checklist, fit)
     step.result = {"kept": "cycle 4 of 4", "stop_reason": ""}
     assert outcome_message(checklist, fit) is None  # ran to its end: nothing to add
+
+
+def test_the_lr_words_agree_when_the_unfrozen_suggestion_is_bounded(tmp_path):
+    learn = small_learner(n=60)
+    trainer = Trainer(learn, folder=tmp_path, **FAST)
+    result = learn.lr_find(num_iter=20)
+    suggestion = result.suggestion or 1e-3
+    bounded = suggestion / 3  # what recipe.lr_policy.unfrozen_lr does to a suggestion far above the head's LR
+    result.suggestion = suggestion
+    trainer.model.write(lambda: trainer.model.checklist.record_lr_find(result, bounded))
+    panel, plot = trainer.panel.next_lr.value, trainer.lr_plot.label.value
+    assert f"<b class='nbt-lr-value'>{bounded:.3g}</b>" in panel and f"suggested {suggestion:.3g}" in panel
+    assert f"suggestion (orange): {suggestion:.3g}" in plot and f"the next fit uses (green): {bounded:.3g}" in plot
+    assert list(trainer.lr_plot.used.x) == pytest.approx([bounded])  # the LR in use, marked on the curve
+    easy = {**result.to_dict(), "stop_reason": "reached end_lr=10"}  # no blow-up anywhere in the range
+    trainer.lr_plot.show_result(easy)
+    assert "never rose in this range" in trainer.lr_plot.label.value
+
+
+def test_the_lr_figure_draws_one_line_for_equal_lrs_and_a_legend_outside_the_plot():
+    from nbtrainer.widget.render import GroupLRFigure
+
+    fig = GroupLRFigure(["body 1/2", "body 2/2", "head"], "iteration", "LRs", "150px", "nbt-test", {"top": 10})
+    fig.show(range(4), np.full((3, 4), 1e-3))  # before differential LRs: three identical lines
+    assert np.atleast_2d(fig.lines.y).shape == (1, 4) and "every layer group: the same LR" in fig.legend.value
+    fig.show(range(4), np.array([[1e-4] * 4, [3e-4] * 4, [1e-3] * 4]))
+    assert np.asarray(fig.lines.y).shape == (3, 4) and all(n in fig.legend.value for n in ("body 1/2", "head"))
+    assert not fig.lines.display_legend  # bqplot's legend would cover the lines

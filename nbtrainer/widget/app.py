@@ -131,6 +131,7 @@ class Trainer(VBox):
         self.children = [title, HBox([left, right], layout=Layout(align_items="flex-start")), self.tabs]
         self.panel.render(m)
         self.sliders.show(m.ratios, m.preview)
+        self.lr_plot.show_used(m.lr)
 
     def _link(self) -> None:
         """The model's traits -> the views (the "links" of ipywidgets' separating-concerns pattern). Each
@@ -140,6 +141,7 @@ class Trainer(VBox):
         m.observe(lambda c: self.lr_plot.update(c["new"]), names="lr_update")
         m.observe(lambda c: self.lr_plot.show_result(c["new"]), names="lr_curve")
         m.observe(lambda c: self.lr_plot.show_pick(c["new"]), names="picked_lr")
+        m.observe(lambda c: self.lr_plot.show_used(m.lr), names=["lr", "lr_curve"])
         m.observe(lambda _: self.sliders.show(m.ratios, m.preview), names=["ratios", "preview"])
         m.observe(lambda c: self.training.update(c["new"]), names=["fit_update", "history"])
         m.observe(lambda c: self.stage_progress.show(c["new"]), names="progress")
@@ -149,6 +151,9 @@ class Trainer(VBox):
         m.observe(lambda c: self._aug_changed(c["new"]), names="aug")
         m.observe(lambda c: [bar.show(c["new"]) for bar in (self.confirm, self.clean_confirm)], names="confirm")
         m.observe(lambda c: self.data_view.show_message(m.message), names="message")
+        m.observe(lambda c: self.interpretation.show_message(m.message) if self.tabs.selected_index == 1 else None,
+                  names="message")  # said in the Interpretation tab while the student is there (the cleaner)
+        m.observe(lambda c: self.interpretation.reset_choices(), names="edits")
         m.observe(lambda c: setattr(self.data_view.folder, "value", m.shown(c["new"])), names="data_root")
         m.observe(lambda c: self._follow(c["new"]), names="running")
         m.observe(lambda _: self._build(), names="generation")

@@ -169,5 +169,8 @@ class ChecklistPanel(VBox):
         self.buttons["export"].disabled = model.busy
         self.buttons["stop"].disabled = not model.busy
         source = LR_SOURCES[model.lr_source]
+        raw = (model.lr_curve or {}).get("suggestion")  # the latest sweep's own suggestion
+        if model.lr_source == "suggested" and raw and f"{model.lr:.2g}" != f"{raw:.2g}":
+            source = f"lr_find suggested {raw:.3g}, kept near the head's LR"  # the unfrozen sweep's bound
         self.next_lr.value = f"Next fit LR (last group): <b class='nbt-lr-value'>{model.lr:.3g}</b> ({source})"
         self.message.value = html.escape(model.message)

@@ -185,7 +185,7 @@ class DataActions:
 
     def _clean(self, cleaner: Cleaner, decisions: Mapping[int, str]) -> None:
         cleaner.apply(decisions)
-        self.write(data_root=str(cleaner.edits.root),
+        self.write(data_root=str(cleaner.edits.root), edits=self.edits + 1,
                    message="changed the files (Undo puts them back); the learner still has the old list of images: "
                            "'Train on this folder' starts the checklist on the cleaned folder")
 
@@ -209,5 +209,5 @@ class DataActions:
         edits = FolderEdits(root)
         edits.undo()
         problems = f" ({'; '.join(edits.undo_problems)})" if edits.undo_problems else ""
-        self.write(message=f"undone: the files of the last change in '{self.shown(root)}' are back as they were; "
+        self.write(edits=self.edits + 1, message=f"undone: the files of the last change in '{self.shown(root)}' are back as they were; "
                            f"what it had added is in the folder's trash (.nbtrainer){problems}")

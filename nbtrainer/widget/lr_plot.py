@@ -48,11 +48,14 @@ class LRPlot(VBox):
         self.suggestion = Scatter(x=[], y=[], scales={"x": x, "y": y}, colors=["#ff7f0e"], marker="triangle-down",
                                   default_size=120, tooltip=None)
         self.rule = Lines(x=[], y=[0, 1], scales={"x": x, "y": unit}, colors=["#d62728"], line_style="dashed")
+        # the LR the next fit uses (a click, the suggestion, or the suggestion bounded near the head's LR)
+        self.used = Scatter(x=[], y=[], scales={"x": x, "y": y}, colors=["#2ca02c"], marker="diamond",
+                            default_size=90, tooltip=None)
         self.picker = Scatter(x=[], y=[], scales={"x": x, "y": y}, colors=["#d62728"], default_size=80,
                               interactions={"click": "add"})
         self._x_scale, self._x_axis = x, Axis(scale=x, label="learning rate (last layer group)", tick_format=".0e",
                                               tick_values=log_domain([START_LR, END_LR])[2])
-        self.figure = Figure(marks=[self.raw, self.smoothed, self.rule, self.suggestion, self.picker],
+        self.figure = Figure(marks=[self.raw, self.smoothed, self.rule, self.suggestion, self.used, self.picker],
                              axes=[self._x_axis, Axis(scale=y, orientation="vertical", label="loss")],
                              title="LR finder: click to choose the learning rate",
                              layout=Layout(width="100%", height="290px"),
@@ -64,6 +67,8 @@ class LRPlot(VBox):
         # thread) extends it, and must never see arrays of different lengths
         self._curve: tuple[list[float], list[float], list[float]] = ([], [], [])
         self._suggested: float | None = None
+        self._used: float | None = None
+        self._no_fall = False  # the sweep reached the end of its range without the loss rising
         self.picker.observe(self._on_click, names="x")
         super().__init__([self.figure, self.label], **kwargs)
         self.add_class("nbt-lr-panel")
@@ -73,7 +78,7 @@ class LRPlot(VBox):
         """Draw a :class:`~nbtrainer.train.live.LiveFeed` update of an LR sweep (the first one clears the plot)."""
         lrs, losses, smooth = ([], [], []) if update.get("start") is not None else self._curve
         if update.get("start") is not None:
-            self._suggested = None
+            self._suggested, self._no_fall = None, False
         b = update["batches"]
         self._curve = (lrs + b["lr"], losses + b["loss"], smooth + b["smooth"])
         self._draw()
@@ -82,18 +87,26 @@ class LRPlot(VBox):
         """Draw a finished sweep (``LRFinderResult.to_dict()``) with its suggestion."""
         self._curve = (list(result["lrs"]), list(result["losses"]), list(result["smoothed"]))
         self._suggested = result.get("suggestion")
+        self._no_fall = str(result.get("stop_reason", "")).startswith("reached end_lr")
+        self._draw()
+
+    def show_used(self, lr: float | None) -> None:
+        """Mark the LR the next fit uses (green diamond; said in the label)."""
+        self._used = lr
         self._draw()
 
     def _draw(self) -> None:
         lrs, losses, smooth = self._curve
         finite = [v for v in smooth if math.isfinite(v)]
         top = min(max(finite), 4 * min(finite)) if finite else None  # keep the blow-up off the scale
-        with hold_all(self.raw, self.smoothed, self.suggestion, self._x_scale, self._x_axis):
+        with hold_all(self.raw, self.smoothed, self.suggestion, self.used, self._x_scale, self._x_axis):
             fit_log_axis(self._x_scale, self._x_axis, lrs)
             self.raw.x, self.raw.y = np.array(lrs), np.clip(losses, None, top)
             self.smoothed.x, self.smoothed.y = np.array(lrs), np.clip(smooth, None, top)
             s = self._suggested
             self.suggestion.x, self.suggestion.y = ([s], [self._loss_at(s)]) if s else ([], [])
+            u = self._used if lrs else None
+            self.used.x, self.used.y = ([u], [self._loss_at(u)]) if u else ([], [])
         self._show_label()
 
     def _loss_at(self, lr: float) -> float:
@@ -126,9 +139,17 @@ class LRPlot(VBox):
         self._show_label()
 
     def _show_label(self) -> None:
-        pick = self.picked_lr
-        self.label.value = (f"<b>Chosen LR: {_fmt(pick)}</b> (clicked)" if pick else
-                            "Click the curve to choose the LR") + f" &nbsp;|&nbsp; suggestion: {_fmt(self._suggested)}"
+        pick, used, suggested = self.picked_lr, self._used, self._suggested
+        text = (f"<b>Chosen LR: {_fmt(pick)}</b> (clicked)" if pick else
+                "Click the curve to choose the LR") + f" &nbsp;|&nbsp; suggestion (orange): {_fmt(suggested)}"
+        if used is not None and self._curve[0]:
+            bounded = not pick and suggested and f"{used:.2g}" != f"{suggested:.2g}"
+            text += (f" &nbsp;|&nbsp; <b>the next fit uses (green): {_fmt(used)}</b>"
+                     + (" (the suggestion kept near the head's LR)" if bounded else ""))
+        if self._no_fall:
+            text += ("<br><small>The loss never rose in this range (an easy set for this model): there is no steep "
+                     "fall to click, any LR on the curve trains; the suggestion is on the safe side.</small>")
+        self.label.value = text
 
     # ------------------------------------------------------------------ alone, for a plain Learner
     def find(self, learn, rate: float = 4.0, **lr_find_kwargs):

@@ -81,6 +81,7 @@ class TrainerModel(DataActions, ResultActions, HasTraits):
     data_overview = Dict()           # class counts, sample images, the augmentation preview (or an error)
     confirm = Dict()                 # the question a write or a new learner waits on ({"text"}), {} when none
     data_root = Unicode("")          # the folder uploads go to and clean-ups change
+    edits = Int(0)                   # +1 after each clean-up or undo applied to the files
     generation = Int(0)              # +1 when the checklist is replaced (new data): views rebuild
     aug = Dict()                     # the data's augmentation settings (Augment.to_dict())
 

@@ -43,7 +43,7 @@ class RatioSliders(VBox):
                                        "170px", "nbt-lr-preview", {"top": 35, "bottom": 40, "left": 60, "right": 10})
         self.lines, self.figure = self.lr_figure.lines, self.lr_figure.figure
         title = HTML("<b>Differential learning rates</b>: each group's LR is this many times the one before")
-        super().__init__([title, *self.sliders, self.lrs_label, self.figure], **kwargs)
+        super().__init__([title, *self.sliders, self.lrs_label, self.figure, self.lr_figure.legend], **kwargs)
         self.add_class("nbt-ratios")
 
     def _moved(self, boundary: int):

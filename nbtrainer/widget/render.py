@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import ExitStack, contextmanager
 
+import html
+
 import numpy as np
 from bqplot import Axis, Figure, LinearScale, Lines, LogScale
-from ipywidgets import Layout
+from ipywidgets import HTML, Layout
 
 COLORS = ["#2ca02c", "#9467bd", "#1f77b4", "#8c564b", "#e377c2", "#7f7f7f"]  # one per layer group
 
@@ -19,6 +21,13 @@ def hold_all(*widgets):
         for widget in widgets:
             stack.enter_context(widget.hold_sync())
         yield
+
+
+def legend_html(items: Sequence[tuple[str, str, str]]) -> str:
+    """A legend under a figure, as HTML: ``(colour, symbol, label)`` per mark. Why not bqplot's legend: it
+    is drawn inside the plot area and covers the marks (the accuracy markers, the LR lines)."""
+    return "<small>" + " &nbsp; ".join(f"<span style='color:{c}'>{html.escape(sym)}</span> {html.escape(label)}"
+                                       for c, sym, label in items) + "</small>"
 
 
 def log_domain(values) -> tuple[float, float, list[float]] | None:
@@ -51,15 +60,17 @@ class GroupLRFigure:
 
     def __init__(self, group_names: Sequence[str], x_label: str, title: str, height: str, css_class: str,
                  margin: dict):
+        self.group_names = list(group_names)
         x, self.scale = LinearScale(), LogScale(min=1e-6, max=1.0)
-        self.lines = Lines(x=[], y=[], scales={"x": x, "y": self.scale}, colors=COLORS[:len(group_names)],
-                           labels=list(group_names), display_legend=True)
+        self.lines = Lines(x=[], y=[], scales={"x": x, "y": self.scale}, colors=COLORS[:len(group_names)])
         self.axis = Axis(scale=self.scale, orientation="vertical", label="LR", tick_format=".1~e",
+                         label_offset="58px",  # room for "7.9e-4" beside the axis
                          tick_values=log_domain([1e-6, 1.0])[2])  # bqplot's own log ticks overlap when empty
         self.figure = Figure(marks=[self.lines], axes=[Axis(scale=x, label=x_label), self.axis], title=title,
-                             legend_location="bottom-right", layout=Layout(width="100%", height=height),
-                             fig_margin=margin)
+                             layout=Layout(width="100%", height=height), fig_margin={**margin, "left": 72})
         self.figure.add_class(css_class)
+        self.legend = HTML()
+        self.legend.add_class(f"{css_class}-legend")
 
     def show(self, x, series) -> None:
         """Draw ``series`` (groups x iterations) against ``x``; an empty one clears the lines."""
@@ -67,6 +78,12 @@ class GroupLRFigure:
         with hold_all(self.lines, self.scale, self.axis):
             if series.size == 0:
                 self.lines.x, self.lines.y = [], []
+                self.legend.value = ""
                 return
-            self.lines.x, self.lines.y = np.asarray(x, dtype=float), series
+            same = len(series) > 1 and np.allclose(series, series[:1])  # one line, not n hiding each other
+            self.lines.x, self.lines.y = np.asarray(x, dtype=float), series[:1] if same else series
+            self.lines.colors = ["#333333"] if same else COLORS[:len(self.group_names)]
+            self.legend.value = legend_html(
+                [("#333333", "—", "every layer group: the same LR")] if same
+                else [(c, "—", name) for c, name in zip(COLORS, self.group_names)])
             fit_log_axis(self.scale, self.axis, series.ravel())

@@ -69,7 +69,7 @@ class InterpretView(VBox):
         self.button.add_class("nbt-interpret")
         self.tta = Checkbox(value=False, description="with TTA", indent=False)
         self.button.on_click(lambda _: on_interpret(self.tta.value))
-        self._scales = {"row": OrdinalScale(reverse=True), "column": OrdinalScale(), "color": ColorScale(scheme="Blues")}
+        self._scales = {"row": OrdinalScale(reverse=True), "column": OrdinalScale(), "color": ColorScale(min=0, colors=["#ffffff", "#6baed6"])}  # black counts stay readable on the darkest cell
         # The heat map and its figure are made at the first show(): bqplot needs the rows and columns, and an
         # empty figure drawn in a hidden tab logs errors (negative sizes, NaN positions) in the browser.
         self.heat: GridHeatMap | None = None
@@ -90,7 +90,20 @@ class InterpretView(VBox):
             self.undo.on_click(lambda _: on_undo())
         cleaner = [self.apply, self.undo] if on_clean is not None else []
         bar = [confirm_bar] if confirm_bar is not None else []
-        super().__init__([HBox([self.button, self.tta, *cleaner]), *bar, self.summary, self.body], **kwargs)
+        self.message = HTML()  # what Apply and Undo did, here where they were pressed
+        self.message.add_class("nbt-clean-message")
+        self.legend = HTML()
+        self.legend.add_class("nbt-top-losses-legend")
+        super().__init__([HBox([self.button, self.tta, *cleaner]), *bar, self.message, self.summary, self.legend,
+                          self.body], **kwargs)
+
+    def show_message(self, text: str) -> None:
+        self.message.value = f"<b>{html.escape(text)}</b>" if text else ""
+
+    def reset_choices(self) -> None:
+        """Every picture back to "keep": a change applied (or undone) is not applied twice by a second Apply."""
+        for choice in self.choices.values():
+            choice.value = "keep"
 
     def show(self, result: dict, image_png: Callable[[int], bytes]) -> None:
         """Render :meth:`Interpretation.to_dict` output; ``image_png(index)`` gives a validation image."""
@@ -114,6 +127,9 @@ class InterpretView(VBox):
         self.summary.value = (f"accuracy {result['accuracy']:.2%}{' (TTA)' if result['tta'] else ''} · most "
                               f"confused (actual→predicted): {html.escape(pairs)}")
         cells, self.choices = [], {}
+        self.legend.value = ("<small>The pictures the model is most wrong about; under each: <b>predicted / actual / "
+                             "loss / probability of the actual class</b>. Choose <i>delete</i> or the right class "
+                             "for a wrong label, then <i>Apply changes</i>.</small>") if result["top_losses"] else ""
         for row in result["top_losses"]:
             caption = HTML(f"<small>{html.escape(row['predicted'])} / {html.escape(row['actual'])} / "
                            f"{row['loss']:.2f} / {row['prob_actual']:.2f}</small>")

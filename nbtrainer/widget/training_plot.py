@@ -18,7 +18,7 @@ import numpy as np
 from bqplot import Axis, Figure, LinearScale, Lines, Scatter
 from ipywidgets import HTML, Layout, VBox
 
-from .render import GroupLRFigure, hold_all
+from .render import GroupLRFigure, hold_all, legend_html
 
 
 def _rules(xs: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
@@ -34,16 +34,16 @@ class TrainingPlot(VBox):
         self.group_names = list(group_names)
         x, y_loss, y_acc, unit = LinearScale(), LinearScale(), LinearScale(min=0, max=1), LinearScale(min=0, max=1)
         self.train_loss = Lines(x=[], y=[], scales={"x": x, "y": y_loss}, colors=["#1f77b4"],
-                                labels=["train loss (smoothed)"], display_legend=True)
+                                labels=["train loss (smoothed)"])
         self.valid_loss = Lines(x=[], y=[], scales={"x": x, "y": y_loss}, colors=["#ff7f0e"], marker="circle",
-                                marker_size=24, labels=["valid loss"], display_legend=True)
+                                marker_size=24, labels=["valid loss"])
         self.accuracy = Scatter(x=[], y=[], scales={"x": x, "y": y_acc}, colors=["#2ca02c"], default_size=30,
-                                labels=["accuracy"], display_legend=True)
+                                labels=["accuracy"])
         # SGDR judges a fit at its cycle ends (hollow squares); the weights a fit kept: a diamond
         self.cycle_ends = Scatter(x=[], y=[], scales={"x": x, "y": y_acc}, colors=["#2ca02c"], marker="square",
-                                  default_size=90, fill=False, labels=["cycle end"], display_legend=True)
+                                  default_size=90, fill=False, labels=["cycle end"])
         self.kept = Scatter(x=[], y=[], scales={"x": x, "y": y_acc}, colors=["#d62728"], marker="diamond",
-                            default_size=110, labels=["kept"], display_legend=True)
+                            default_size=110, labels=["kept"])
         self.epoch_rules = Lines(x=[], y=[], scales={"x": x, "y": unit}, colors=["#dddddd"], line_style="dotted")
         self.restart_rules = Lines(x=[], y=[], scales={"x": x, "y": unit}, colors=["#999999"], line_style="dashed")
         self.loss_figure = Figure(
@@ -51,16 +51,20 @@ class TrainingPlot(VBox):
                    self.cycle_ends, self.kept],
             axes=[Axis(scale=x, label="iteration"), Axis(scale=y_loss, orientation="vertical", label="loss"),
                   Axis(scale=y_acc, orientation="vertical", side="right", label="accuracy", tick_format=".0%")],
-            title="Training", legend_location="top-right", layout=Layout(width="100%", height="290px"),
+            title="Training", layout=Layout(width="100%", height="290px"),
             fig_margin={"top": 40, "bottom": 45, "left": 55, "right": 55})
         self.loss_figure.add_class("nbt-training-plot")
+        self.legend = HTML(legend_html([("#1f77b4", "—", "train loss (smoothed)"), ("#ff7f0e", "●", "valid loss"),
+                                        ("#2ca02c", "●", "accuracy (right axis)"), ("#2ca02c", "□", "cycle end"),
+                                        ("#d62728", "◆", "the weights kept")]))
+        self.legend.add_class("nbt-training-legend")
         self.lr_plot = GroupLRFigure(self.group_names, "iteration", "LR per layer group (SGDR)", "200px",
                                      "nbt-lr-schedule-plot", {"top": 40, "bottom": 45, "left": 60, "right": 15})
         self.lr_lines, self.lr_figure = self.lr_plot.lines, self.lr_plot.figure
         self.status = HTML()
         self.status.add_class("nbt-training-status")
         self._clear()
-        super().__init__([self.status, self.loss_figure, self.lr_figure], **kwargs)
+        super().__init__([self.status, self.loss_figure, self.legend, self.lr_figure, self.lr_plot.legend], **kwargs)
         self.add_class("nbt-training")
 
     def _clear(self) -> None:
