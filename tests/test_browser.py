@@ -271,6 +271,7 @@ def test_a_student_clicks_through_the_recipe_in_jupyterlab(browser, lab, tmp_pat
     run_step(page, 7)                                     # it fits again after the stop
     run_step(page, 8)                                     # TTA
     shot(page, "lab-done.png")
+    assert "update failed" not in page.locator(".nbt-trainer").inner_text()  # every view drew every update
     page.locator(".lm-TabBar-tab", has_text="Interpretation").first.click()   # what does it get wrong?
     page.click(".nbt-interpret")
     page.wait_for_selector(".nbt-top-losses img", timeout=STEP_TIMEOUT)

@@ -117,10 +117,11 @@ def test_a_class_uses_the_app_in_voila(browser, app, tmp_path):
     assert sorted(files(root)) == sorted([f"blue/blue{i}.png" for i in range(8)] + [f"red/red{i}.png" for i in range(8)])
     page.click(".nbt-use-folder")
     confirm(page, "The checklist starts again")
-    page.wait_for_selector(".nbt-trainer:has-text('classes=2')", timeout=60_000)
+    page.wait_for_selector(".nbt-trainer:has-text('2 classes (blue, red)')", timeout=60_000)
     for i in range(3):  # precompute, lr_find, the head: on the students' pictures
         run_step(page, i)
     shot(page, "voila-own-images.png")
+    assert "update failed" not in page.locator(".nbt-trainer").inner_text()  # every view drew every update
     check_take_home(take_home(page, root), tmp_path, ["blue", "red"])  # Voila serves no file: the bytes come by the widget
 
     page.locator(".lm-TabBar-tab", has_text="Interpretation").first.click()
@@ -186,7 +187,7 @@ def test_three_students_on_one_server_keep_their_work_apart_and_all_train(browse
     for page, _ in pages:
         page.click(".nbt-use-folder")
         confirm(page, "The checklist starts again")
-        page.wait_for_selector(".nbt-trainer:has-text('classes=2')", timeout=60_000)
+        page.wait_for_selector(".nbt-trainer:has-text('2 classes (blue, red)')", timeout=60_000)
     for i in range(3):  # precompute, lr_find, the head: started together, they take turns at the CPU
         for page, _ in pages:
             page.click(f".nbt-step-{i} .nbt-run")

@@ -438,6 +438,8 @@ def test_the_lr_figure_draws_one_line_for_equal_lrs_and_a_legend_outside_the_plo
     fig = GroupLRFigure(["body 1/2", "body 2/2", "head"], "iteration", "LRs", "150px", "nbt-test", {"top": 10})
     fig.show(range(4), np.full((3, 4), 1e-3))  # before differential LRs: three identical lines
     assert np.atleast_2d(fig.lines.y).shape == (1, 4) and "every layer group: the same LR" in fig.legend.value
+    fig.show([0], np.full((3, 1), 1e-3))  # the first iteration of a fit: one point
+    assert np.atleast_2d(fig.lines.y).shape == (1, 1)
     fig.show(range(4), np.array([[1e-4] * 4, [3e-4] * 4, [1e-3] * 4]))
     assert np.asarray(fig.lines.y).shape == (3, 4) and all(n in fig.legend.value for n in ("body 1/2", "head"))
     assert not fig.lines.display_legend  # bqplot's legend would cover the lines

@@ -40,6 +40,10 @@ from .training_plot import TrainingPlot
 SESSION_ROOT = "nbtrainer-session"
 PLOTS = {"LR finder": 0, "Training": 1}  # the right-hand plots, by their toggle's label
 STEP_PLOTS = {"lr_find": "LR finder", "differential": "LR finder", "fit": "Training"}  # the plot a step needs
+# a step's name wraps instead of being cut ("8. Train everyt..."): ipywidgets' buttons never wrap by themselves
+STYLE = ("<style>.nbt-trainer .nbt-step-name.jupyter-button {white-space: normal !important; height: auto !important; "
+         "min-height: 28px; line-height: 1.2 !important; text-align: left; padding: 3px 8px !important; "
+         "text-overflow: clip !important}</style>")
 DOWNLOAD_HELP = {
     "script": "recipe.py: the steps run so far as a Python script that trains the same model again",
     "model": "model.safetensors: the trained classifier (weights only, safe to share); "
@@ -125,10 +129,10 @@ class Trainer(VBox):
         right = VBox([self.plot_choice, self.plots], layout=Layout(width="50%", min_width="420px"))
         take_home = HBox([HTML("<b style='white-space:nowrap'>Take it home:</b>"), self.downloads], layout=Layout(align_items="center"))
         left = VBox([self.panel, self.stage_progress, take_home], layout=Layout(width="50%", min_width="440px"))
-        title = HTML(f"<b>nbtrainer</b> &middot; {html.escape(m.title)}"
-                     f" &middot; <span class='nbt-plan' title='{html.escape(m.plan, quote=True)}'>plan: "
-                     f"{html.escape(m.plan[:80])}{'...' if len(m.plan) > 80 else ''}</span>")
-        self.children = [title, HBox([left, right], layout=Layout(align_items="flex-start")), self.tabs]
+        title = HTML(f"<b>nbtrainer</b> &middot; {html.escape(m.title)}<br><small class='nbt-plan' "
+                     f"style='color:#555;line-height:1.3;display:inline-block'>The plan: {html.escape(m.plan)}</small>")
+        title.add_class("nbt-title")
+        self.children = [HTML(STYLE), title, HBox([left, right], layout=Layout(align_items="flex-start")), self.tabs]
         self.panel.render(m)
         self.sliders.show(m.ratios, m.preview)
         self.lr_plot.show_used(m.lr)

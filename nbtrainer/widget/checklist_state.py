@@ -35,6 +35,12 @@ def step_detail(checklist: Checklist, index: int) -> str:
     return text or probe_text(r)
 
 
+def data_title(data) -> str:
+    """The data in words a class knows: ``"2 classes (blue, red) · 12 train / 4 valid images · 64 px"``."""
+    names = ", ".join(data.classes[:6]) + (", ..." if len(data.classes) > 6 else "")
+    return f"{data.c} classes ({names}) · {data.counts()} · {data.size} px"
+
+
 def outcome_message(checklist: Checklist, index: int) -> str | None:
     """What the panel's message line says when step ``index`` ends other than by running to its end: Stop
     pressed, or a fit that ended early (over-fitting, the time budget); None when it ran to its end."""
@@ -65,7 +71,7 @@ def checklist_traits(checklist: Checklist, hide: Callable[[str], str] = lambda t
         "lr": c.lr, "picked_lr": c.picked_lr, "suggested_lr": c.suggested_lr, "lr_source": c.lr_source,
         "ratios": list(c.ratios), "group_names": list(learn.group_names), "aug": learn.data.aug.to_dict(),
         "group_lrs": preview.get("lrs", []), "preview": preview,
-        "title": f"{learn.config['arch']} · {learn.data}", "plan": c.plan,
+        "title": data_title(learn.data), "plan": c.plan,
     }
     if c.lr_finds:
         traits["lr_curve"] = {**c.lr_finds[-1].to_dict(), "seq": len(c.lr_finds)}

@@ -19,6 +19,15 @@ from ipywidgets import HTML, FloatSlider, Layout, VBox
 from .render import GroupLRFigure
 
 
+def plain_names(group_names: Sequence[str]) -> list[str]:
+    """Layer groups in words a class knows: ``["body 1/2", "body 2/2", "head"]`` -> ``["early layers",
+    "later layers", "the head"]`` (more body parts: "layers, part 1 of 3"...)."""
+    body = [n for n in group_names if n != "head"]
+    words = (["early layers", "later layers"] if len(body) == 2 else ["the body"] if len(body) == 1
+             else [f"layers, part {i} of {len(body)}" for i in range(1, len(body) + 1)])
+    return [words.pop(0) if n != "head" else "the head" for n in group_names]
+
+
 class RatioSliders(VBox):
     """``n - 1`` ratio sliders (1x..10x) for ``n`` layer groups, the group LRs, the LR preview plot."""
 
@@ -30,10 +39,12 @@ class RatioSliders(VBox):
         self._echo: list[float | None] = [None] * (n - 1)  # the value show() is setting on each slider
         self.sliders = []
         for k in range(n - 1):
+            words = plain_names(self.group_names)
             slider = FloatSlider(value=ratios[k], min=1.0, max=10.0, step=0.5, readout_format=".1f",
-                                 description=f"{self.group_names[k + 1]} / {self.group_names[k]}",
-                                 continuous_update=False, style={"description_width": "130px"},
-                                 layout=Layout(width="95%"))
+                                 description=f"{words[k]}: slower than {words[k + 1]} by",
+                                 tooltip=f"{self.group_names[k + 1]} LR / {self.group_names[k]} LR",
+                                 continuous_update=False, style={"description_width": "230px"},
+                                 layout=Layout(width="98%"))
             slider.add_class("nbt-ratio-slider")
             slider.observe(self._moved(k), names="value")
             self.sliders.append(slider)

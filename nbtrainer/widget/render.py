@@ -81,7 +81,8 @@ class GroupLRFigure:
                 self.legend.value = ""
                 return
             same = len(series) > 1 and np.allclose(series, series[:1])  # one line, not n hiding each other
-            self.lines.x, self.lines.y = np.asarray(x, dtype=float), series[:1] if same else series
+            # one line as a 1-D array: bqplot squeezes a 1 x 1 array to a scalar and refuses it
+            self.lines.x, self.lines.y = np.asarray(x, dtype=float), series[0] if same else series
             self.lines.colors = ["#333333"] if same else COLORS[:len(self.group_names)]
             self.legend.value = legend_html(
                 [("#333333", "—", "every layer group: the same LR")] if same
