@@ -176,7 +176,9 @@ def test_checklist_recipe_refuses_bad_settings_before_any_work():
 
 
 def test_app_serves_the_notebook_with_nbtrainers_template_or_names_a_missing_one(tmp_path, capsys):
-    from nbtrainer.cli.app import TEMPLATES, voila_command
+    from pathlib import Path
+
+    from nbtrainer.cli.app import CONFIG, TEMPLATES, voila_command
 
     assert main(["app", str(tmp_path / "nope.ipynb")]) == 2
     assert "nope.ipynb: no such notebook" in capsys.readouterr().err
@@ -185,5 +187,12 @@ def test_app_serves_the_notebook_with_nbtrainers_template_or_names_a_missing_one
     cmd, env = voila_command(str(notebook), ["--port=8866"])
     assert cmd[1:] == ["-m", "voila", str(notebook), "--template=nbtrainer", "--port=8866"]
     assert env["JUPYTER_PATH"].split(os.pathsep)[0] == str(TEMPLATES)
+    # wherever it runs, Voila reads the package's voila.json (serve no files): the same as the repository's
+    assert env["JUPYTER_CONFIG_PATH"].split(os.pathsep)[0] == str(CONFIG)
+    repo = Path(__file__).resolve().parents[1] / "voila.json"
+    assert json.loads((CONFIG / "voila.json").read_text()) == json.loads(repo.read_text())
+    assert json.loads(repo.read_text())["VoilaConfiguration"]["file_allowlist"] == []
+    with pytest.raises(SystemExit):  # the notebook comes first; Voila's options after it
+        main(["app", "--port=8866"])
     page = (TEMPLATES / "voila" / "templates" / "nbtrainer" / "index.html.j2").read_text()
     assert "extends 'voila/templates/lab/index.html.j2'" in page and "<link" not in page

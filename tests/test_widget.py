@@ -263,14 +263,23 @@ def test_the_exported_script_replays_the_run_with_the_chosen_lrs(tmp_path):
     assert all(step.name in report for step in trainer.model.checklist.steps) and "data:image/png;base64," in report
 
 
+def test_the_model_download_waits_for_a_trained_model(tmp_path):
+    trainer = Trainer(small_learner(n=60), folder=tmp_path, **FAST)
+    assert trainer.downloads.download("model") is None and not (tmp_path / "model.safetensors").exists()
+    assert "train first" in trainer.model.message and trainer.downloads.status == ""
+
+
 def test_downloads_send_a_file_in_pieces_and_say_what_failed(tmp_path):
     from nbtrainer.widget.downloads import PIECE, Downloads
 
     big = tmp_path / "model.safetensors"
     big.write_bytes(np.random.default_rng(0).bytes(2 * PIECE + 5))
     sent, errors = [], []
+    def broken():
+        raise RuntimeError("matplotlib could not draw")
+
     downloads = Downloads({"model": ("Model", lambda: big), "report": ("Report", lambda: tmp_path / "gone.html"),
-                           "script": ("Script", lambda: None)}, on_error=errors.append)
+                           "script": ("Script", lambda: None), "plot": ("Plot", broken)}, on_error=errors.append)
     downloads.send = lambda content, buffers=None: sent.append((content, buffers))
     downloads._receive(downloads, {"kind": "want", "key": "model"}, [])   # what a click sends
     assert [c["kind"] for c, _ in sent] == ["start", "piece", "piece", "piece", "end"]
@@ -282,7 +291,9 @@ def test_downloads_send_a_file_in_pieces_and_say_what_failed(tmp_path):
     downloads._receive(downloads, {"kind": "want", "key": "report"}, [])  # a file that cannot be read
     downloads._receive(downloads, {"kind": "want", "key": "script"}, [])  # nothing made (the maker said why)
     downloads._receive(downloads, {"kind": "want", "key": "../../etc/passwd"}, [])  # not a button: ignored
-    assert sent == [] and len(errors) == 1 and "the report could not be made" in errors[0] and "gone.html" in errors[0]
+    downloads._receive(downloads, {"kind": "want", "key": "plot"}, [])  # any error: said, the status cleared
+    assert sent == [] and len(errors) == 2 and "the report could not be made" in errors[0] and "gone.html" in errors[0]
+    assert "the plot could not be made: RuntimeError: matplotlib could not draw" == errors[1] and downloads.status == ""
 
 
 def test_the_lr_plot_alone_draws_a_plain_learners_sweep_and_takes_a_click():
@@ -427,9 +438,13 @@ def test_the_lr_words_agree_when_the_unfrozen_suggestion_is_bounded(tmp_path):
     assert f"<b class='nbt-lr-value'>{bounded:.3g}</b>" in panel and f"suggested {suggestion:.3g}" in panel
     assert f"suggestion (orange): {suggestion:.3g}" in plot and f"the next fit uses (green): {bounded:.3g}" in plot
     assert list(trainer.lr_plot.used.x) == pytest.approx([bounded])  # the LR in use, marked on the curve
-    easy = {**result.to_dict(), "stop_reason": "reached end_lr=10"}  # no blow-up anywhere in the range
-    trainer.lr_plot.show_result(easy)
+    n = len(result.lrs)
+    easy = {**result.to_dict(), "stop_reason": "reached end_lr=10", "smoothed": list(np.linspace(2.0, 0.5, n))}
+    trainer.lr_plot.show_result(easy)  # the loss fell to the end of the range: no rise anywhere
     assert "never rose in this range" in trainer.lr_plot.label.value
+    rose = {**easy, "smoothed": [*np.linspace(2.0, 0.5, n - 5), 1.0, 1.2, 1.4, 1.6, 1.9]}  # rose, under 4x
+    trainer.lr_plot.show_result(rose)
+    assert "never rose" not in trainer.lr_plot.label.value
 
 
 def test_the_lr_figure_draws_one_line_for_equal_lrs_and_a_legend_outside_the_plot():
@@ -438,8 +453,8 @@ def test_the_lr_figure_draws_one_line_for_equal_lrs_and_a_legend_outside_the_plo
     fig = GroupLRFigure(["body 1/2", "body 2/2", "head"], "iteration", "LRs", "150px", "nbt-test", {"top": 10})
     fig.show(range(4), np.full((3, 4), 1e-3))  # before differential LRs: three identical lines
     assert np.atleast_2d(fig.lines.y).shape == (1, 4) and "every layer group: the same LR" in fig.legend.value
-    fig.show([0], np.full((3, 1), 1e-3))  # the first iteration of a fit: one point
-    assert np.atleast_2d(fig.lines.y).shape == (1, 1)
+    fig.show([0], np.full((3, 1), 1e-3))  # the first iteration of a fit: one point, as a 1-D line
+    assert np.asarray(fig.lines.y).shape == (1,)
     fig.show(range(4), np.array([[1e-4] * 4, [3e-4] * 4, [1e-3] * 4]))
     assert np.asarray(fig.lines.y).shape == (3, 4) and all(n in fig.legend.value for n in ("body 1/2", "head"))
     assert not fig.lines.display_legend  # bqplot's legend would cover the lines

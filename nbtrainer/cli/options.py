@@ -166,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--tta", type=int_at_least(1), help="test-time augmentation: average the plain and N augmented "
                                                          "views of each image (the training's augmentation settings)")
     app = sub.add_parser("app", help="serve the code-free classroom app with Voila (nbtrainer's page template)")
-    app.add_argument("notebook", nargs="?", default="notebooks/app.ipynb", help="the app's notebook")
+    app.add_argument("notebook", help="the app's notebook, first (e.g. notebooks/app.ipynb); Voila's options after it")
     app.add_argument("voila_args", nargs=argparse.REMAINDER,
                      help="Voila's own options, e.g. --no-browser --port=8866 --token=class-of-2026")
     return parser

@@ -49,7 +49,7 @@ function render({ model, el }) {
     row.append(status);
   };
   let parts = [], incoming = null;
-  model.on("msg:custom", (msg, buffers) => {
+  const receive = (msg, buffers) => {
     if (msg.kind === "start") {
       parts = []; incoming = msg;
     } else if (msg.kind === "piece" && incoming) {
@@ -66,13 +66,16 @@ function render({ model, el }) {
       setTimeout(() => URL.revokeObjectURL(url), 60000);
       parts = []; incoming = null;
     }
-  });
+  };
+  model.on("msg:custom", receive);
   const say = () => { status.textContent = model.get("status"); };
   model.on("change:items", draw);
   model.on("change:status", say);
   draw();
   say();
   el.append(row);
+  // a view shown again (or twice) must not save each file once per old view
+  return () => { model.off("msg:custom", receive); model.off("change:items", draw); model.off("change:status", say); };
 }
 export default { render };
 """
@@ -115,9 +118,9 @@ class Downloads(anywidget.AnyWidget):
         try:
             path = make()
             data = None if path is None else Path(path).read_bytes()
-        except OSError as e:
+        except Exception as e:  # said to the student, never left "making..." with a traceback in the kernel
             self.status = ""
-            self.on_error(f"the {label.lower()} could not be made: {e}")
+            self.on_error(f"the {label.lower()} could not be made: {type(e).__name__}: {e}")
             return None
         if data is None:
             self.status = ""

@@ -87,7 +87,10 @@ class LRPlot(VBox):
         """Draw a finished sweep (``LRFinderResult.to_dict()``) with its suggestion."""
         self._curve = (list(result["lrs"]), list(result["losses"]), list(result["smoothed"]))
         self._suggested = result.get("suggestion")
-        self._no_fall = str(result.get("stop_reason", "")).startswith("reached end_lr")
+        # the sweep ran to its end and the loss there is still near its lowest: no rise anywhere in the range
+        finite = [v for v in result["smoothed"] if math.isfinite(v)]
+        self._no_fall = (str(result.get("stop_reason", "")).startswith("reached end_lr") and len(finite) > 1
+                         and finite[-1] <= 1.1 * min(finite))
         self._draw()
 
     def show_used(self, lr: float | None) -> None:

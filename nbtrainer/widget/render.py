@@ -80,11 +80,11 @@ class GroupLRFigure:
                 self.lines.x, self.lines.y = [], []
                 self.legend.value = ""
                 return
-            same = len(series) > 1 and np.allclose(series, series[:1])  # one line, not n hiding each other
+            same = np.allclose(series, series[:1])  # one line, not n hiding each other (or one group)
             # one line as a 1-D array: bqplot squeezes a 1 x 1 array to a scalar and refuses it
             self.lines.x, self.lines.y = np.asarray(x, dtype=float), series[0] if same else series
             self.lines.colors = ["#333333"] if same else COLORS[:len(self.group_names)]
             self.legend.value = legend_html(
-                [("#333333", "—", "every layer group: the same LR")] if same
+                [("#333333", "—", "every layer group: the same LR" if len(series) > 1 else self.group_names[0])] if same
                 else [(c, "—", name) for c, name in zip(COLORS, self.group_names)])
             fit_log_axis(self.scale, self.axis, series.ravel())

@@ -70,6 +70,9 @@ class ResultActions:
 
     def save_model_file(self, path: str | Path) -> Path | None:
         """Write the weights-only model file (:meth:`Learner.save_model`; ``Predictor.from_file`` loads it)."""
+        if not any(s.action == "fit" and s.status in ("done", "stopped") for s in self.checklist.steps):
+            self.write(message="train first: no fit step has run yet, so the model file would hold an untrained head")
+            return None
         return self._take_home(Path(path), "saving the model", lambda: self.learn.save_model(path))
 
     def save_report(self, path: str | Path) -> Path | None:
