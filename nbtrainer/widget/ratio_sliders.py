@@ -41,9 +41,9 @@ class RatioSliders(VBox):
         for k in range(n - 1):
             words = plain_names(self.group_names)
             slider = FloatSlider(value=ratios[k], min=1.0, max=10.0, step=0.5, readout_format=".1f",
-                                 description=f"{words[k]}: slower than {words[k + 1]} by",
+                                 description=f"{words[k]} (vs {words[k + 1].removeprefix('the ')})",
                                  tooltip=f"{self.group_names[k + 1]} LR / {self.group_names[k]} LR",
-                                 continuous_update=False, style={"description_width": "230px"},
+                                 continuous_update=False, style={"description_width": "215px"},
                                  layout=Layout(width="98%"))
             slider.add_class("nbt-ratio-slider")
             slider.observe(self._moved(k), names="value")
@@ -53,7 +53,8 @@ class RatioSliders(VBox):
         self.lr_figure = GroupLRFigure(self.group_names, "iteration of the next fit", "Next fit: LR per layer group",
                                        "170px", "nbt-lr-preview", {"top": 35, "bottom": 40, "left": 60, "right": 10})
         self.lines, self.figure = self.lr_figure.lines, self.lr_figure.figure
-        title = HTML("<b>Differential learning rates</b>: each group's LR is this many times the one before")
+        title = HTML("<b>Differential learning rates</b>: how many times slower each part of the network learns "
+                     "than the part after it (the pretrained early layers need the least change)")
         super().__init__([title, *self.sliders, self.lrs_label, self.figure, self.lr_figure.legend], **kwargs)
         self.add_class("nbt-ratios")
 
