@@ -178,6 +178,8 @@ def test_stop_mid_fit_leaves_a_consistent_learner_that_fits_again(tmp_path):
     stop_while_held(trainer, learn, at=3, while_held=upload_while_training)
     assert trainer.model.statuses == ["stopped"] and "nbt-status-stopped" in trainer.panel.rows[0]._dom_classes
     assert len(learn.recorder.iterations) == 3  # stopped at the next batch boundary
+    bar = trainer.stage_progress  # red and said: not the orange of an early stop, not "done"
+    assert bar.bar.bar_style == "danger" and bar.label.value.endswith("stopped: you pressed Stop")
     assert not learn.model.training and learn.state.cancelled
     assert all(torch.isfinite(p).all() for p in learn.model.parameters())
     trainer.model.checklist.set_param(0, "n_cycle", 1)
@@ -458,3 +460,16 @@ def test_the_lr_figure_draws_one_line_for_equal_lrs_and_a_legend_outside_the_plo
     fig.show(range(4), np.array([[1e-4] * 4, [3e-4] * 4, [1e-3] * 4]))
     assert np.asarray(fig.lines.y).shape == (3, 4) and all(n in fig.legend.value for n in ("body 1/2", "head"))
     assert not fig.lines.display_legend  # bqplot's legend would cover the lines
+
+
+def test_the_progress_bar_tells_a_finished_stage_from_a_stopped_and_an_early_stopped_one():
+    from nbtrainer.widget.results_view import StageProgress
+
+    bar = StageProgress()
+    info = {"stage": "fit", "done": 40, "total": 40, "elapsed": 3.0, "eta": 0.0, "epoch": 2, "n_epochs": 2,
+            "finished": True, "stopped": False}
+    for changes, style, words in [({}, "success", "done"), ({"done": 12, "stopped": True}, "danger", "stopped: you pressed Stop"),
+                                  ({"done": 12}, "warning", "ended early (see the checklist's message)"),
+                                  ({"done": 12, "finished": False, "eta": 5.0}, "", "0:05 left")]:
+        bar.show({**info, **changes})
+        assert bar.bar.bar_style == style and bar.label.value.endswith(words), (changes, bar.label.value)

@@ -133,7 +133,8 @@ class TrainerModel(DataActions, ResultActions, HasTraits):
         self._publish("lr_update" if update["kind"] == "lr_find" else "fit_update", update)
 
     def _on_progress(self, info) -> None:  # throttled by the Progress callback, in the worker thread
-        self._publish("progress", dataclasses.asdict(info))
+        # a stage cut short by the Stop button is not an early stop (over-fitting, the budget): the bar tells them apart
+        self._publish("progress", {**dataclasses.asdict(info), "stopped": info.finished and self.stopper.requested})
 
     def _publish(self, trait: str, value: dict) -> None:
         """Post a trait the views draw from the worker thread; a drawing error must not stop the training:

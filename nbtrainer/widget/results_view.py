@@ -50,14 +50,22 @@ class StageProgress(HBox):
             return
         with self.bar.hold_sync():
             self.bar.max, self.bar.value = max(1, info["total"]), info["done"]
-            self.bar.bar_style = "success" if info["finished"] and info["done"] >= info["total"] else (
-                "warning" if info["finished"] else "")
+            self.bar.bar_style = self._style(info)
         epoch = f" · epoch {info['epoch']}/{info['n_epochs']}" if info.get("epoch") else ""
         left = f"{format_seconds(info['eta'])} left"
         if info["finished"]:  # a stage cut short (Stop, over-fitting, the budget) does not say "done"
-            left = "done" if info["done"] >= info["total"] else "ended early (see the checklist's message)"
+            left = ("done" if info["done"] >= info["total"] else "stopped: you pressed Stop" if info.get("stopped")
+                    else "ended early (see the checklist's message)")
         self.label.value = (f"{info['stage']} {info['done']}/{info['total']}{epoch} · "
                             f"{format_seconds(info['elapsed'])} elapsed · {left}")
+
+    @staticmethod
+    def _style(info: dict) -> str:
+        """Green for a stage that ran to its end, red for one the Stop button cut short, orange for an early
+        stop (over-fitting, the time budget), none while it runs."""
+        if not info["finished"]:
+            return ""
+        return "success" if info["done"] >= info["total"] else "danger" if info.get("stopped") else "warning"
 
 
 class InterpretView(VBox):
