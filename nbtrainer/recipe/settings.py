@@ -62,7 +62,7 @@ class RecipeSettings:
     aug_cycles: int = 2
     unfrozen_cycles: int = 4
     final_cycles: int = 2
-    patience: int = 2  # +1.1 points over 1 on two sets (seeds 0-2); fresh seeds 3-5: benchmarks/README.md
+    patience: int = 2  # +1.1 over 1 on two sets (seeds 0-2, overlapping strips); seeds 3-5: benchmarks/README.md
     stop_on: str = "loss"
     warmup: float = 0.05
     tta_n: int = TTA_N
