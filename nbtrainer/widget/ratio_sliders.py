@@ -38,8 +38,8 @@ class RatioSliders(VBox):
         ratios = list(ratios or [3.0] * (n - 1))
         self._echo: list[float | None] = [None] * (n - 1)  # the value show() is setting on each slider
         self.sliders = []
+        words = plain_names(self.group_names)
         for k in range(n - 1):
-            words = plain_names(self.group_names)
             slider = FloatSlider(value=ratios[k], min=1.0, max=10.0, step=0.5, readout_format=".1f",
                                  description=f"{words[k]} (vs {words[k + 1].removeprefix('the ')})",
                                  tooltip=f"{self.group_names[k + 1]} LR / {self.group_names[k]} LR",

@@ -48,24 +48,26 @@ class StageProgress(HBox):
     def show(self, info: dict) -> None:
         if not info:
             return
+        style, left = self._ending(info)
         with self.bar.hold_sync():
             self.bar.max, self.bar.value = max(1, info["total"]), info["done"]
-            self.bar.bar_style = self._style(info)
+            self.bar.bar_style = style
         epoch = f" · epoch {info['epoch']}/{info['n_epochs']}" if info.get("epoch") else ""
-        left = f"{format_seconds(info['eta'])} left"
-        if info["finished"]:  # a stage cut short (Stop, over-fitting, the budget) does not say "done"
-            left = ("done" if info["done"] >= info["total"] else "stopped: you pressed Stop" if info.get("stopped")
-                    else "ended early (see the checklist's message)")
         self.label.value = (f"{info['stage']} {info['done']}/{info['total']}{epoch} · "
                             f"{format_seconds(info['elapsed'])} elapsed · {left}")
 
     @staticmethod
-    def _style(info: dict) -> str:
-        """Green for a stage that ran to its end, red for one the Stop button cut short, orange for an early
-        stop (over-fitting, the time budget), none while it runs."""
+    def _ending(info: dict) -> tuple[str, str]:
+        """The bar's style and the label's last words: none and the time left while a stage runs; green "done"
+        for one that ran to its end; red for one the Stop button cut short; orange "ended early" for an early
+        stop (over-fitting, the time budget), which never says "done"."""
         if not info["finished"]:
-            return ""
-        return "success" if info["done"] >= info["total"] else "danger" if info.get("stopped") else "warning"
+            return "", f"{format_seconds(info['eta'])} left"
+        if info["done"] >= info["total"]:
+            return "success", "done"
+        if info.get("stopped"):
+            return "danger", "stopped: you pressed Stop"
+        return "warning", "ended early (see the checklist's message)"
 
 
 class InterpretView(VBox):
