@@ -134,8 +134,9 @@ def laptop_page(browser, offline: bool = False):
 
 def open_and_run_all(browser, url: str):
     """A page at a laptop's size with recipe.ipynb open, every cell run (Run > Run All Cells), the widget
-    shown. ``errors`` collects page errors and console errors from here on."""
-    page, errors = laptop_page(browser)
+    shown. ``errors`` collects page errors, console errors and requests to another host from here on (a
+    classroom without internet)."""
+    page, errors = laptop_page(browser, offline=True)
     page.goto(url)
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
     time.sleep(2)  # the kernel may still be starting: the cells wait for it in the queue
@@ -147,6 +148,12 @@ def open_and_run_all(browser, url: str):
     page.locator(".lm-Menu-item:visible", has_text="Run All Cells").first.click()
     page.wait_for_selector(".nbt-trainer", timeout=STEP_TIMEOUT)
     return page, errors
+
+
+def open_tab(page, name: str) -> None:
+    """Click the app's top tab ``name`` ("1. Your pictures", "2. Train", ...) and wait for it to show."""
+    page.locator(".nbt-page-choice button", has_text=name).first.click()
+    page.wait_for_selector(f".nbt-page-choice button.mod-active:has-text({json.dumps(name)})", timeout=30_000)
 
 
 VISIBLE = """sel => { const el = document.querySelector(sel); if (!el) return false;
@@ -236,6 +243,7 @@ def shot(page, name: str) -> None:
 def test_a_student_clicks_through_the_recipe_in_jupyterlab(browser, lab, tmp_path):
     url, root = lab
     page, errors = open_and_run_all(browser, f"{url}/lab/tree/recipe.ipynb")
+    open_tab(page, "2. Train")
     rows = page.locator(".nbt-step").count()
     assert rows == 9
     run_step(page, 0)                                     # precompute
@@ -272,13 +280,14 @@ def test_a_student_clicks_through_the_recipe_in_jupyterlab(browser, lab, tmp_pat
     run_step(page, 8)                                     # TTA
     shot(page, "lab-done.png")
     assert "update failed" not in page.locator(".nbt-trainer").inner_text()  # every view drew every update
-    page.locator(".lm-TabBar-tab", has_text="Interpretation").first.click()   # what does it get wrong?
+    open_tab(page, "3. Check mistakes")                   # what does it get wrong?
     page.click(".nbt-interpret")
     page.wait_for_selector(".nbt-top-losses img", timeout=STEP_TIMEOUT)
     page.wait_for_selector(".nbt-confusion .grid_heat_map, .nbt-confusion rect", timeout=30_000)
     assert page.locator(".nbt-top-losses img").count() == 9
     assert "most confused" in page.locator(".nbt-trainer").inner_text()
     shot(page, "lab-interpretation.png")
+    open_tab(page, "2. Train")                            # the downloads are under the checklist
     check_take_home(take_home(page, root), tmp_path, ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"])
 
     state = peek(page)
@@ -292,6 +301,7 @@ def test_a_student_clicks_through_the_recipe_in_jupyterlab(browser, lab, tmp_pat
 def test_the_widget_works_in_notebook_7(browser, notebook7, tmp_path):
     url, root = notebook7
     page, errors = open_and_run_all(browser, f"{url}/notebooks/recipe.ipynb")
+    open_tab(page, "2. Train")
     run_step(page, 0)
     run_step(page, 1)
     assert "Chosen LR" in click_lr_curve(page)

@@ -1,6 +1,6 @@
 """The code-free app (``voila notebooks/app.ipynb``) in Chromium at a laptop's size, used as a class would:
-a step runs and the LR curve takes a click; the Data tab shows images; two classes are made and pictures
-uploaded through the Pictures button (an over-limit choice is refused with a message); the checklist starts again on them and trains; a relabel and a delete
+it opens on the students' pictures, above the fold; a step runs and the LR curve takes a click; the pictures tab
+shows images; two classes are made and pictures uploaded through the Pictures button (an over-limit choice is refused with a message); the checklist starts again on them and trains; a relabel and a delete
 are applied from the top losses and undone, checked on disk; no console error from our widgets.
 """
 from __future__ import annotations
@@ -18,8 +18,8 @@ import pytest
 from PIL import Image
 
 from . import test_browser
-from .test_browser import (ROOT, STEP_TIMEOUT, check_take_home, click_lr_curve, free_port, laptop_page, launch,
-                           run_step, shot, stop_server, take_home)
+from .test_browser import (ROOT, STEP_TIMEOUT, VISIBLE, check_take_home, click_lr_curve, free_port, laptop_page,
+                           launch, open_tab, run_step, shot, stop_server, take_home)
 
 browser = test_browser.browser  # the same Chromium fixture
 
@@ -70,12 +70,12 @@ def confirm(page, text: str) -> None:
     page.wait_for_selector(".nbt-confirm:visible", state="detached", timeout=30_000)
 
 
-def wait_message(page, text: str) -> None:
-    """Wait for the panel's message line to say ``text`` (it says what went wrong otherwise)."""
+def wait_message(page, css: str, text: str) -> None:
+    """Wait for the message line ``css`` of the page on show to say ``text`` (it says what it says otherwise)."""
     try:
-        page.wait_for_selector(f".nbt-message:has-text({json.dumps(text)})", state="attached", timeout=30_000)
+        page.wait_for_selector(f"{css}:visible:has-text({json.dumps(text)})", timeout=30_000)
     except Exception:
-        raise AssertionError(f"message {page.locator('.nbt-message').inner_text()!r}, expected {text!r}") from None
+        raise AssertionError(f"message {page.locator(css).inner_text()!r}, expected {text!r}") from None
 
 
 def add_class(page, name: str, paths: list[str]) -> None:
@@ -95,13 +95,16 @@ def test_a_class_uses_the_app_in_voila(browser, app, tmp_path):
     page.goto(url)
     page.wait_for_selector(".nbt-trainer", timeout=STEP_TIMEOUT)
     assert "import nbtrainer" not in page.content()  # no code on the page
+    for sel in (".nbt-class-name input", ".nbt-images-upload .nbt-upload-button", ".nbt-add-images"):
+        assert page.evaluate(VISIBLE, sel), f"{sel}: not on screen at opening"  # a class starts with its pictures
+    open_tab(page, "2. Train")
     run_step(page, 0)
     run_step(page, 1)
     assert "Chosen LR" in click_lr_curve(page)
     page.wait_for_selector(".nbt-next-lr:has-text('clicked on the curve')", timeout=30_000)
     shot(page, "voila-app.png")
 
-    page.locator(".lm-TabBar-tab, .p-TabBar-tab, .widget-tab .lm-TabBar-tab", has_text="Data").first.click()
+    open_tab(page, "1. Your pictures")
     page.click(".nbt-data-refresh")
     page.wait_for_selector(".nbt-samples img", timeout=60_000)
     assert page.locator(".nbt-aug-preview img").count() == 8
@@ -118,13 +121,14 @@ def test_a_class_uses_the_app_in_voila(browser, app, tmp_path):
     page.click(".nbt-use-folder")
     confirm(page, "The checklist starts again")
     page.wait_for_selector(".nbt-trainer:has-text('2 classes (blue, red)')", timeout=60_000)
+    page.wait_for_selector(".nbt-page-choice button.mod-active:has-text('2. Train')")  # what comes next
     for i in range(3):  # precompute, lr_find, the head: on the students' pictures
         run_step(page, i)
     shot(page, "voila-own-images.png")
     assert "update failed" not in page.locator(".nbt-trainer").inner_text()  # every view drew every update
     check_take_home(take_home(page, root), tmp_path, ["blue", "red"])  # Voila serves no file: the bytes come by the widget
 
-    page.locator(".lm-TabBar-tab", has_text="Interpretation").first.click()
+    open_tab(page, "3. Check mistakes")
     page.click(".nbt-interpret")
     page.wait_for_selector(".nbt-clean-choice select", timeout=STEP_TIMEOUT)
     before = files(root)
@@ -134,8 +138,7 @@ def test_a_class_uses_the_app_in_voila(browser, app, tmp_path):
     cells.nth(1).locator("select").select_option("delete")
     page.click(".nbt-clean-apply")
     confirm(page, "Apply 2 change(s)")
-    wait_message(page, "changed the files")
-    page.wait_for_selector(".nbt-clean-message:visible:has-text('changed the files')", timeout=30_000)  # said here
+    wait_message(page, ".nbt-clean-message", "changed the files")  # said here, where the student is
     choices = page.locator(".nbt-clean-choice select")
     page.wait_for_function("[...document.querySelectorAll('.nbt-clean-choice select')].every(s => s.options[s.selectedIndex].text === 'keep')")
     assert choices.count() > 0 and "predicted / actual / loss" in page.locator(".nbt-top-losses-legend").inner_text()
@@ -145,8 +148,7 @@ def test_a_class_uses_the_app_in_voila(browser, app, tmp_path):
     assert len(moved) == 1 and moved[0].split("/")[0] != actual  # the relabelled file is in the other class
     page.click(".nbt-clean-undo")
     confirm(page, "Undo the last change")
-    wait_message(page, "undone")
-    page.wait_for_selector(".nbt-clean-message:visible:has-text('undone')", timeout=30_000)
+    wait_message(page, ".nbt-clean-message", "undone")
     assert files(root) == before
     shot(page, "voila-cleaned.png")
     assert page.locator("text=Error displaying widget").count() == 0
@@ -169,8 +171,7 @@ def test_three_students_on_one_server_keep_their_work_apart_and_all_train(browse
         page.goto(url)
         pages.append((page, errors))
     for s, (page, _) in enumerate(pages):
-        page.wait_for_selector(".nbt-trainer", timeout=STEP_TIMEOUT)
-        page.locator(".lm-TabBar-tab", has_text="Data").first.click()
+        page.wait_for_selector(".nbt-trainer", timeout=STEP_TIMEOUT)  # on their pictures' tab
         add_class(page, "red", pictures(tmp_path / f"s{s}", "red", 4, prefix=f"s{s}-"))
         add_class(page, "blue", pictures(tmp_path / f"s{s}", "blue", 4, prefix=f"s{s}-"))
     folders = {}

@@ -241,9 +241,12 @@ def test_the_exported_script_replays_the_run_with_the_chosen_lrs(tmp_path):
     click_curve(trainer.lr_plot, 3e-3)
     run_and_wait(trainer, 2)
     run_and_wait(trainer, 3)
-    press(trainer.panel.buttons["export"])
+    sent = []
+    trainer.downloads.send = lambda content, buffers=None: sent.append((content, buffers))  # the browser's side
     script = tmp_path / "recipe.py"
+    assert trainer.downloads.download("script") == script  # "Take it home: Script"
     assert script.is_file() and "wrote" in trainer.panel.message.value
+    assert b"".join(b[0] for c, b in sent if c["kind"] == "piece") == script.read_bytes()
     code = script.read_text().replace("\n", "\nimport torch; torch.set_num_threads(2)\n", 1)
     script.write_text(code + f"\nlearn.save({str(tmp_path / 'replayed.pt')!r})\n")
     subprocess.run([sys.executable, str(script)], check=True, cwd=tmp_path, capture_output=True, timeout=300)
@@ -252,8 +255,7 @@ def test_the_exported_script_replays_the_run_with_the_chosen_lrs(tmp_path):
     assert replayed[0]["lrs"] == pytest.approx([3e-3] * 3)
     assert [r["loss"] for r in replayed] == pytest.approx([r["loss"] for r in learn.recorder.iterations], rel=1e-4)
     # the model file and the report, as the app's Model and Report downloads make them
-    sent = []
-    trainer.downloads.send = lambda content, buffers=None: sent.append((content, buffers))  # the browser's side
+    sent.clear()
     assert trainer.downloads.download("model") == tmp_path / "model.safetensors"
     digit_png(learn, 3, tmp_path / "three.png")
     label, probs = nbt.Predictor.from_file(tmp_path / "model.safetensors").predict(tmp_path / "three.png")

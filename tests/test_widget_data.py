@@ -56,6 +56,10 @@ def press(view, css: str) -> None:
 def test_students_make_classes_upload_train_clean_and_undo(tmp_path):
     trainer = Trainer(small_learner(n=100), folder=tmp_path / "session", **FAST)
     root = tmp_path / "session" / "data"
+    pages = trainer.pages  # Teachable Machine's order, the students' pictures first and on show at the start
+    assert trainer.page_choice._options_labels == ("1. Your pictures", "2. Train", "3. Check mistakes", "4. Try it")
+    assert pages.selected_index == 0 and pages.children[0] is trainer.data_view
+    assert trainer.data_view.children[1].children[0] is trainer.data_view.class_name  # a class name comes first
     assert trainer.data_view.folder.value == "data"  # as the student sees it: inside their session folder
     add_class(trainer, "red", [(f"r{i}.png", picture("red", i)) for i in range(8)] + [("notes.txt", b"hi")])
     assert sorted(p.name for p in (root / "red").iterdir()) == [f"r{i}.png" for i in range(8)]
@@ -71,6 +75,7 @@ def test_students_make_classes_upload_train_clean_and_undo(tmp_path):
     trainer.confirm.yes.click()
     learn = trainer.model.learn
     assert learn.data.classes == ["blue", "red"] and trainer.panel is not old_panel
+    assert trainer.page_choice.value == pages.selected_index == 1 and trainer.panel in pages.children[1].children[1].children[0].children
     assert trainer.model.statuses == ["pending"] * len(trainer.model.statuses)
     for i in range(3):                                  # precompute, lr_find, the head: trained on their images
         trainer.panel.rows[i].run.click()

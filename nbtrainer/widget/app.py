@@ -1,8 +1,9 @@
-"""``Trainer``: the whole app in one widget, laid out for a laptop screen (1366x768): the checklist panel on
-the left; on the right the plot the current step needs (the LR-finder curve with the ratio sliders during
-and after ``lr_find``, the live training curves during a fit; the student can switch); below, the stage
-progress, the downloads of what a student takes home (the script, the model file, the report), and the Data,
-Interpretation and Predict tabs.
+"""``Trainer``: the whole app in one widget, laid out for a laptop screen (1366x768) in Teachable Machine's order,
+one tab a stage: **1. Your pictures** (classes made and pictures added, or a standard set; the data and its
+augmentation), **2. Train** (the checklist panel on the left; on the right the plot the current step needs: the
+LR-finder curve with the ratio sliders during and after ``lr_find``, the live training curves during a fit, the
+student can switch; below, the stage progress and the downloads of what a student takes home: the script, the
+model file, the report), **3. Check mistakes** (interpretation and the cleaner) and **4. Try it** (predict).
 
 The views hold no training logic: a :class:`~nbtrainer.widget.model.TrainerModel` does (through the
 engine), the views forward clicks to it and redraw from its traits.
@@ -22,7 +23,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from ipywidgets import HTML, HBox, Layout, Stack, Tab, ToggleButtons, VBox
+from ipywidgets import HTML, HBox, Layout, Stack, ToggleButtons, VBox
 
 from ..data.places import Places
 from ..recipe.checklist import Checklist
@@ -39,11 +40,19 @@ from .training_plot import TrainingPlot
 
 SESSION_ROOT = "nbtrainer-session"
 PLOTS = {"LR finder": 0, "Training": 1}  # the right-hand plots, by their toggle's label
+PAGES = ("1. Your pictures", "2. Train", "3. Check mistakes", "4. Try it")  # the top tabs, in a class's order
+PICTURES, TRAIN, MISTAKES, TRY = range(len(PAGES))
 STEP_PLOTS = {"lr_find": "LR finder", "differential": "LR finder", "fit": "Training"}  # the plot a step needs
 # a step's name wraps instead of being cut ("8. Train everyt..."): ipywidgets' buttons never wrap by themselves
 STYLE = ("<style>.nbt-trainer .nbt-step-name.jupyter-button {white-space: normal !important; height: auto !important; "
          "min-height: 28px; line-height: 1.2 !important; text-align: left; padding: 3px 8px !important; "
-         "text-overflow: clip !important}</style>")
+         "text-overflow: clip !important} "
+         # the top tabs as tabs: a line under them, the one on show joined to its page
+         ".nbt-trainer .nbt-page-choice {border-bottom: 1px solid #bbb; padding-left: 4px; margin-bottom: 6px} "
+         ".nbt-trainer .nbt-page-choice .widget-toggle-button {border-radius: 6px 6px 0 0; margin-bottom: -1px; "
+         "font-weight: 600; border: 1px solid #ccc} "
+         ".nbt-trainer .nbt-page-choice .widget-toggle-button.mod-active {background: #fff; box-shadow: none; "
+         "border-color: #bbb #bbb #fff; color: #1565c0}</style>")
 DOWNLOAD_HELP = {
     "script": "recipe.py: the steps run so far as a Python script that trains the same model again",
     "model": "model.safetensors: the trained classifier (weights only, safe to share); "
@@ -89,7 +98,7 @@ class Trainer(VBox):
         self.model = model = TrainerModel(checklist, rate=rate, data_root=self.folder / "data", places=places)
         self.stage_progress = StageProgress()
         self.predictor = PredictView(on_upload=model.predict_bytes)
-        # the question before a write shows where it was asked: in the Data tab and in the Interpretation tab
+        # the question before a write shows where it was asked: with the pictures and with the mistakes
         self.confirm, self.clean_confirm = ConfirmBar(on_answer=model.answer), ConfirmBar(on_answer=model.answer)
         self.data_view = DataView(on_show=model.show_data, model=model, confirm_bar=self.confirm)
         self.downloads = Downloads(
@@ -100,7 +109,14 @@ class Trainer(VBox):
         self.plot_choice = ToggleButtons(options=list(PLOTS), value="LR finder", style={"button_width": "120px"})
         self.plot_choice.add_class("nbt-plot-choice")
         self.plot_choice.observe(lambda c: self._show_plot(PLOTS[c["new"]]), names="value")
-        self.tabs = Tab()
+        # The top tabs: buttons over a Stack, not a Tab, because a Stack draws only the page on show; a Tab
+        # draws every page, and bqplot logs errors (negative sizes) for figures drawn in a hidden page.
+        self.page_choice = ToggleButtons(options=[(name, i) for i, name in enumerate(PAGES)], value=PICTURES,
+                                         style={"button_width": "auto"})
+        self.page_choice.add_class("nbt-page-choice")
+        self.pages = Stack()
+        self.pages.add_class("nbt-pages")
+        self.page_choice.observe(lambda c: setattr(self.pages, "selected_index", c["new"]), names="value")
         super().__init__()
         self._build()
         self._link()
@@ -111,16 +127,13 @@ class Trainer(VBox):
         m = self.model  # its traits only: the worker may be changing the checklist
         self.panel = ChecklistPanel(m.steps, {
             "run": m.run, "back": m.go_back, "param": m.set_param, "run_next": m.run_next,
-            "run_all": m.run_all, "stop": m.stop, "export": self.export,
+            "run_all": m.run_all, "stop": m.stop,
             "selected": lambda index: self.show_plot_for(m.steps[index]["action"])})
         self.lr_plot = LRPlot(on_pick=m.pick_lr)
         self.sliders = RatioSliders(m.group_names, on_change=m.set_ratio, ratios=m.ratios)
         self.training = TrainingPlot(m.group_names, layout=Layout(width="100%"))
         self.interpretation = InterpretView(on_interpret=m.interpret, on_clean=m.clean, on_undo=m.undo_edit,
                                             confirm_bar=self.clean_confirm)
-        self.tabs.children = [self.data_view, self.interpretation, self.predictor]
-        for i, name in enumerate(("Data", "Interpretation", "Predict")):
-            self.tabs.set_title(i, name)
         self.plots = Stack([VBox([self.lr_plot, self.sliders], layout=Layout(width="100%")), self.training],
                            selected_index=0, layout=Layout(width="100%"))
         for i, child in enumerate(self.plots.children):  # which one is on show, for styling and the browser tests
@@ -129,10 +142,15 @@ class Trainer(VBox):
         right = VBox([self.plot_choice, self.plots], layout=Layout(width="50%", min_width="420px"))
         take_home = HBox([HTML("<b style='white-space:nowrap'>Take it home:</b>"), self.downloads], layout=Layout(align_items="center"))
         left = VBox([self.panel, self.stage_progress, take_home], layout=Layout(width="50%", min_width="440px"))
-        title = HTML(f"<b>nbtrainer</b> &middot; {html.escape(m.title)}<br><small class='nbt-plan' "
-                     f"style='color:#555;line-height:1.3;display:inline-block'>The plan: {html.escape(m.plan)}</small>")
+        title = HTML(f"<b>nbtrainer</b> &middot; {html.escape(m.title)}")
         title.add_class("nbt-title")
-        self.children = [HTML(STYLE), title, HBox([left, right], layout=Layout(align_items="flex-start")), self.tabs]
+        plan = HTML(f"<small class='nbt-plan' style='color:#555;line-height:1.3;display:inline-block'>"
+                    f"The plan: {html.escape(m.plan)}</small>")
+        train = VBox([plan, HBox([left, right], layout=Layout(align_items="flex-start"))])
+        with self.pages.hold_sync():
+            self.pages.children = [self.data_view, train, self.interpretation, self.predictor]
+            self.pages.selected_index = self.page_choice.value
+        self.children = [HTML(STYLE), title, self.page_choice, self.pages]
         self.panel.render(m)
         self.sliders.show(m.ratios, m.preview)
         self.lr_plot.show_used(m.lr)
@@ -155,12 +173,18 @@ class Trainer(VBox):
         m.observe(lambda c: self._aug_changed(c["new"]), names="aug")
         m.observe(lambda c: [bar.show(c["new"]) for bar in (self.confirm, self.clean_confirm)], names="confirm")
         m.observe(lambda c: self.data_view.show_message(m.message), names="message")
-        m.observe(lambda c: self.interpretation.show_message(m.message) if self.tabs.selected_index == 1 else None,
+        m.observe(lambda c: self.interpretation.show_message(m.message) if self.pages.selected_index == MISTAKES else None,
                   names="message")  # said in the Interpretation tab while the student is there (the cleaner)
         m.observe(lambda c: self.interpretation.reset_choices(), names="edits")
         m.observe(lambda c: setattr(self.data_view.folder, "value", m.shown(c["new"])), names="data_root")
         m.observe(lambda c: self._follow(c["new"]), names="running")
-        m.observe(lambda _: self._build(), names="generation")
+        m.observe(lambda _: self._new_data(), names="generation")
+
+    def _new_data(self) -> None:
+        """New data (a folder or a set the student chose): the views drawn again, and the Train tab shown, the
+        stage that comes next."""
+        self._build()
+        self.page_choice.value = TRAIN
 
     def _aug_changed(self, aug: dict) -> None:
         """New augmentation settings: on the controls, and the preview drawn again once the data was shown."""

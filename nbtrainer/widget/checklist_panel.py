@@ -1,5 +1,5 @@
 """The checklist panel, sized for a laptop: one compact line per step (status, name, the LRs it will use or
-its result, Run, Back), then Run next / Run all / Stop / Export, the next LR, a message line, and a detail
+its result, Run, Back), then Run next / Run all / Stop, the next LR, a message line, and a detail
 area for the selected step (its one-line "why", its editable parameters, its error). A click on a step's
 name selects it; otherwise the detail area follows the step that runs, or the next one to run.
 
@@ -7,7 +7,7 @@ CSS classes (stable, for the browser tests and for styling): the panel ``nbt-che
 ``nbt-step`` and ``nbt-step-<i>``; in a row ``nbt-status`` (plus ``nbt-status-<status>`` on the row),
 ``nbt-step-name``, ``nbt-detail``, ``nbt-run``, ``nbt-back``; the selected row ``nbt-selected``; each step's
 detail box ``nbt-step-detail`` and ``nbt-step-detail-<i>`` holding ``nbt-why``, ``nbt-param-<name>`` and
-``nbt-error``; the buttons ``nbt-run-next``, ``nbt-run-all``, ``nbt-stop``, ``nbt-export``; the message
+``nbt-error``; the buttons ``nbt-run-next``, ``nbt-run-all``, ``nbt-stop``; the message
 ``nbt-message``; the LR line ``nbt-next-lr``.
 
 The panel forwards clicks and edits to the handlers it is given and renders what :meth:`render` gets.
@@ -113,7 +113,7 @@ class ChecklistPanel(VBox):
     """Rows for the steps and the run controls. ``handlers``: see :attr:`HANDLERS`; an optional ``"selected"``
     handler hears of a step the student selects (its index)."""
 
-    HANDLERS = ("run", "back", "param", "run_next", "run_all", "stop", "export")
+    HANDLERS = ("run", "back", "param", "run_next", "run_all", "stop")
 
     def __init__(self, steps: list[dict], handlers: dict[str, Callable], **kwargs):
         missing = [h for h in self.HANDLERS if h not in handlers]
@@ -124,7 +124,7 @@ class ChecklistPanel(VBox):
         self.rows = [StepRow(i, step, {**handlers, "select": self.select}) for i, step in enumerate(steps)]
         self.buttons = {}
         for key, label, style in (("run_next", "Run next", "success"), ("run_all", "Run all", ""),
-                                  ("stop", "Stop", "danger"), ("export", "Export script", "")):
+                                  ("stop", "Stop", "danger")):
             button = Button(description=label, button_style=style, layout=Layout(width="110px"))
             button.add_class(f"nbt-{key.replace('_', '-')}")
             button.on_click(lambda _, key=key: handlers[key]())
@@ -166,7 +166,6 @@ class ChecklistPanel(VBox):
             self.select(follow, chosen=False)
             self.chosen = False
         self.buttons["run_next"].disabled = self.buttons["run_all"].disabled = model.busy
-        self.buttons["export"].disabled = model.busy
         self.buttons["stop"].disabled = not model.busy
         source = LR_SOURCES[model.lr_source]
         raw = (model.lr_curve or {}).get("suggestion")  # the latest sweep's own suggestion

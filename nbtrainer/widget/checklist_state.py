@@ -36,9 +36,10 @@ def step_detail(checklist: Checklist, index: int) -> str:
 
 
 def data_title(data) -> str:
-    """The data in words a class knows: ``"2 classes (blue, red) · 12 train / 4 valid images · 64 px"``."""
+    """The data in words a class knows: ``"2 classes (blue, red) · 12 train / 4 valid images"``. No size: the
+    recipe's steps set it (the plan says which), so the data's size now may not be the one trained at."""
     names = ", ".join(data.classes[:6]) + (", ..." if len(data.classes) > 6 else "")
-    return f"{data.c} classes ({names}) · {data.counts()} · {data.size} px"
+    return f"{data.c} classes ({names}) · {data.counts()}"
 
 
 def outcome_message(checklist: Checklist, index: int) -> str | None:

@@ -1,8 +1,9 @@
-"""The Data tab: images per class in train and valid, a few images of each class, one training image under
-several draws of the augmentation (what the model sees when augmentation is on); and the students' own
-images: a folder to train on, classes made and pictures uploaded into it, Undo; or a standard teaching set
-(:mod:`nbtrainer.datasets`, downloaded once). Also the bar that asks
-before anything is written (:class:`ConfirmBar`).
+"""The "Your pictures" tab, the students' own images first (Teachable Machine's order): classes made and pictures
+uploaded into the session's folder, Undo, "Train on this folder"; or a standard teaching set
+(:mod:`nbtrainer.datasets`, downloaded once); the bar that asks before anything is written
+(:class:`ConfirmBar`). Below, the data being trained on: images per class in train and valid, a few images of
+each class, one training image under several draws of the augmentation (what the model sees when augmentation
+is on).
 
 It draws what the model publishes (``data_overview``, ``confirm``, ``message``) and forwards clicks to the
 model's :class:`~nbtrainer.widget.data_actions.DataActions`.
@@ -58,8 +59,9 @@ class DataView(VBox):
         self.aug_text = HTML()
         self.aug_controls = self._aug_controls(model) if model is not None else {}
         controls = HBox(list(self.aug_controls.values()), layout=Layout(flex_flow="row wrap"))
-        super().__init__([HBox([self.refresh, self.redraw]), self.counts, self.samples, self.aug_text, controls,
-                          self.preview, *own], **kwargs)
+        now = HTML("<b>The pictures it trains on now</b>")
+        super().__init__([*own, now, HBox([self.refresh, self.redraw]), self.counts, self.samples, self.aug_text,
+                          controls, self.preview], **kwargs)
         self.add_class("nbt-data")
 
     def _aug_controls(self, model) -> dict:
@@ -100,13 +102,14 @@ class DataView(VBox):
         use = button("Train on this folder", "nbt-use-folder", lambda: model.use_folder(self.folder.value), "warning")
         add = button("Add to class", "nbt-add-images", lambda: self._add(model), "info")
         undo = button("Undo last change", "nbt-undo-edit", model.undo_edit)
-        title = HTML("<b>Your own images</b>: one sub-folder per class; make a class, add pictures, then train on "
-                     "the folder (every change asks first and can be undone)")
+        title = HTML("<b>Your own pictures</b>: name a class, pick its pictures, <i>Add to class</i>; two classes "
+                     "or more, then <i>Train on this folder</i> (one sub-folder a class; every change asks first "
+                     "and can be undone)")
         self.dataset = Dropdown(options=[(s.title, name) for name, s in SETS.items()], description="or a set",
                                 layout=Layout(width="300px"))
         self.dataset.add_class("nbt-dataset")
         get = button("Download and train on it", "nbt-use-dataset", lambda: model.use_dataset(self.dataset.value))
-        return [title, HBox([self.folder, use]), HBox([self.class_name, self.files, add, undo]),
+        return [title, HBox([self.class_name, self.files, add, undo]), HBox([self.folder, use]),
                 HBox([self.dataset, get]), self.message]
 
     def _add(self, model) -> None:
