@@ -1,9 +1,13 @@
-"""The README's screenshots, from a real run: ``python docs/screenshots.py`` (after the test install; about 6
-minutes on 2 CPU cores). JupyterLab 4 serves ``notebooks/recipe.ipynb`` with its full settings (1,797 digits at
-64 px); Chromium at a laptop's 1366x768 clicks through every step as a student would, picking each LR on the
-curve at its suggestion; the shots are of the screen as the student sees it.
+"""The README's screenshots, from a real run of the app as a class uses it: ``python docs/screenshots.py``
+(after the test install; about 6 minutes on 2 CPU cores). Voilà serves ``notebooks/app.ipynb`` with its full
+settings (``nbtrainer app``, as a teacher starts it); Chromium at a laptop's 1366x768 does what a student does:
+makes three classes of their own pictures (cat, coffee, rocket: square crops of real photos that
+scikit-image ships, of the sizes a phone's pictures are shrunk to), trains on the folder, runs every step,
+picks each LR on the curve at its suggestion, looks at the mistakes and tries a picture it never saw (a crop
+from a part of the photo no training picture came from). The shots are of the screen as the student sees it.
 
-Writes docs/laptop-lr-finder.png, docs/laptop-training.png, docs/data-tab.png, docs/interpretation.png.
+Writes docs/app-pictures.png, docs/app-lr-finder.png, docs/app-training.png, docs/app-mistakes.png,
+docs/app-try-it.png; prints each step's result and any console error.
 """
 from __future__ import annotations
 
@@ -13,26 +17,57 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.test_browser import (ARGS, CHROMIUM, STEP_TIMEOUT, in_view_together, open_and_run_all,  # noqa: E402
-                                run_step, start_server, stop_server)
+from benchmarks.quality_data import PHOTOS, _crops  # noqa: E402
+from tests.test_browser import (ARGS, CHROMIUM, STEP_TIMEOUT, in_view_together, laptop_page, open_tab,  # noqa: E402
+                                run_step, stop_server)
+from tests.test_browser_app import add_class, confirm, start_voila  # noqa: E402
 
 DOCS = ROOT / "docs"
+CLASSES = {"cat": "chelsea", "coffee": "coffee", "rocket": "rocket"}  # a class's name: the photo it comes from
+PER_CLASS, SIDE = 24, 160  # pictures a class, px a side
+SHARE = 0.75  # the pictures come from the left 75% of each photo; the picture to try, from the rest
+
+
+def class_pictures(folder: Path, seed: int = 0) -> tuple[dict[str, list[str]], str]:
+    """Each class's pictures as files (name -> paths), and one picture of a cat from the part of the photo
+    they do not cover."""
+    rng = np.random.default_rng(seed)
+    pictures = {}
+    for name, photo in CLASSES.items():
+        image = PHOTOS[photo]().convert("RGB")
+        (folder / name).mkdir(parents=True)
+        pictures[name] = []
+        for i, crop in enumerate(_crops(image, (0, int(image.size[0] * SHARE)), PER_CLASS, SIDE, rng)):
+            pictures[name].append(str(folder / name / f"{name}-{i:02d}.jpg"))
+            crop.save(pictures[name][-1], quality=90)
+    image = PHOTOS["chelsea"]().convert("RGB")
+    unseen = str(folder / "try-me.jpg")
+    next(_crops(image, (int(image.size[0] * SHARE), image.size[0]), 1, SIDE, rng)).save(unseen, quality=90)
+    return pictures, unseen
 
 
 def click_suggestion(page) -> str:
     """Click the LR-finder curve where its suggestion (the triangle, the plot's only dot before a pick) is, as
     a student who agrees with it would; returns the label."""
     page.locator(".nbt-plot-choice button:has-text('LR finder')").click()
-    box = page.locator(".nbt-lr-plot .dot").first.bounding_box()
+    time.sleep(1)
+    box = page.evaluate("""() => {  // the orange triangle: the other dots are the pick and the LR in use
+        const dot = [...document.querySelectorAll('.nbt-lr-plot .dot')]
+            .find(d => getComputedStyle(d).fill === 'rgb(255, 127, 14)');
+        const r = dot.getBoundingClientRect(); return {x: r.x, y: r.y, width: r.width, height: r.height}; }""")
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2 + 12)
     page.wait_for_selector(".nbt-lr-label:has-text('Chosen LR')", timeout=30_000)
     return page.locator(".nbt-lr-label").inner_text()
 
 
 def screen(page, name: str) -> None:
+    page.evaluate("window.scrollTo(0, 0)")
+    time.sleep(1)
     page.screenshot(path=str(DOCS / name))
     print("wrote", DOCS / name)
 
@@ -40,45 +75,58 @@ def screen(page, name: str) -> None:
 def main() -> None:
     from playwright.sync_api import sync_playwright
 
-    root = Path(tempfile.mkdtemp()) / "root"
+    work = Path(tempfile.mkdtemp())
+    root = work / "root"
     root.mkdir()
-    shutil.copy(ROOT / "notebooks" / "recipe.ipynb", root)
-    server, url = start_server("lab", root, fast=False)
+    shutil.copy(ROOT / "notebooks" / "app.ipynb", root)
+    shutil.copy(ROOT / "voila.json", root)
+    pictures, unseen = class_pictures(work / "my-pictures")
+    server, url = start_voila(root, fast=False)
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            page, errors = open_and_run_all(browser, f"{url}/lab/tree/recipe.ipynb")
+            page, errors = laptop_page(browser, offline=True)
+            page.goto(url)
+            page.wait_for_selector(".nbt-trainer", timeout=STEP_TIMEOUT)
+            for name, paths in pictures.items():
+                add_class(page, name, paths)
+            page.click(".nbt-use-folder")
+            confirm(page, "The checklist starts again")
+            page.wait_for_selector(".nbt-trainer:has-text('3 classes (cat, coffee, rocket)')", timeout=120_000)
+            open_tab(page, "1. Your pictures")
+            page.click(".nbt-data-refresh")
+            page.wait_for_selector(".nbt-aug-preview img", timeout=60_000)
+            screen(page, "app-pictures.png")
+            open_tab(page, "2. Train")
             run_step(page, 0)
             run_step(page, 1)
             print(click_suggestion(page))
             run_step(page, 2)
             in_view_together(page, 3)
             page.click(".nbt-plot-choice button:has-text('LR finder')")
-            time.sleep(1)
-            screen(page, "laptop-lr-finder.png")
+            screen(page, "app-lr-finder.png")
             for i in range(3, 6):
                 run_step(page, i)
             run_step(page, 6)
             print(click_suggestion(page))
             run_step(page, 7)
-            in_view_together(page, 8)
-            time.sleep(1)
-            screen(page, "laptop-training.png")
             run_step(page, 8)
-            page.locator(".lm-TabBar-tab", has_text="Data").first.click()
-            page.click(".nbt-data-refresh")
-            page.wait_for_selector(".nbt-aug-preview img", timeout=60_000)
-            page.locator(".nbt-data").evaluate("el => el.scrollIntoView({block: 'start'})")
-            time.sleep(1)
-            screen(page, "data-tab.png")
-            page.locator(".lm-TabBar-tab", has_text="Interpretation").first.click()
+            page.click(".nbt-step-7 .nbt-step-name")  # its training curves
+            screen(page, "app-training.png")
+            for i in range(9):
+                print(i + 1, page.locator(f".nbt-step-{i} .nbt-detail").inner_text())
+            open_tab(page, "3. Check mistakes")
             page.click(".nbt-interpret")
             page.wait_for_selector(".nbt-clean-choice select", timeout=STEP_TIMEOUT)
-            page.locator(".nbt-interpret").evaluate("el => el.scrollIntoView({block: 'start'})")
-            time.sleep(1)
-            screen(page, "interpretation.png")
-            print("accuracy after the recipe:", page.locator(".nbt-step-7 .nbt-detail").inner_text())
-            print("console/page errors:", errors or "none")
+            screen(page, "app-mistakes.png")
+            open_tab(page, "4. Try it")
+            with page.expect_file_chooser() as chooser:
+                page.click(".nbt-upload")
+            chooser.value.set_files(unseen)
+            page.wait_for_selector(".nbt-prediction b", timeout=60_000)
+            screen(page, "app-try-it.png")
+            print("the unseen cat:", page.locator(".nbt-prediction").inner_text().replace("\n", "; "))
+            print("console/page errors, requests to another host:", errors or "none")
             browser.close()
     finally:
         stop_server(server)

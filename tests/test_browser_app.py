@@ -24,11 +24,11 @@ from .test_browser import (ROOT, STEP_TIMEOUT, VISIBLE, check_take_home, click_l
 browser = test_browser.browser  # the same Chromium fixture
 
 
-def start_voila(root: Path, *options: str):
+def start_voila(root: Path, *options: str, fast: bool = True):
     """Voilà serving ``root/app.ipynb`` on 127.0.0.1 as the README says (``nbtrainer app``: nbtrainer's page
-    template; no token unless ``options`` set one), the kernel with the fast settings."""
+    template; no token unless ``options`` set one), the kernel with the fast settings unless ``fast`` is False."""
     port = free_port()
-    env = {**os.environ, "NBTRAINER_NOTEBOOK_FAST": "1"}
+    env = {**os.environ, "NBTRAINER_NOTEBOOK_FAST": "1" if fast else "0"}
     cmd = [sys.executable, "-m", "nbtrainer", "app", "app.ipynb", "--no-browser", f"--port={port}",
            "--Voila.ip=127.0.0.1", *options]
     return launch(cmd, env, root.parent / f"voila{len(options)}.log", f"http://127.0.0.1:{port}", "/api/kernels",

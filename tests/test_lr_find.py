@@ -247,3 +247,31 @@ def test_the_unfrozen_lr_is_the_sweeps_suggestion_within_a_decade_below_the_head
     for bad in ({"head_lr": 0.0}, {"head_lr": 1e-3, "span": 0.5}):
         with pytest.raises(ValueError, match="head_lr="):
             unfrozen_lr(1e-3, **bad)
+
+
+
+def _feed(losses: list[float], classes: int):
+    """An LRFinder fed ``losses`` batch by batch as the loop feeds it (its record step), unsmoothed."""
+    from types import SimpleNamespace
+
+    from nbtrainer.train.lr_find import LRFinder
+
+    finder = LRFinder([1e-5], end_lr=1e-1, num_iter=30, beta=0.0)
+    state = SimpleNamespace(iteration=0, loss_value=0.0, batch_lrs=[1e-5], smooth_loss=None)
+    finder.learner = SimpleNamespace(state=state, data=SimpleNamespace(c=classes))
+    for i, loss in enumerate(losses):
+        if finder.done:
+            break
+        state.iteration, state.loss_value = i, loss
+        finder.record()
+    return finder
+
+
+def test_a_noisy_near_zero_loss_is_no_divergence_but_a_real_rise_is():
+    # the unfrozen sweep on three classes the model already knew (a class's cat / coffee / rocket pictures)
+    calm = _feed([0.013, 0.008, 0.033, 0.02, 0.01, 0.05, 0.03] + [0.02] * 23, classes=3)
+    assert len(calm.losses) == 30 and calm.reason.startswith("reached end_lr")  # 4x a near-zero low is noise
+    blown = _feed([0.013, 0.008, 0.02, 0.2, 1.5, 3.0] + [5.0] * 24, classes=3)
+    assert len(blown.losses) == 4 and "above 4x" in blown.reason  # 0.2: 25x the low and 0.19 over it
+    many = _feed([0.5, 0.4, 1.0, 1.7, 2.0], classes=1000)  # ln(1000) = 6.9: the floor 0.69
+    assert len(many.losses) == 4 and many.lrs == [1e-5] * 4

@@ -49,6 +49,7 @@ from .suggest import SUGGESTERS, suggest
 # the sweep's defaults, here once (Learner.lr_find, the recipe's steps and its script read them)
 START_LR, END_LR, NUM_ITER = 1e-7, 10.0, 100
 MIN_NUM_ITER = 10  # a curve needs points
+MIN_RISE = 0.1  # a divergence is a rise of at least this share of the loss of guessing, ln(classes), too
 
 
 @dataclass
@@ -169,9 +170,15 @@ class LRFinder(ParamSchedule):
         self.losses.append(loss)
         self.smoothed.append(smooth)
         self.best = min(self.best, smooth)
-        if not math.isfinite(smooth) or smooth > self.div_factor * self.best:
+        # A rise counts only when it is also large next to the loss of guessing (ln of the class count): on
+        # pictures the model already knows, the minimum is near 0 and "4x the minimum" is one noisy batch
+        # (a class's 3 easy classes: 0.008 -> 0.033 ended the unfrozen sweep after 3 of its 30 points, with no
+        # suggestion). fastai's and torch-lr-finder's ratio alone have the same blind spot.
+        min_rise = MIN_RISE * math.log(max(2, self.learner.data.c))
+        if not math.isfinite(smooth) or smooth > self.div_factor * self.best and smooth - self.best > min_rise:
             self.reason = (f"loss not finite at lr={self.lrs[-1]:.3g}" if not math.isfinite(smooth) else
-                           f"smoothed loss above {self.div_factor:g}x its minimum at lr={self.lrs[-1]:.3g}")
+                           f"smoothed loss above {self.div_factor:g}x its minimum (and {min_rise:.2g} over it) "
+                           f"at lr={self.lrs[-1]:.3g}")
             self.done = True
         self.done = self.done or i + 1 == self.num_iter
 
@@ -194,7 +201,9 @@ def lr_find(learn, start_lr: float | Sequence[float] = START_LR, end_lr: float =
         end_lr: the last group's LR at the last iteration. Default: 10.
         num_iter: mini-batches in the sweep (the loader restarts if it runs out), >= 10. Default: 100.
         beta: smoothing of the loss (debiased moving average). Default: 0.98.
-        div_factor: stop once the smoothed loss exceeds ``div_factor`` x its minimum. Default: 4.
+        div_factor: stop once the smoothed loss exceeds ``div_factor`` x its minimum, and by at least
+            :data:`MIN_RISE` x ln(classes) (the loss of guessing): a near-zero minimum's noise is no divergence.
+            Default: 4.
         method: suggestion, ``"valley"`` or ``"steepest"`` (see :mod:`nbtrainer.train.suggest`). Default: valley.
         callbacks: added to the loop for this sweep only (e.g. a live plot's feed).
     Raises ``ValueError`` for bad arguments and for a loss that is not finite at the very first step.

@@ -124,11 +124,13 @@ class InterpretView(VBox):
         if self.heat is None or list(self.heat.row) != classes:
             self.heat = GridHeatMap(row=classes, column=classes, color=counts, scales=self._scales,
                                     display_format=".0f", font_style={"font-size": "11px"})
+            left = max(60, min(170, 40 + 7 * max(map(len, classes))))  # room for the longest class name
             self.figure = Figure(marks=[self.heat], axes=[
                 Axis(scale=self._scales["column"], label="predicted"),
-                Axis(scale=self._scales["row"], orientation="vertical", label="actual")],
-                title="Confusion matrix", layout=Layout(width="420px", height="420px"),
-                fig_margin={"top": 40, "bottom": 50, "left": 60, "right": 10})
+                Axis(scale=self._scales["row"], orientation="vertical", label="actual",
+                     label_offset=f"{left - 14}px")],  # left of the names ("actual" sat on "coffee")
+                title="Confusion matrix", layout=Layout(width=f"{360 + left}px", height="420px"),
+                fig_margin={"top": 40, "bottom": 50, "left": left, "right": 10})
             self.figure.add_class("nbt-confusion")
             self.body.children = [self.figure, self.grid]
         else:
@@ -156,12 +158,13 @@ class PredictView(VBox):
     """Drop a picture: the predicted class and the top probabilities."""
 
     def __init__(self, on_upload: Callable[[bytes], None], **kwargs):
-        self.upload = FileUpload(accept="image/*", multiple=False, description="Picture")
+        self.upload = FileUpload(accept="image/*", multiple=False, description="Pick a picture")
         self.upload.add_class("nbt-upload")
         self.upload.observe(lambda change: change["new"] and on_upload(bytes(change["new"][0]["content"])),
                             names="value")
         self.image = Image(format="png", layout=Layout(width="160px"))
-        self.result = HTML("Upload a picture to see what the model says.")
+        self.result = HTML("Pick a picture the model has never seen (after training): the class it names, "
+                           "and its three likeliest classes.")
         self.result.add_class("nbt-prediction")
         super().__init__([self.upload, HBox([self.image, self.result])], **kwargs)
 
