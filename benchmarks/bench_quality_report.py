@@ -92,12 +92,27 @@ def step_table(rows: list[dict], ours_name: str) -> list[str]:
     return lines
 
 
+TIME_PEER, TIME_GOAL = "fastai, as documented", 1.0  # the checklist's time / fastai's, at the same epochs
+
+
+def time_goal(rows: list[dict], ours_name: str) -> list[str]:
+    """The timing goal as a ratio measured in the same run: the checklist (every step, its probe and test
+    scoring included) takes no longer than fastai as its docs teach, trained for as many epochs on images."""
+    ours = {r["seed"]: r["seconds"] for r in rows if r["method"] == ours_name}
+    peer = {r["seed"]: r["seconds"] for r in rows if r["method"] == TIME_PEER and r["seed"] in ours}
+    if not peer:
+        return []
+    ratio = statistics.mean(ours[s] for s in peer) / statistics.mean(peer.values())
+    return [f"  time: the checklist / {TIME_PEER} = {ratio:.2f}x (goal: at most {TIME_GOAL:.1f}x; "
+            f"{'met' if ratio <= TIME_GOAL else 'MISSED'})"]
+
+
 def report(rows: list[dict], ours_name: str) -> list[str]:
     lines, gaps = [], []
     for name in dict.fromkeys(r["set"] for r in rows):
         set_rows = [r for r in rows if r["set"] == name]
         table, means = set_table(name, set_rows, ours_name)
-        lines += [*table, *step_table(set_rows, ours_name), ""]
+        lines += [*table, *step_table(set_rows, ours_name), *time_goal(set_rows, ours_name), ""]
         probe = next((m for m in means if m.startswith("linear probe")), None)
         if probe:
             gaps.append(means[ours_name] - means[probe])
