@@ -1,5 +1,5 @@
 """The README's screenshots, from a real run of the app as a class uses it: ``python docs/screenshots.py``
-(after the test install; about 6 minutes on 2 CPU cores). Voilà serves ``notebooks/app.ipynb`` with its full
+(after the test install; about 2 minutes on 2 CPU cores). Voilà serves ``notebooks/app.ipynb`` with its full
 settings (``nbtrainer app``, as a teacher starts it); Chromium at a laptop's 1366x768 does what a student does:
 makes three classes of their own pictures (cat, coffee, rocket: square crops of real photos that
 scikit-image ships, of the sizes a phone's pictures are shrunk to), trains on the folder, runs every step,
@@ -121,7 +121,7 @@ def main() -> None:
             screen(page, "app-mistakes.png")
             open_tab(page, "4. Try it")
             with page.expect_file_chooser() as chooser:
-                page.click(".nbt-upload")
+                page.click(".nbt-upload .nbt-upload-button")
             chooser.value.set_files(unseen)
             page.wait_for_selector(".nbt-prediction b", timeout=60_000)
             screen(page, "app-try-it.png")

@@ -150,10 +150,15 @@ def open_and_run_all(browser, url: str):
     return page, errors
 
 
+PAGE_CONTENT = {"1. Your pictures": ".nbt-class-name", "2. Train": ".nbt-checklist", "3. Check mistakes": ".nbt-interpret",
+                "4. Try it": ".nbt-prediction"}  # what each top tab draws: it is on show once that is visible
+
+
 def open_tab(page, name: str) -> None:
-    """Click the app's top tab ``name`` ("1. Your pictures", "2. Train", ...) and wait for it to show."""
+    """Click the app's top tab ``name`` ("1. Your pictures", "2. Train", ...) and wait until its page shows."""
     page.locator(".nbt-page-choice button", has_text=name).first.click()
     page.wait_for_selector(f".nbt-page-choice button.mod-active:has-text({json.dumps(name)})", timeout=30_000)
+    page.wait_for_selector(f"{PAGE_CONTENT[name]}:visible", timeout=30_000)
 
 
 VISIBLE = """sel => { const el = document.querySelector(sel); if (!el) return false;
@@ -262,7 +267,7 @@ def test_a_student_clicks_through_the_recipe_in_jupyterlab(browser, lab, tmp_pat
     assert page.locator(".nbt-ratio-slider").first.is_visible()
     run_step(page, 6)                                     # lr_find again: the pick is replaced
     set_input(page, ".nbt-ratio-slider >> nth=0 >> .widget-readout", "5")   # body 2 / body 1: 5x
-    page.wait_for_function("document.querySelector('.nbt-group-lrs').innerText.includes('body 1/2')")
+    page.wait_for_function("document.querySelector('.nbt-group-lrs').innerText.includes('early layers: ')")
     page.click(".nbt-step-7 .nbt-step-name")                               # its parameters, in the detail area
     set_input(page, ".nbt-step-detail-7 .nbt-param-n_cycle input", "3")    # 1 + 2 + 4 epochs: long enough
     page.click(".nbt-step-7 .nbt-run")

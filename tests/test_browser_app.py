@@ -89,6 +89,12 @@ def add_class(page, name: str, paths: list[str]) -> None:
     page.wait_for_selector(f".nbt-data-message:has-text({json.dumps(f'in {name!r}')})", timeout=30_000)
 
 
+def try_picture(page, path: str) -> None:
+    with page.expect_file_chooser() as chooser:  # "4. Try it": the student picks one picture
+        page.click(".nbt-upload .nbt-upload-button")
+    chooser.value.set_files([path])
+
+
 def test_a_class_uses_the_app_in_voila(browser, app, tmp_path):
     url, root = app
     page, errors = laptop_page(browser, offline=True)  # no request to another host, no version warning
@@ -126,6 +132,16 @@ def test_a_class_uses_the_app_in_voila(browser, app, tmp_path):
         run_step(page, i)
     shot(page, "voila-own-images.png")
     assert "update failed" not in page.locator(".nbt-trainer").inner_text()  # every view drew every update
+
+    open_tab(page, "4. Try it")  # a picture it never saw; an over-limit one; the same one again
+    red = pictures(tmp_path / "try", "red", 1, prefix="new-")[0]
+    try_picture(page, red)
+    page.wait_for_selector(".nbt-prediction b:has-text('red')", timeout=60_000)
+    try_picture(page, str(big))
+    page.wait_for_selector(".nbt-prediction:has-text('not sent: 1 picture(s) over 8 MB')", timeout=30_000)
+    assert not page.locator(".nbt-try-image").is_visible()  # not the picture of the answer before
+    try_picture(page, red)  # the picker still works, for the same file too
+    page.wait_for_selector(".nbt-prediction b:has-text('red')", timeout=60_000)
     check_take_home(take_home(page, root), tmp_path, ["blue", "red"])  # Voila serves no file: the bytes come by the widget
 
     open_tab(page, "3. Check mistakes")

@@ -1,4 +1,4 @@
-"""The engine behind the app's Data tab and cleaner: uploads, relabels and deletions inside the data folder,
+"""The engine behind the app's "Your pictures" tab and cleaner: uploads, relabels and deletions inside the data folder,
 undoable, never outside it; hidden folders are not classes."""
 from __future__ import annotations
 

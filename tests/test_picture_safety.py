@@ -47,7 +47,7 @@ def test_a_thin_strip_and_a_huge_one_colour_png_are_refused_before_decoding(tmp_
     with pytest.warns(UserWarning, match=r"left out 2 file\(s\)"):
         data = nbt.ImageData.from_folder(root, size=32, bad_images="skip")
     assert len(data.train) + len(data.valid) == 12
-    learn = nbt.Learner(data)  # the Predict tab's path: refused with the reason, no decode
+    learn = nbt.Learner(data)  # the Try it tab's path: refused with the reason, no decode
     with pytest.raises(BadImageError, match="over 20 times"):
         learn.predict(thin.read_bytes())
     with pytest.raises(BadImageError, match="over 20 times"):

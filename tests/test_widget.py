@@ -460,7 +460,7 @@ def test_the_lr_figure_draws_one_line_for_equal_lrs_and_a_legend_outside_the_plo
     fig.show([0], np.full((3, 1), 1e-3))  # the first iteration of a fit: one point, as a 1-D line
     assert np.asarray(fig.lines.y).shape == (1,)
     fig.show(range(4), np.array([[1e-4] * 4, [3e-4] * 4, [1e-3] * 4]))
-    assert np.asarray(fig.lines.y).shape == (3, 4) and all(n in fig.legend.value for n in ("body 1/2", "head"))
+    assert np.asarray(fig.lines.y).shape == (3, 4) and all(n in fig.legend.value for n in ("early layers", "the head"))
     assert not fig.lines.display_legend  # bqplot's legend would cover the lines
 
 

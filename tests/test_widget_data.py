@@ -64,6 +64,7 @@ def test_students_make_classes_upload_train_clean_and_undo(tmp_path):
     add_class(trainer, "red", [(f"r{i}.png", picture("red", i)) for i in range(8)] + [("notes.txt", b"hi")])
     assert sorted(p.name for p in (root / "red").iterdir()) == [f"r{i}.png" for i in range(8)]
     assert "left out: 'notes.txt' (not an image file" in trainer.data_view.message.value
+    assert "Your classes so far: red 8." in trainer.data_view.message.value and trainer.data_view.class_name.value == ""
     add_class(trainer, "blue", [(f"b{i}.png", picture("blue", i)) for i in range(8)], answer=False)
     assert not (root / "blue").exists() and "cancelled" in trainer.model.message  # Cancel writes nothing
     add_class(trainer, "blue", [(f"b{i}.png", picture("blue", i)) for i in range(8)])
@@ -81,6 +82,13 @@ def test_students_make_classes_upload_train_clean_and_undo(tmp_path):
         trainer.panel.rows[i].run.click()
         assert trainer.model.worker.join(120)
     assert trainer.model.statuses[:3] == ["done"] * 3 and trainer.model.checklist.steps[2].result["accuracy"] > 0.5
+    try_it = trainer.predictor  # "4. Try it": one picture through its picker, then one refused in the browser
+    choose_files(try_it.upload, [("new.png", picture("red", 99))])
+    label, _ = learn.predict(picture("red", 99))
+    assert try_it.result.value.startswith(f"<b>{label}</b>") and try_it.image.layout.display is None
+    try_it.upload._receive(try_it.upload, {"kind": "refused", "big": [["phone.jpg", 9 << 20]], "total": 9 << 20,
+                                          "count": 1}, [])
+    assert "not sent: 1 picture(s) over 8 MB" in try_it.result.value and try_it.image.layout.display == "none"
 
     trainer.interpretation.button.click()
     assert trainer.model.worker.join(120)

@@ -62,7 +62,9 @@ def load_rgb(path, name: str | None = None) -> Image.Image:
             return to_rgb(im)
     except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError, SyntaxError, EOFError,
             IndexError, struct.error, ZeroDivisionError) as e:
-        raise BadImageError(f"cannot read image '{name or path}': {e}") from e
+        why = ("not an image format Pillow reads (PNG, JPEG, GIF, BMP, WebP, TIFF ...)"  # not its repr of a buffer
+               if isinstance(e, UnidentifiedImageError) else str(e))
+        raise BadImageError(f"cannot read image '{name or path}': {why}") from e
 
 
 class VisibleImageFolder(ImageFolder):

@@ -10,7 +10,9 @@ the x axis (``result.lrs``) is the *last* group's LR.
 
 The loss is smoothed with a debiased exponential moving average,
 ``avg_i = beta * avg_{i-1} + (1 - beta) * loss_i`` and ``smoothed_i = avg_i / (1 - beta**(i+1))``.
-The sweep stops early when ``smoothed_i > div_factor * min(smoothed)`` or the loss is not finite.
+The sweep stops early when ``smoothed_i > div_factor * min(smoothed)`` and also
+``smoothed_i - min(smoothed) > MIN_RISE * ln(classes)`` (a near-zero minimum's noise is no divergence), or the
+loss is not finite.
 
 State: everything is copied to host memory first (:mod:`nbtrainer.train.learner_state`) and restored
 exactly afterwards, also when the sweep raises, is cancelled (a callback raising

@@ -42,6 +42,7 @@ SESSION_ROOT = "nbtrainer-session"
 PLOTS = {"LR finder": 0, "Training": 1}  # the right-hand plots, by their toggle's label
 PAGES = ("1. Your pictures", "2. Train", "3. Check mistakes", "4. Try it")  # the top tabs, in a class's order
 PICTURES, TRAIN, MISTAKES, TRY = range(len(PAGES))
+STARTS = {"pictures": PICTURES, "train": TRAIN}  # the page a Trainer opens on (its ``start``)
 STEP_PLOTS = {"lr_find": "LR finder", "differential": "LR finder", "fit": "Training"}  # the plot a step needs
 # a step's name wraps instead of being cut ("8. Train everyt..."): ipywidgets' buttons never wrap by themselves
 STYLE = ("<style>.nbt-trainer .nbt-step-name.jupyter-button {white-space: normal !important; height: auto !important; "
@@ -82,11 +83,15 @@ class Trainer(VBox):
             the environment variable ``NBTRAINER_DATA_ROOTS`` (separated by ``os.pathsep``). Any other path on
             the server is refused. These roots are read only: uploads and the cleaner change only the session
             folder and the learner's own data folder.
+        start: the page it opens on: ``"pictures"`` (1. Your pictures, for a class that brings its own) or
+            ``"train"`` (2. Train, when code already chose the data). Default: pictures.
         **recipe: arguments of :meth:`nbtrainer.Checklist.recipe` (``lr``, ``ratio``, ``head_cycles``...).
     """
 
     def __init__(self, learn: Learner | Checklist, folder: str | Path | None = None, rate: float = 4.0,
-                 data_roots: Iterable[str | Path] = (), **recipe):
+                 data_roots: Iterable[str | Path] = (), start: str = "pictures", **recipe):
+        if start not in STARTS:
+            raise ValueError(f"start={start!r}: expected one of {sorted(STARTS)} (the page the app opens on)")
         self.folder = Path(folder) if folder is not None else default_folder()
         if isinstance(learn, Checklist):
             checklist = learn
@@ -101,17 +106,15 @@ class Trainer(VBox):
         # the question before a write shows where it was asked: with the pictures and with the mistakes
         self.confirm, self.clean_confirm = ConfirmBar(on_answer=model.answer), ConfirmBar(on_answer=model.answer)
         self.data_view = DataView(on_show=model.show_data, model=model, confirm_bar=self.confirm)
-        self.downloads = Downloads(
-            {"script": ("Script", lambda: self.export()),
-             "model": ("Model", lambda: model.save_model_file(self.folder / "model.safetensors")),
-             "report": ("Report", lambda: model.save_report(self.folder / "report.html"))},
-            help=DOWNLOAD_HELP, on_error=lambda text: model.write(message=text))
+        # under the checklist and again in "4. Try it", where Teachable Machine's order ends: two widgets, as one
+        # shown twice would save each file twice (every view of it hears the bytes)
+        self.downloads, self.try_downloads = self._downloads(), self._downloads()
         self.plot_choice = ToggleButtons(options=list(PLOTS), value="LR finder", style={"button_width": "120px"})
         self.plot_choice.add_class("nbt-plot-choice")
         self.plot_choice.observe(lambda c: self._show_plot(PLOTS[c["new"]]), names="value")
         # The top tabs: buttons over a Stack, not a Tab, because a Stack draws only the page on show; a Tab
         # draws every page, and bqplot logs errors (negative sizes) for figures drawn in a hidden page.
-        self.page_choice = ToggleButtons(options=[(name, i) for i, name in enumerate(PAGES)], value=PICTURES,
+        self.page_choice = ToggleButtons(options=[(name, i) for i, name in enumerate(PAGES)], value=STARTS[start],
                                          style={"button_width": "auto"})
         self.page_choice.add_class("nbt-page-choice")
         self.pages = Stack()
@@ -140,20 +143,33 @@ class Trainer(VBox):
             child.add_class("nbt-plots-on" if i == 0 else "nbt-plots-off")
         self.plot_choice.value = "LR finder"
         right = VBox([self.plot_choice, self.plots], layout=Layout(width="50%", min_width="420px"))
-        take_home = HBox([HTML("<b style='white-space:nowrap'>Take it home:</b>"), self.downloads], layout=Layout(align_items="center"))
-        left = VBox([self.panel, self.stage_progress, take_home], layout=Layout(width="50%", min_width="440px"))
+        left = VBox([self.panel, self.stage_progress, self._take_home(self.downloads)],
+                    layout=Layout(width="50%", min_width="440px"))
         title = HTML(f"<b>nbtrainer</b> &middot; {html.escape(m.title)}")
         title.add_class("nbt-title")
         plan = HTML(f"<small class='nbt-plan' style='color:#555;line-height:1.3;display:inline-block'>"
                     f"The plan: {html.escape(m.plan)}</small>")
         train = VBox([plan, HBox([left, right], layout=Layout(align_items="flex-start"))])
         with self.pages.hold_sync():
-            self.pages.children = [self.data_view, train, self.interpretation, self.predictor]
+            self.pages.children = [self.data_view, train, self.interpretation,
+                                   VBox([self.predictor, self._take_home(self.try_downloads)])]
             self.pages.selected_index = self.page_choice.value
         self.children = [HTML(STYLE), title, self.page_choice, self.pages]
         self.panel.render(m)
         self.sliders.show(m.ratios, m.preview)
         self.lr_plot.show_used(m.lr)
+
+    def _downloads(self) -> Downloads:
+        m = self.model
+        return Downloads({"script": ("Script", lambda: self.export()),
+                          "model": ("Model", lambda: m.save_model_file(self.folder / "model.safetensors")),
+                          "report": ("Report", lambda: m.save_report(self.folder / "report.html"))},
+                         help=DOWNLOAD_HELP, on_error=lambda text: m.write(message=text))
+
+    @staticmethod
+    def _take_home(downloads: Downloads) -> HBox:
+        return HBox([HTML("<b style='white-space:nowrap'>Take it home:</b>"), downloads],
+                    layout=Layout(align_items="center"))
 
     def _link(self) -> None:
         """The model's traits -> the views (the "links" of ipywidgets' separating-concerns pattern). Each
@@ -174,7 +190,7 @@ class Trainer(VBox):
         m.observe(lambda c: [bar.show(c["new"]) for bar in (self.confirm, self.clean_confirm)], names="confirm")
         m.observe(lambda c: self.data_view.show_message(m.message), names="message")
         m.observe(lambda c: self.interpretation.show_message(m.message) if self.pages.selected_index == MISTAKES else None,
-                  names="message")  # said in the Interpretation tab while the student is there (the cleaner)
+                  names="message")  # said in "3. Check mistakes" while the student is there (the cleaner)
         m.observe(lambda c: self.interpretation.reset_choices(), names="edits")
         m.observe(lambda c: setattr(self.data_view.folder, "value", m.shown(c["new"])), names="data_root")
         m.observe(lambda c: self._follow(c["new"]), names="running")

@@ -171,5 +171,7 @@ class ChecklistPanel(VBox):
         raw = (model.lr_curve or {}).get("suggestion")  # the latest sweep's own suggestion
         if model.lr_source == "suggested" and raw and f"{model.lr:.2g}" != f"{raw:.2g}":
             source = f"lr_find suggested {raw:.3g}, kept near the head's LR"  # the unfrozen sweep's bound
+        elif model.lr_source == "suggested" and model.lr_curve and not raw:
+            source = "the last lr_find suggested none: the LR before it, kept"
         self.next_lr.value = f"Next fit LR (last group): <b class='nbt-lr-value'>{model.lr:.3g}</b> ({source})"
         self.message.value = html.escape(model.message)

@@ -1,4 +1,4 @@
-"""The Data tab's and the cleaner's actions of :class:`~nbtrainer.widget.model.TrainerModel` (a mixin: it uses the
+"""The "Your pictures" tab's and the cleaner's actions of :class:`~nbtrainer.widget.model.TrainerModel` (a mixin: it uses the
 model's lock, traits and messages, each change through its ``write``). The work is the engine's (:mod:`nbtrainer.data.overview`,
 :mod:`~nbtrainer.data.uploads`, :mod:`~nbtrainer.data.cleaner`, :meth:`Checklist.with_data`); here it is only
 asked for, confirmed and reported.
@@ -23,6 +23,7 @@ from ..data.cleaner import Cleaner
 from ..data.edits import FolderEdits
 from ..data.journal import HIDDEN
 from ..data.overview import augmentation_preview, class_counts, samples
+from ..data.scan import list_images
 from ..data.sources import BadImageError
 from ..data.uploads import add_images, check_class_name, load_folder
 from ..datasets import SETS, DatasetError, load
@@ -47,16 +48,18 @@ class DataActions:
     def _busy_with_the_data(self) -> bool:
         """True (and said) while a step runs: it trains on this data, which must not change under it."""
         if self.busy:
-            self.write(message="wait for the running step to finish (or press Stop): it trains on this data")
+            self.write(message="wait for the running step to finish (or press Stop in 2. Train): it trains on this data")
         return self.busy
 
     # ------------------------------------------------------------------ asking first
-    def _ask(self, text: str, action: Callable[[], None]) -> None:
+    def _ask(self, text: str, action: Callable[[], None]) -> bool:
+        """Put the question ``text`` to the student; ``action`` runs on Yes. False: refused (a step runs)."""
         with self._lock:
             if self._busy_with_the_data():
-                return
+                return False
             self._pending = (text, action)
             self.write(confirm={"text": text, "seq": next(self._seq)})
+            return True
 
     def answer(self, yes: bool) -> None:
         """The user's answer to :attr:`confirm`: run the pending action, or drop it."""
@@ -144,25 +147,28 @@ class DataActions:
         self.show_data()
 
     # ------------------------------------------------------------------ writing the data folder
-    def upload(self, class_name: str, files: Iterable[tuple[str, bytes]]) -> None:
-        """Ask, then save ``files`` (name, bytes) as images of ``class_name`` in :attr:`data_root`."""
+    def upload(self, class_name: str, files: Iterable[tuple[str, bytes]]) -> bool:
+        """Ask, then save ``files`` (name, bytes) as images of ``class_name`` in :attr:`data_root`. Returns
+        whether it asked (False: refused, with a message)."""
         files = list(files)
         try:
             check_class_name(class_name)
         except ValueError as e:
             self.write(message=str(e))
-            return
+            return False
         if not files:
             self.write(message="choose some pictures first")
-            return
+            return False
         text = f"Save {len(files)} file(s) as class '{class_name}' into '{self.shown(self.data_root)}'?"
-        self._ask(text, lambda: self._upload(class_name, files))
+        return self._ask(text, lambda: self._upload(class_name, files))
 
     def _upload(self, class_name: str, files: list[tuple[str, bytes]]) -> None:
         Path(self.data_root).mkdir(parents=True, exist_ok=True)
         result = add_images(self.data_root, class_name, files)
-        self.write(message=f"{result.message()} in '{class_name}'. Undo takes them back; 'Train on this folder' "
-                           "starts the checklist on it.")
+        made = ", ".join(f"{name} {len(images)}" for name, images in sorted(list_images(Path(self.data_root)).items())
+                         if images)  # the classes the student has made so far, with their pictures
+        self.write(message=f"{result.message()} in '{class_name}'. Your classes so far: {made}. Undo takes them "
+                           "back; 'Train on this folder' starts the checklist on it.")
 
     def clean(self, decisions: Mapping[int, str]) -> None:
         """Ask, then apply the cleaner's ``decisions`` (validation index -> keep / delete / a class)."""

@@ -113,8 +113,10 @@ class DataView(VBox):
                 HBox([self.dataset, get]), self.message]
 
     def _add(self, model) -> None:
-        model.upload(self.class_name.value.strip(), list(self.files.files))
-        self.files.clear()  # taken: the question that follows holds them
+        if model.upload(self.class_name.value.strip(), list(self.files.files)):  # taken: the question that
+            # follows holds them; the name is cleared for the next class
+            self.files.clear()
+            self.class_name.value = ""
 
     def show_message(self, text: str) -> None:
         if hasattr(self, "message"):

@@ -101,10 +101,12 @@ class LRPlot(VBox):
     def _draw(self) -> None:
         lrs, losses, smooth = self._curve
         finite = [v for v in smooth if math.isfinite(v)]
-        top = min(max(finite), 4 * min(finite)) if finite else None  # keep the blow-up off the scale
+        # the scale ends at the highest point before the last, which ended the sweep (a blow-up off the scale);
+        # nothing else is cut: a rise the sweep did not call divergence stays a rise, not a flat line
+        top = max(finite[:-1] or finite) if finite else None
         with hold_all(self.raw, self.smoothed, self.suggestion, self.used, self._x_scale, self._x_axis):
             fit_log_axis(self._x_scale, self._x_axis, lrs)
-            self.raw.x, self.raw.y = np.array(lrs), np.clip(losses, None, top)
+            self.raw.x, self.raw.y = np.array(lrs), np.clip(losses, None, None if top is None else 1.25 * top)
             self.smoothed.x, self.smoothed.y = np.array(lrs), np.clip(smooth, None, top)
             s = self._suggested
             self.suggestion.x, self.suggestion.y = ([s], [self._loss_at(s)]) if s else ([], [])

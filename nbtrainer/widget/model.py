@@ -11,7 +11,7 @@ One writer: every change of a trait or of the checklist goes through :meth:`Trai
 lock; the worker thread only posts through it (live data, a step's start and end). While a step runs
 (:attr:`~TrainerModel.busy`, the one busy flag) the checklist belongs to the worker: edits (a click on the
 LR curve, a ratio slider, a step's parameter) are **queued** and applied in order when the step ends (the
-panel says so); Run, Back, Export, Predict and data changes are refused with a message. So the running fit
+panel says so); Run, Back, the downloads, Try it and data changes are refused with a message. So the running fit
 uses the LRs its row shows, and a sweep's suggestion never overwrites a click made during the sweep (the
 click is applied after it). The views read the traits only (:mod:`~nbtrainer.widget.checklist_state`
 copies the engine's state into them), never the checklist or the learner.
@@ -151,7 +151,7 @@ class TrainerModel(DataActions, ResultActions, HasTraits):
         under the lock once it is done (e.g. a question about what it found)."""
         with self._lock:
             if self.busy:
-                self.write(message="a step is still running: press Stop or wait for it to finish")
+                self.write(message="a step is still running: wait for it to finish, or press Stop in 2. Train")
                 return
             self.stopper.clear()
             self.write(sync=True, busy=True, message="")  # the Run buttons are disabled before the thread starts
@@ -257,7 +257,7 @@ class TrainerModel(DataActions, ResultActions, HasTraits):
         self.checklist.set_ratio(ratios)
 
     def set_aug(self, name: str, value) -> None:
-        """Change one augmentation setting of the data (a control of the Data tab)."""
+        """Change one augmentation setting of the data (a control of "1. Your pictures")."""
         self._edit(f"{name}={value!r}", lambda: self.checklist.set_aug(**{name: value}))
 
     def set_param(self, index: int, name: str, value) -> None:
@@ -277,7 +277,7 @@ class TrainerModel(DataActions, ResultActions, HasTraits):
         """Return to the state right after step ``index`` (its checkpoint on disk)."""
         with self._lock:
             if self.busy:
-                self.write(message="wait for the running step to finish (or press Stop) before going back")
+                self.write(message="wait for the running step to finish (or press Stop in 2. Train) before going back")
                 return
             if self._guarded(self.checklist.go_back, index):
                 self.write(history={**history_update(self.learn.recorder), "seq": next(self._seq)},

@@ -7,6 +7,9 @@ Here the browser checks the sizes first (each file at most :data:`MAX_FILE`, the
 :data:`MAX_TOTAL`), then sends one message per file (anywidget's ``model.send`` with the bytes as a binary
 buffer), and the kernel gathers them; :attr:`files` then holds ``(name, bytes)`` pairs.
 
+``multiple=False`` and ``on_files`` make it the "Try it" picker: one picture, handed over as soon as it
+arrives (the same file may be picked again).
+
 CSS classes: ``nbt-images-upload`` (the widget), ``nbt-upload-button``, ``nbt-upload-limit``.
 
 Example::
@@ -20,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import anywidget
-from traitlets import Int, Unicode
+from traitlets import Bool, Int, Unicode
 
 MiB = 1024 * 1024
 MAX_FILE = 8 * MiB  # under the websocket's 10 MiB message limit, with room for the message around it
@@ -29,7 +32,7 @@ MAX_TOTAL = 200 * MiB  # what one choice may hold in the kernel's memory
 _ESM = """
 function render({ model, el }) {
   const input = document.createElement("input");
-  Object.assign(input, { type: "file", multiple: true, accept: model.get("accept") });
+  Object.assign(input, { type: "file", multiple: model.get("multiple"), accept: model.get("accept") });
   input.style.display = "none";
   const button = document.createElement("button");
   button.className = "jupyter-widgets jupyter-button widget-button nbt-upload-button";
@@ -38,7 +41,7 @@ function render({ model, el }) {
   note.style.marginLeft = "6px";
   const label = () => {
     const n = model.get("count"), busy = model.get("receiving");
-    button.textContent = busy ? `Sending ${busy}...` : `Pictures${n ? ` (${n})` : ""}`;
+    button.textContent = busy ? `Sending ${busy}...` : `${model.get("label")}${n ? ` (${n})` : ""}`;
     note.textContent = model.get("limit_text");
   };
   button.addEventListener("click", () => input.click());
@@ -75,15 +78,20 @@ class PictureUpload(anywidget.AnyWidget):
 
     _esm = _ESM
     accept = Unicode("image/*").tag(sync=True)
+    multiple = Bool(True).tag(sync=True)
+    label = Unicode("Pictures").tag(sync=True)
     max_file = Int(MAX_FILE).tag(sync=True)
     max_total = Int(MAX_TOTAL).tag(sync=True)
     limit_text = Unicode("").tag(sync=True)
     count = Int(0).tag(sync=True)  # pictures received and waiting to be used
     receiving = Int(0).tag(sync=True)  # pictures announced and not all received yet
 
-    def __init__(self, on_refused: Callable[[str], None] = lambda text: None, **kwargs):
+    def __init__(self, on_refused: Callable[[str], None] = lambda text: None,
+                 on_files: Callable[[list[tuple[str, bytes]]], None] | None = None, **kwargs):
         super().__init__(**kwargs)
-        self.limit_text = f"up to {size_text(self.max_file)} a picture, {size_text(self.max_total)} at once"
+        self.on_files = on_files  # given: the files go to it at once (and are not kept here)
+        self.limit_text = (f"up to {size_text(self.max_file)} a picture" +
+                           (f", {size_text(self.max_total)} at once" if self.multiple else ""))
         self.files: list[tuple[str, bytes]] = []
         self._incoming: list[tuple[str, bytes]] = []
         self.on_refused = on_refused
@@ -104,8 +112,11 @@ class PictureUpload(anywidget.AnyWidget):
                 count, self._incoming, self.receiving = len(self._incoming), [], 0
                 self.on_refused(self.refusal(big, total, count))
                 return
-            self.files, self._incoming, self.receiving = self._incoming, [], 0
-            self.count = len(self.files)
+            files, self._incoming, self.receiving = self._incoming, [], 0
+            if self.on_files is not None:
+                self.on_files(files)
+                return
+            self.files, self.count = files, len(files)
         elif kind == "refused":
             self.on_refused(self.refusal(content.get("big", []), int(content.get("total", 0)),
                                          int(content.get("count", 0))))

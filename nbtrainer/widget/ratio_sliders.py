@@ -16,16 +16,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from ipywidgets import HTML, FloatSlider, Layout, VBox
 
-from .render import GroupLRFigure
-
-
-def plain_names(group_names: Sequence[str]) -> list[str]:
-    """Layer groups in words a class knows: ``["body 1/2", "body 2/2", "head"]`` -> ``["early layers",
-    "later layers", "the head"]`` (more body parts: "layers, part 1 of 3"...)."""
-    body = [n for n in group_names if n != "head"]
-    words = (["early layers", "later layers"] if len(body) == 2 else ["the body"] if len(body) == 1
-             else [f"layers, part {i} of {len(body)}" for i in range(1, len(body) + 1)])
-    return [words.pop(0) if n != "head" else "the head" for n in group_names]
+from .render import GroupLRFigure, plain_names
 
 
 class RatioSliders(VBox):
@@ -79,7 +70,7 @@ class RatioSliders(VBox):
             self.lrs_label.value = "No fit step left to preview."
             self.lr_figure.show([], [])
             return
-        names = ", ".join(f"{name}: {lr:.2g}" for name, lr in zip(self.group_names, preview["lrs"]))
+        names = ", ".join(f"{name}: {lr:.2g}" for name, lr in zip(plain_names(self.group_names), preview["lrs"]))
         self.lrs_label.value = f"Step {preview['step'] + 1} will use <b>{names}</b>"
         series = np.array(preview["series"])
         self.lr_figure.show(np.arange(series.shape[1]), series)

@@ -53,6 +53,15 @@ def fit_log_axis(scale, axis, values) -> None:
         scale.min, scale.max, axis.tick_values = domain
 
 
+def plain_names(group_names: Sequence[str]) -> list[str]:
+    """Layer groups in words a class knows: ``["body 1/2", "body 2/2", "head"]`` -> ``["early layers",
+    "later layers", "the head"]`` (more body parts: "layers, part 1 of 3"...)."""
+    body = [n for n in group_names if n != "head"]
+    words = (["early layers", "later layers"] if len(body) == 2 else ["the body"] if len(body) == 1
+             else [f"layers, part {i} of {len(body)}" for i in range(1, len(body) + 1)])
+    return [words.pop(0) if n != "head" else "the head" for n in group_names]
+
+
 class GroupLRFigure:
     """A figure of each layer group's LR per iteration on a log axis; :meth:`show` draws a ``groups x
     iterations`` array. The log scale gets an explicit domain from the start: bqplot fails to create a log
@@ -60,7 +69,7 @@ class GroupLRFigure:
 
     def __init__(self, group_names: Sequence[str], x_label: str, title: str, height: str, css_class: str,
                  margin: dict):
-        self.group_names = list(group_names)
+        self.group_names = plain_names(group_names)  # the legend in a class's words
         x, self.scale = LinearScale(), LogScale(min=1e-6, max=1.0)
         self.lines = Lines(x=[], y=[], scales={"x": x, "y": self.scale}, colors=COLORS[:len(group_names)])
         self.axis = Axis(scale=self.scale, orientation="vertical", label="LR", tick_format=".1~e",

@@ -51,7 +51,8 @@ class ResultActions:
         not an image shows an error. Refused while a step runs (predicting puts the model in eval mode)."""
         with self._lock:
             if self.busy:
-                self.write(prediction={"error": "wait for the running step to finish (or press Stop) before predicting"})
+                self.write(prediction={"error": "wait for the running step to finish (or press Stop in 2. Train) "
+                                                "before predicting"})
                 return
             try:
                 image = as_image(content)
@@ -85,7 +86,7 @@ class ResultActions:
         trained); ``make`` returns the text to write atomically at ``path``, or the path it wrote itself."""
         with self._lock:
             if self.busy:
-                self.write(message=f"wait for the running step to finish (or press Stop) before {doing}")
+                self.write(message=f"wait for the running step to finish (or press Stop in 2. Train) before {doing}")
                 return None
             made = make()
             if not made:

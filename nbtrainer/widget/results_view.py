@@ -1,9 +1,10 @@
-"""After training: the progress bar of the running stage, the interpretation tab (confusion matrix as a
-bqplot heat map, the top losses as an image grid) and the predict tab (drop a picture, see the class).
+"""After training: the progress bar of the running stage, tab 3 "Check mistakes" (confusion matrix as a
+bqplot heat map, the top losses as an image grid with the cleaner) and tab 4 "Try it" (pick a picture, see
+the class).
 
 CSS classes: ``nbt-stage-progress``, ``nbt-interpret`` (button), ``nbt-confusion``, ``nbt-top-losses``,
 ``nbt-clean-choice`` (keep / delete / a class, under each top-loss image), ``nbt-clean-apply``,
-``nbt-clean-undo``, ``nbt-upload``, ``nbt-prediction``.
+``nbt-clean-undo``, ``nbt-upload``, ``nbt-try-image``, ``nbt-prediction``.
 
 Example::
 
@@ -18,10 +19,11 @@ from collections.abc import Callable
 
 import numpy as np
 from bqplot import Axis, ColorScale, Figure, GridHeatMap, OrdinalScale
-from ipywidgets import (HTML, Button, Checkbox, Dropdown, FileUpload, GridBox, HBox, Image, IntProgress, Layout,
+from ipywidgets import (HTML, Button, Checkbox, Dropdown, GridBox, HBox, Image, IntProgress, Layout,
                         VBox)
 
 from ..present.text import format_seconds
+from .picture_upload import PictureUpload
 
 
 def png_bytes(pixels: np.ndarray, scale: int = 1) -> bytes:
@@ -119,6 +121,7 @@ class InterpretView(VBox):
         """Render :meth:`Interpretation.to_dict` output; ``image_png(index)`` gives a validation image."""
         if not result:
             return
+        self.show_message("")  # a refusal said before these results is no longer true
         classes = result["classes"]
         counts = np.array(result["confusion_matrix"], dtype=float)
         if self.heat is None or list(self.heat.row) != classes:
@@ -155,14 +158,17 @@ class InterpretView(VBox):
 
 
 class PredictView(VBox):
-    """Drop a picture: the predicted class and the top probabilities."""
+    """Pick a picture: the predicted class and the three likeliest. The picker is :class:`PictureUpload` (one
+    picture, its size checked in the browser), not ``FileUpload``, whose one message per choice Jupyter's
+    websocket drops over 10 MiB: the picker then never worked again on that page."""
 
     def __init__(self, on_upload: Callable[[bytes], None], **kwargs):
-        self.upload = FileUpload(accept="image/*", multiple=False, description="Pick a picture")
+        self.upload = PictureUpload(multiple=False, label="Pick a picture", on_files=lambda files: files and
+                                    on_upload(files[0][1]), on_refused=lambda text: self.show({"error": text}))
+        self.upload.remove_class("nbt-images-upload")  # that one is the classes' picker
         self.upload.add_class("nbt-upload")
-        self.upload.observe(lambda change: change["new"] and on_upload(bytes(change["new"][0]["content"])),
-                            names="value")
-        self.image = Image(format="png", layout=Layout(width="160px"))
+        self.image = Image(format="png", layout=Layout(width="160px", display="none"))
+        self.image.add_class("nbt-try-image")
         self.result = HTML("Pick a picture the model has never seen (after training): the class it names, "
                            "and its three likeliest classes.")
         self.result.add_class("nbt-prediction")
@@ -171,9 +177,11 @@ class PredictView(VBox):
     def show(self, prediction: dict) -> None:
         if not prediction:
             return
-        if prediction.get("error"):
-            self.result.value = f"<span style='color:#d62728'>{html.escape(prediction['error'])}</span>"
+        if prediction.get("error"):  # the picture shown before is not this answer's: hidden
+            with self.hold_sync():
+                self.image.layout.display = "none"
+                self.result.value = f"<span style='color:#d62728'>{html.escape(prediction['error'])}</span>"
             return
-        self.image.value = prediction["png"]
+        self.image.value, self.image.layout.display = prediction["png"], None
         top = "<br>".join(f"{html.escape(name)}: {p:.1%}" for name, p in prediction["top"])
         self.result.value = f"<b>{html.escape(prediction['label'])}</b><br>{top}"
