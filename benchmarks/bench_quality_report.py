@@ -96,8 +96,9 @@ TIME_PEER, TIME_GOAL = "fastai, as documented", 1.0  # the checklist's time / fa
 
 
 def time_goal(rows: list[dict], ours_name: str) -> list[str]:
-    """The timing goal as a ratio measured in the same run: the checklist (every step, its probe and test
-    scoring included) takes no longer than fastai as its docs teach, trained for as many epochs on images."""
+    """The timing goal as a ratio of the rows' seconds: the checklist (every step, its probe and test scoring
+    included) takes no longer than fastai as its docs teach, trained for as many epochs on images. Measured
+    in one run when the rows come from one (``--summarize`` may join runs: say so where it does)."""
     ours = {r["seed"]: r["seconds"] for r in rows if r["method"] == ours_name}
     peer = {r["seed"]: r["seconds"] for r in rows if r["method"] == TIME_PEER and r["seed"] in ours}
     if not peer:

@@ -73,7 +73,7 @@ TEXTURES = {name: (lambda n=name: _skimage(f"{n}.png")) for name in
 SETS = {"photos": (PHOTOS, 96, "RGB"), "textures": (TEXTURES, 64, "L")}
 
 
-def _crops(image: Image.Image, region: tuple[int, int], n: int, out: int, rng: np.random.Generator):
+def random_crops(image: Image.Image, region: tuple[int, int], n: int, out: int, rng: np.random.Generator):
     """``n`` random square crops whose left edge and right edge lie in the x-range ``region``."""
     width, height = image.size
     x0, x1 = region
@@ -105,7 +105,7 @@ def make_set(name: str, seed: int, root: str | os.PathLike) -> Path:
                                  ("test", (valid_end, right), N_TEST)):
             target = folder / split / label
             target.mkdir(parents=True, exist_ok=True)
-            for i, crop in enumerate(_crops(image, region, n, size, rng)):
+            for i, crop in enumerate(random_crops(image, region, n, size, rng)):
                 crop.save(target / f"{i:03d}.png")
     done.touch()
     return folder

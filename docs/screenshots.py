@@ -22,7 +22,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.quality_data import PHOTOS, _crops  # noqa: E402
+from benchmarks.quality_data import PHOTOS, random_crops  # noqa: E402
 from tests.test_browser import (ARGS, CHROMIUM, STEP_TIMEOUT, in_view_together, laptop_page, open_tab,  # noqa: E402
                                 run_step, stop_server)
 from tests.test_browser_app import add_class, confirm, start_voila  # noqa: E402
@@ -42,12 +42,12 @@ def class_pictures(folder: Path, seed: int = 0) -> tuple[dict[str, list[str]], s
         image = PHOTOS[photo]().convert("RGB")
         (folder / name).mkdir(parents=True)
         pictures[name] = []
-        for i, crop in enumerate(_crops(image, (0, int(image.size[0] * SHARE)), PER_CLASS, SIDE, rng)):
+        for i, crop in enumerate(random_crops(image, (0, int(image.size[0] * SHARE)), PER_CLASS, SIDE, rng)):
             pictures[name].append(str(folder / name / f"{name}-{i:02d}.jpg"))
             crop.save(pictures[name][-1], quality=90)
     image = PHOTOS["chelsea"]().convert("RGB")
     unseen = str(folder / "try-me.jpg")
-    next(_crops(image, (int(image.size[0] * SHARE), image.size[0]), 1, SIDE, rng)).save(unseen, quality=90)
+    next(random_crops(image, (int(image.size[0] * SHARE), image.size[0]), 1, SIDE, rng)).save(unseen, quality=90)
     return pictures, unseen
 
 

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from nbtrainer.widget.app import PAGES
+
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -150,8 +152,8 @@ def open_and_run_all(browser, url: str):
     return page, errors
 
 
-PAGE_CONTENT = {"1. Your pictures": ".nbt-class-name", "2. Train": ".nbt-checklist", "3. Check mistakes": ".nbt-interpret",
-                "4. Try it": ".nbt-prediction"}  # what each top tab draws: it is on show once that is visible
+PAGE_CONTENT = dict(zip(PAGES, (".nbt-class-name", ".nbt-checklist", ".nbt-interpret", ".nbt-prediction")))
+# (what each top tab draws: the page is on show once that is visible)
 
 
 def open_tab(page, name: str) -> None:

@@ -310,6 +310,16 @@ def test_the_lr_plot_alone_draws_a_plain_learners_sweep_and_takes_a_click():
     assert plot.picked_lr == pytest.approx(1e-3) and "Chosen LR: 0.001" in plot.label.value
 
 
+def test_the_lr_plot_keeps_only_a_blow_up_off_its_scale():
+    plot = LRPlot()
+    curve = {"lrs": [1e-5, 1e-4, 1e-3, 1e-2], "losses": [0.01, 0.004, 0.03, 9.0], "smoothed": [0.01, 0.004, 0.03, 9.0],
+             "suggestion": 1e-4}
+    plot.show_result({**curve, "stop_reason": "smoothed loss above 4x its minimum (and 0.11 over it) at lr=0.01"})
+    assert list(plot.smoothed.y) == [0.01, 0.004, 0.03, 0.03]  # the point that ended the sweep, cut
+    plot.show_result({**curve, "stop_reason": "reached end_lr=0.01"})
+    assert list(plot.smoothed.y) == [0.01, 0.004, 0.03, 9.0]  # a rise the finder let run: drawn as it is
+
+
 def test_bad_edits_are_refused_with_a_message_and_the_input_reset(tmp_path):
     learn = small_learner(n=60)
     trainer = Trainer(learn, folder=tmp_path, **FAST)

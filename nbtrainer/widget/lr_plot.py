@@ -69,6 +69,7 @@ class LRPlot(VBox):
         self._suggested: float | None = None
         self._used: float | None = None
         self._no_fall = False  # the sweep reached the end of its range without the loss rising
+        self._diverged = False  # the sweep ended on its last point's blow-up (that point is kept off the scale)
         self.picker.observe(self._on_click, names="x")
         super().__init__([self.figure, self.label], **kwargs)
         self.add_class("nbt-lr-panel")
@@ -78,7 +79,7 @@ class LRPlot(VBox):
         """Draw a :class:`~nbtrainer.train.live.LiveFeed` update of an LR sweep (the first one clears the plot)."""
         lrs, losses, smooth = ([], [], []) if update.get("start") is not None else self._curve
         if update.get("start") is not None:
-            self._suggested, self._no_fall = None, False
+            self._suggested, self._no_fall, self._diverged = None, False, False
         b = update["batches"]
         self._curve = (lrs + b["lr"], losses + b["loss"], smooth + b["smooth"])
         self._draw()
@@ -87,6 +88,7 @@ class LRPlot(VBox):
         """Draw a finished sweep (``LRFinderResult.to_dict()``) with its suggestion."""
         self._curve = (list(result["lrs"]), list(result["losses"]), list(result["smoothed"]))
         self._suggested = result.get("suggestion")
+        self._diverged = str(result.get("stop_reason", "")).startswith("smoothed loss above")
         # the sweep ran to its end and the loss there is still near its lowest: no rise anywhere in the range
         finite = [v for v in result["smoothed"] if math.isfinite(v)]
         self._no_fall = (str(result.get("stop_reason", "")).startswith("reached end_lr") and len(finite) > 1
@@ -101,9 +103,9 @@ class LRPlot(VBox):
     def _draw(self) -> None:
         lrs, losses, smooth = self._curve
         finite = [v for v in smooth if math.isfinite(v)]
-        # the scale ends at the highest point before the last, which ended the sweep (a blow-up off the scale);
-        # nothing else is cut: a rise the sweep did not call divergence stays a rise, not a flat line
-        top = max(finite[:-1] or finite) if finite else None
+        # a sweep that ended on a blow-up: the scale ends at the highest point before it; nothing else is cut
+        # (a rise the finder did not call divergence stays a rise, not a flat line; live, nothing is cut)
+        top = max(finite[:-1] if self._diverged and len(finite) > 1 else finite) if finite else None
         with hold_all(self.raw, self.smoothed, self.suggestion, self.used, self._x_scale, self._x_axis):
             fit_log_axis(self._x_scale, self._x_axis, lrs)
             self.raw.x, self.raw.y = np.array(lrs), np.clip(losses, None, None if top is None else 1.25 * top)
