@@ -4,17 +4,25 @@ settings (``nbtrainer app``, as a teacher starts it); Chromium at a laptop's 136
 makes three classes of their own pictures (cat, coffee, rocket: square crops of real photos that
 scikit-image ships, of the sizes a phone's pictures are shrunk to), trains on the folder, runs every step,
 picks each LR on the curve at its suggestion, looks at the mistakes and tries a picture it never saw (a crop
-from a part of the photo no training picture came from). The shots are of the screen as the student sees it.
+from a part of the photo no training picture came from). Chromium's camera is a fake one playing a video made
+from the cat photo (tests/camera_video.py): "4. Try it" classifies it live, and "1. Your pictures" records a
+burst of frames for a class. Last, the web page the student takes home (Take it home: Web page), unzipped and
+served on 127.0.0.1, given three pictures and the camera. The shots are of the screen as the student sees it.
 
 Writes docs/app-pictures.png, docs/app-lr-finder.png, docs/app-training.png, docs/app-mistakes.png,
-docs/app-try-it.png; prints each step's result and any console error.
+docs/app-try-it.png, docs/app-camera-try-it.png, docs/app-camera.png, docs/web-page.png; prints each step's
+result, the web page's size and first prediction time, and any console error.
 """
 from __future__ import annotations
 
+import functools
+import http.server
 import shutil
 import sys
 import tempfile
+import threading
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -23,9 +31,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.quality_data import PHOTOS, random_crops  # noqa: E402
-from tests.test_browser import (ARGS, CHROMIUM, STEP_TIMEOUT, in_view_together, laptop_page, open_tab,  # noqa: E402
-                                run_step, stop_server)
+from tests.camera_video import y4m_from_photo  # noqa: E402
+from tests.test_browser import (CHROMIUM, STEP_TIMEOUT, in_view_together, laptop_page, open_tab,  # noqa: E402
+                                record, run_step, stop_server)
 from tests.test_browser_app import add_class, confirm, start_voila  # noqa: E402
+from tests.test_export_web import QuietHandler, camera_args  # noqa: E402
 
 DOCS = ROOT / "docs"
 CLASSES = {"cat": "chelsea", "coffee": "coffee", "rocket": "rocket"}  # a class's name: the photo it comes from
@@ -34,8 +44,8 @@ SHARE = 0.75  # the pictures come from the left 75% of each photo; the picture t
 
 
 def class_pictures(folder: Path, seed: int = 0) -> tuple[dict[str, list[str]], str]:
-    """Each class's pictures as files (name -> paths), and one picture of a cat from the part of the photo
-    they do not cover."""
+    """Each class's pictures as files (name -> paths), and one picture of each class (the cat's first) from
+    the part of its photo they do not cover."""
     rng = np.random.default_rng(seed)
     pictures = {}
     for name, photo in CLASSES.items():
@@ -46,8 +56,11 @@ def class_pictures(folder: Path, seed: int = 0) -> tuple[dict[str, list[str]], s
             pictures[name].append(str(folder / name / f"{name}-{i:02d}.jpg"))
             crop.save(pictures[name][-1], quality=90)
     image = PHOTOS["chelsea"]().convert("RGB")
-    unseen = str(folder / "try-me.jpg")
-    next(random_crops(image, (int(image.size[0] * SHARE), image.size[0]), 1, SIDE, rng)).save(unseen, quality=90)
+    unseen = []
+    for name, photo in CLASSES.items():
+        image = PHOTOS[photo]().convert("RGB")
+        unseen.append(str(folder / f"try-me-{name}.jpg"))
+        next(random_crops(image, (int(image.size[0] * SHARE), image.size[0]), 1, SIDE, rng)).save(unseen[-1], quality=90)
     return pictures, unseen
 
 
@@ -84,7 +97,8 @@ def main() -> None:
     server, url = start_voila(root, fast=False)
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            video = y4m_from_photo(np.asarray(PHOTOS["chelsea"]().convert("RGB")), work / "cat.y4m")
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=camera_args(video))
             page, errors = laptop_page(browser, offline=True)
             page.goto(url)
             page.wait_for_selector(".nbt-trainer", timeout=STEP_TIMEOUT)
@@ -122,14 +136,65 @@ def main() -> None:
             open_tab(page, "4. Try it")
             with page.expect_file_chooser() as chooser:
                 page.click(".nbt-upload .nbt-upload-button")
-            chooser.value.set_files(unseen)
+            chooser.value.set_files(unseen[0])
             page.wait_for_selector(".nbt-prediction b", timeout=60_000)
             screen(page, "app-try-it.png")
             print("the unseen cat:", page.locator(".nbt-prediction").inner_text().replace("\n", "; "))
+            camera_shots(page, work)
             print("console/page errors, requests to another host:", errors or "none")
+            web_page_shot(browser, work, unseen)
             browser.close()
     finally:
         stop_server(server)
+
+
+def camera_shots(page, work: Path) -> None:
+    """The camera classified live in "4. Try it"; then a burst of frames recorded for a class in "1. Your
+    pictures" (not added: they would be the video's cat); the web page downloaded from "Take it home"."""
+    page.click(".nbt-camera-start:visible")
+    page.wait_for_selector(".nbt-prediction b:has-text('cat')", timeout=60_000)
+    time.sleep(2)
+    screen(page, "app-camera-try-it.png")
+    print("the camera, live:", page.locator(".nbt-prediction").inner_text().replace("\n", "; "))
+    page.click(".nbt-camera-stop:visible")
+    with page.expect_download(timeout=180_000) as saved:
+        page.click(".nbt-download-web:visible")
+    saved.value.save_as(work / "web-page.zip")
+    open_tab(page, "1. Your pictures")
+    page.fill(".nbt-class-name input", "my cat")
+    page.click(".nbt-camera-start:visible")
+    print("frames recorded:", record(page, 2.0))
+    time.sleep(1)
+    screen(page, "app-camera.png")
+    page.click(".nbt-camera-stop:visible")
+
+
+def web_page_shot(browser, work: Path, pictures: list[str]) -> None:
+    """The web page, unzipped and served on 127.0.0.1: three pictures it never saw, then the camera."""
+    with zipfile.ZipFile(work / "web-page.zip") as z:
+        z.extractall(work / "home")
+    folder = work / "home" / "web-page"
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(folder)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        page, errors = laptop_page(browser, offline=True)
+        page.goto(f"http://127.0.0.1:{server.server_address[1]}/")
+        page.set_input_files("#pick", list(reversed(pictures)))
+        page.wait_for_function(f"document.querySelectorAll('.result[data-done]').length === {len(pictures)}",
+                               timeout=120_000)
+        timings = page.evaluate("window.nbtrainerPage.timings")
+        page.click("#camera")
+        page.wait_for_function("document.querySelector('#live-top')?.dataset.top", timeout=60_000)
+        time.sleep(2)
+        screen(page, "web-page.png")
+        size = sum(f.stat().st_size for f in folder.iterdir())
+        print(f"web page: {size / 1e6:.1f} MB unzipped ({(work / 'web-page.zip').stat().st_size / 1e6:.1f} MB "
+              f"zipped); the model ready {timings['loadedMs'] / 1000:.2f} s after the page began, the first "
+              f"answer {timings['firstPredictionMs'] / 1000:.2f} s; a picture {min(timings['runs']):.0f}-"
+              f"{max(timings['runs']):.0f} ms; errors: {errors or 'none'}")
+        page.close()
+    finally:
+        server.shutdown()
 
 
 if __name__ == "__main__":

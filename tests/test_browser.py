@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
+FAKE_CAMERA = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]  # Chromium's test pattern
 ARTIFACTS = Path(os.environ.get("NBTRAINER_ARTIFACTS", ROOT / "test-artifacts"))
 STEP_TIMEOUT = 180_000  # ms; a step of the fast recipe takes seconds
 
@@ -85,7 +86,7 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS + FAKE_CAMERA)
         yield browser
         browser.close()
 
@@ -242,6 +243,32 @@ def check_take_home(saved: dict[str, bytes], tmp_path: Path, classes: list[str])
     assert "Precompute" in report and "data:image/png;base64," in report and "://" not in report
 
 
+def record(page, seconds: float) -> int:
+    """Hold "Take pictures" down for ``seconds``; returns the frames waiting for "Add to class"."""
+    shoot = page.locator(".nbt-camera-shoot:visible")
+    shoot.hover()
+    page.mouse.down()
+    page.wait_for_timeout(int(seconds * 1000))
+    page.mouse.up()
+    page.wait_for_function("[...document.querySelectorAll('.nbt-camera-shoot')].some(b => /\\(\\d+\\)/.test(b.textContent))",
+                           timeout=30_000)  # the count shows once the burst has ended (its last frame sent)
+    return int(shoot.inner_text().rsplit("(", 1)[1].rstrip(")"))
+
+
+def camera_pictures(page, root: Path, name: str) -> None:
+    """A class made with the camera (Chromium's fake one): its frames saved in the session's data folder."""
+    open_tab(page, "1. Your pictures")
+    page.fill(".nbt-class-name input", name)
+    page.click(".nbt-camera-start:visible")
+    n = record(page, 1.0)
+    page.click(".nbt-add-images")
+    page.wait_for_selector(f".nbt-confirm-text:visible:has-text(\"Save {n} file(s) as class '{name}'\")", timeout=30_000)
+    page.click(".nbt-confirm-yes:visible")
+    page.wait_for_selector(f".nbt-data-message:has-text(\"in '{name}'\")", timeout=30_000)
+    page.click(".nbt-camera-stop:visible")
+    assert len(list(root.glob(f"nbtrainer-session/*/data/{name}/camera-*.jpg"))) == n >= 2
+
+
 def shot(page, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.locator(".nbt-trainer").screenshot(path=str(ARTIFACTS / name))
@@ -296,6 +323,7 @@ def test_a_student_clicks_through_the_recipe_in_jupyterlab(browser, lab, tmp_pat
     shot(page, "lab-interpretation.png")
     open_tab(page, "2. Train")                            # the downloads are under the checklist
     check_take_home(take_home(page, root), tmp_path, ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"])
+    camera_pictures(page, root, "waves")                  # the camera works in JupyterLab too
 
     state = peek(page)
     assert "statuses: ['done', 'done', 'done', 'done', 'done', 'done', 'done', 'done', 'done']" in state
@@ -316,6 +344,7 @@ def test_the_widget_works_in_notebook_7(browser, notebook7, tmp_path):
     assert "clicked on the curve" in page.locator(".nbt-next-lr").inner_text()
     shot(page, "notebook7.png")
     check_take_home(take_home(page, root), tmp_path, ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"])
+    camera_pictures(page, root, "waves")
     assert page.locator("text=Error displaying widget").count() == 0
     assert not errors, sorted(set(errors))
     page.close()

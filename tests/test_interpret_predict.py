@@ -176,7 +176,7 @@ def test_the_exported_artifact_predicts_like_learn_predict_without_nbtrainer(tra
     for image, row in zip(images, result["rows"]):
         label, probs = trained.predict(image)
         assert row["label"] == label
-        assert np.allclose(row["probs"], probs.numpy(), atol=2e-3)
+        assert np.allclose(row["probs"], probs.numpy(), atol=1e-4)  # the same preprocessing code
 
 
 def test_saving_files_under_torchrun_needs_no_other_rank(trained, tmp_path, monkeypatch):

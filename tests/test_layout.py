@@ -3,7 +3,8 @@
 Each subpackage may import its own modules and those of the layers below it, never one above it (lazy
 imports inside functions included); ``checks``, ``distributed`` (processes and devices), ``cpu_queue`` (turns
 at a shared CPU) and ``present`` (tables, figures, plots, texts) are below everything; ``datasets`` (standard
-sets, made into ImageData) sits beside ``train``; ``report`` (the report folder and page) above the recipe it
+sets, made into ImageData) sits beside ``train``; ``export`` (the trained model as files that run without
+nbtrainer: ``torch.export``, ONNX, a web page) between ``data`` and the ``train`` whose learner calls it; ``report`` (the report folder and page) above the recipe it
 reports, below ``widget`` (the app's Report download); ``cli`` and the package root are on top. A layer below the recipe never reads the
 recipe's step results by their keys either (an upward dependency no import shows).
 """
@@ -15,7 +16,8 @@ from pathlib import Path
 import nbtrainer
 
 PACKAGE = Path(nbtrainer.__file__).parent
-LAYERS = {"checks": 0, "distributed": 0, "present": 0, "cpu_queue": 0, "data": 1, "datasets": 2, "model": 1, "train": 2,
+LAYERS = {"checks": 0, "distributed": 0, "present": 0, "cpu_queue": 0, "data": 1, "datasets": 2, "model": 1,
+          "export": 1.5, "train": 2,
           "results": 3, "recipe": 4, "report": 5, "widget": 6, "cli": 7, "__init__": 8, "__main__": 8}
 
 

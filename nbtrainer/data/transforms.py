@@ -1,4 +1,4 @@
-"""Image pipelines (torchvision transforms v2): plain (resize + centre crop) and augmented.
+"""Image pipelines (torchvision transforms v2): plain (centre square, resized) and augmented.
 
 Every pipeline ends with float images in [0, 1]; the model normalizes them itself
 (:class:`nbtrainer.model.classifier.Normalize`), so the data does not depend on the architecture.
@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import torch
+import torch.nn.functional as nnf
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
@@ -55,10 +56,50 @@ def make_transform(size: int, augment: bool, aug: Augment = Augment(),
     """Pipeline for one image (PIL or uint8 tensor CxHxW) to a float tensor ``3 x size x size``; augmented
     with ``aug``'s random draws from ``generator`` (None: torch's global generator, which a DataLoader seeds
     in each of its worker processes)."""
-    steps: list = [v2.ToImage(), v2.RGB(), v2.Resize(size, antialias=True)]
-    steps.append(RandomAugment(size, aug, generator) if augment else v2.CenterCrop(size))
-    steps.append(v2.ToDtype(torch.float32, scale=True))
-    return v2.Compose(steps)
+    if not augment:
+        return v2.Compose([v2.ToImage(), v2.RGB(), SquareResize(size)])
+    steps = [v2.ToImage(), v2.RGB(), v2.Resize(size, antialias=True), RandomAugment(size, aug, generator)]
+    return v2.Compose([*steps, v2.ToDtype(torch.float32, scale=True)])
+
+
+class SquareResize:
+    """:func:`square_resize` as a pipeline step; its repr (part of the precompute cache's key) is the same in
+    every process, where a ``functools.partial``'s holds a memory address."""
+
+    def __init__(self, size: int):
+        self.size = size
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        return square_resize(image, self.size)
+
+    def __repr__(self) -> str:
+        return f"SquareResize(size={self.size})"
+
+
+def square_resize(image: torch.Tensor, size: int) -> torch.Tensor:
+    """The plain pipeline's pixels: the centre square of a uint8 image ``(N x) C x H x W``, resized to ``size``
+    (bilinear, antialiased, in float32), scaled to [0, 1].
+
+    One definition for every plain prediction: validation, ``learn.predict`` and the exported ONNX and
+    ``torch.export`` graphs run this very function, so a page or a phone gets ``learn.predict``'s
+    probabilities (within float rounding). The resize is in float, not torchvision's uint8 path: that path
+    rounds to whole grey levels with its own fixed-point arithmetic, which no exported graph reproduces
+    (1/255 a pixel moved a barely trained model's probabilities by up to 0.07). ``index_select`` crops the
+    square without a branch on which side is shorter, which an export keeps dynamic (a slice's bounds
+    became a data-dependent guard).
+
+    Example::
+
+        square_resize(torch.zeros(3, 480, 640, dtype=torch.uint8), 224).shape   # torch.Size([3, 224, 224])
+    """
+    h, w = image.shape[-2], image.shape[-1]
+    side = torch.sym_min(h, w)
+    rows = torch.arange(side, device=image.device) + (h - side) // 2
+    cols = torch.arange(side, device=image.device) + (w - side) // 2
+    x = image.index_select(-2, rows).index_select(-1, cols).float()
+    batch = x.unsqueeze(0) if x.dim() == 3 else x
+    x = nnf.interpolate(batch, size=[size, size], mode="bilinear", antialias=True, align_corners=False) / 255.0
+    return x[0] if image.dim() == 3 else x
 
 
 class RandomAugment:

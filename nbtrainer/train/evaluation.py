@@ -162,7 +162,34 @@ class Evaluation:
 
     def export(self, path):
         """An inference-only ``torch.export`` file with the preprocessing and class names inside; it loads
-        and predicts without nbtrainer (see :mod:`nbtrainer.train.export`)."""
-        from .export import export
+        and predicts without nbtrainer (see :mod:`nbtrainer.export.torch_program`)."""
+        from ..export.torch_program import export
 
         return distributed.on_main(lambda: export(self, path), f"export to '{path}'")
+
+    def export_onnx(self, path):
+        """The classifier as one ONNX file (opset 18) with its preprocessing inside and the class names in its
+        metadata; onnxruntime gives ``predict``'s probabilities (see :mod:`nbtrainer.export.onnx_file`).
+
+        Example::
+
+            learn.export_onnx("digits.onnx")
+        """
+        from ..export.onnx_file import export_onnx
+
+        return distributed.on_main(lambda: export_onnx(self.model, self.data.size, self.data.classes,
+                                                       self.config["arch"], path), f"export to '{path}'")
+
+    def export_web(self, folder):
+        """The classifier as a web page that runs offline in any browser (``index.html``, the ONNX model,
+        onnxruntime-web beside it): pick, drop or film a picture, see the top 3 classes. Serve the folder
+        (``python -m http.server`` in it). See :mod:`nbtrainer.export.web_page`.
+
+        Example::
+
+            learn.export_web("digits-page")
+        """
+        from ..export.web_page import export_web
+
+        return distributed.on_main(lambda: export_web(self.model, self.data.size, self.data.classes,
+                                                      self.config["arch"], folder), f"export to '{folder}'")

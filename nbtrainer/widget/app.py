@@ -58,7 +58,10 @@ DOWNLOAD_HELP = {
     "script": "recipe.py: the steps run so far as a Python script that trains the same model again",
     "model": "model.safetensors: the trained classifier (weights only, safe to share); "
              "nbtrainer.Predictor.from_file loads it",
-    "report": "report.html: the steps, their results and the training plots on one page"}
+    "report": "report.html: the steps, their results and the training plots on one page",
+    "onnx": "model.onnx: the classifier with its preprocessing, for any ONNX runtime (Python, C#, Java, a phone)",
+    "web": "web-page.zip: a page that runs the classifier in any browser, offline (pictures or the camera); "
+           "unzip it and serve the folder (README.txt inside says how)"}
 
 
 def default_folder() -> Path:
@@ -102,7 +105,7 @@ class Trainer(VBox):
         places = Places(self.folder, data_roots, writable=[own] if own is not None else [])
         self.model = model = TrainerModel(checklist, rate=rate, data_root=self.folder / "data", places=places)
         self.stage_progress = StageProgress()
-        self.predictor = PredictView(on_upload=model.predict_bytes)
+        self.predictor = PredictView(on_upload=model.predict_bytes, on_frame=model.predict_frame)
         # the question before a write shows where it was asked: with the pictures and with the mistakes
         self.confirm, self.clean_confirm = ConfirmBar(on_answer=model.answer), ConfirmBar(on_answer=model.answer)
         self.data_view = DataView(on_show=model.show_data, model=model, confirm_bar=self.confirm)
@@ -128,6 +131,7 @@ class Trainer(VBox):
     def _build(self) -> None:
         """The views of the model's checklist (again after new data: another learner, other steps)."""
         m = self.model  # its traits only: the worker may be changing the checklist
+        self.built_for = m.generation  # the checklist these views show (their step and group counts)
         self.panel = ChecklistPanel(m.steps, {
             "run": m.run, "back": m.go_back, "param": m.set_param, "run_next": m.run_next,
             "run_all": m.run_all, "stop": m.stop,
@@ -163,7 +167,9 @@ class Trainer(VBox):
         m = self.model
         return Downloads({"script": ("Script", lambda: self.export()),
                           "model": ("Model", lambda: m.save_model_file(self.folder / "model.safetensors")),
-                          "report": ("Report", lambda: m.save_report(self.folder / "report.html"))},
+                          "report": ("Report", lambda: m.save_report(self.folder / "report.html")),
+                          "onnx": ("ONNX", lambda: m.save_onnx(self.folder / "model.onnx")),
+                          "web": ("Web page", lambda: m.save_web_page(self.folder / "web-page"))},
                          help=DOWNLOAD_HELP, on_error=lambda text: m.write(message=text))
 
     @staticmethod
@@ -175,12 +181,15 @@ class Trainer(VBox):
         """The model's traits -> the views (the "links" of ipywidgets' separating-concerns pattern). Each
         observer looks its view up when it fires, so the views rebuilt for new data are the ones drawn."""
         m = self.model
-        m.observe(lambda _: self.panel.render(m), names=["revision", "message"])
+        # (new data changes several traits at once, in no set order: views of the old checklist skip the
+        # changes that come before their rebuild, as their rows and groups are not the new checklist's)
+        m.observe(lambda _: self.built_for == m.generation and self.panel.render(m), names=["revision", "message"])
         m.observe(lambda c: self.lr_plot.update(c["new"]), names="lr_update")
         m.observe(lambda c: self.lr_plot.show_result(c["new"]), names="lr_curve")
         m.observe(lambda c: self.lr_plot.show_pick(c["new"]), names="picked_lr")
         m.observe(lambda c: self.lr_plot.show_used(m.lr), names=["lr", "lr_curve"])
-        m.observe(lambda _: self.sliders.show(m.ratios, m.preview), names=["ratios", "preview"])
+        m.observe(lambda _: self.built_for == m.generation and self.sliders.show(m.ratios, m.preview),
+                  names=["ratios", "preview"])
         m.observe(lambda c: self.training.update(c["new"]), names=["fit_update", "history"])
         m.observe(lambda c: self.stage_progress.show(c["new"]), names="progress")
         m.observe(lambda c: self.interpretation.show(c["new"], self._image_png), names="interpretation")

@@ -157,7 +157,7 @@ class DataActions:
             self.write(message=str(e))
             return False
         if not files:
-            self.write(message="choose some pictures first")
+            self.write(message="choose some pictures (or take them with the camera) first")
             return False
         text = f"Save {len(files)} file(s) as class '{class_name}' into '{self.shown(self.data_root)}'?"
         return self._ask(text, lambda: self._upload(class_name, files))

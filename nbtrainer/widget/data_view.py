@@ -10,7 +10,7 @@ model's :class:`~nbtrainer.widget.data_actions.DataActions`.
 
 CSS classes: ``nbt-data``, ``nbt-class-counts``, ``nbt-samples``, ``nbt-aug-preview``, ``nbt-data-refresh``,
 ``nbt-aug-redraw``, ``nbt-data-folder``, ``nbt-use-folder``, ``nbt-class-name``, ``nbt-images-upload``,
-``nbt-add-images`` (with ``nbt-upload-button``, ``nbt-upload-limit``), ``nbt-undo-edit``, ``nbt-dataset``, ``nbt-use-dataset``, ``nbt-data-message``; the bar ``nbt-confirm``, ``nbt-confirm-text``,
+``nbt-add-images`` (with ``nbt-upload-button``, ``nbt-upload-limit``), ``nbt-camera`` (:mod:`.camera`), ``nbt-undo-edit``, ``nbt-dataset``, ``nbt-use-dataset``, ``nbt-data-message``; the bar ``nbt-confirm``, ``nbt-confirm-text``,
 ``nbt-confirm-yes``, ``nbt-confirm-no``.
 """
 from __future__ import annotations
@@ -23,6 +23,7 @@ from ipywidgets import HTML, Button, Checkbox, Dropdown, FloatSlider, HBox, Imag
 from ..data.transforms import AUGMENT_RANGES
 from ..datasets.catalog import SETS
 
+from .camera import CameraView
 from .picture_upload import PictureUpload
 from .results_view import png_bytes
 
@@ -97,25 +98,28 @@ class DataView(VBox):
         self.class_name = Text(placeholder="e.g. cats", description="class", layout=Layout(width="220px"))
         self.class_name.add_class("nbt-class-name")
         self.files = PictureUpload(on_refused=lambda text: model.write(message=text))  # the model's one writer
+        self.camera = CameraView(on_refused=lambda text: model.write(message=text))
         self.message = HTML()
         self.message.add_class("nbt-data-message")
         use = button("Train on this folder", "nbt-use-folder", lambda: model.use_folder(self.folder.value), "warning")
         add = button("Add to class", "nbt-add-images", lambda: self._add(model), "info")
         undo = button("Undo last change", "nbt-undo-edit", model.undo_edit)
-        title = HTML("<b>Your own pictures</b>: name a class, pick its pictures, <i>Add to class</i>; two classes "
-                     "or more, then <i>Train on this folder</i> (one sub-folder a class; every change asks first "
-                     "and can be undone)")
+        title = HTML("<b>Your own pictures</b>: name a class, pick its pictures or take them with the camera, "
+                     "<i>Add to class</i>; two classes or more, then <i>Train on this folder</i> (one sub-folder a "
+                     "class; every change asks first and can be undone)")
         self.dataset = Dropdown(options=[(s.title, name) for name, s in SETS.items()], description="or a set",
                                 layout=Layout(width="300px"))
         self.dataset.add_class("nbt-dataset")
         get = button("Download and train on it", "nbt-use-dataset", lambda: model.use_dataset(self.dataset.value))
-        return [title, HBox([self.class_name, self.files, add, undo]), HBox([self.folder, use]),
+        return [title, HBox([self.class_name, self.files, add, undo]), self.camera, HBox([self.folder, use]),
                 HBox([self.dataset, get]), self.message]
 
     def _add(self, model) -> None:
-        if model.upload(self.class_name.value.strip(), list(self.files.files)):  # taken: the question that
-            # follows holds them; the name is cleared for the next class
+        """The picked pictures and the camera's frames to the class named (the model asks first)."""
+        if model.upload(self.class_name.value.strip(), [*self.files.files, *self.camera.frames]):  # taken: the
+            # question that follows holds them; the name is cleared for the next class
             self.files.clear()
+            self.camera.clear()
             self.class_name.value = ""
 
     def show_message(self, text: str) -> None:

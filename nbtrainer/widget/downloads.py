@@ -80,7 +80,7 @@ function render({ model, el }) {
 export default { render };
 """
 
-TYPES = {".py": "text/x-python", ".html": "text/html", ".safetensors": "application/octet-stream"}
+TYPES = {".py": "text/x-python", ".html": "text/html", ".zip": "application/zip"}  # else application/octet-stream
 
 
 class Downloads(anywidget.AnyWidget):

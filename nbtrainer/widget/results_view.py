@@ -23,6 +23,7 @@ from ipywidgets import (HTML, Button, Checkbox, Dropdown, GridBox, HBox, Image, 
                         VBox)
 
 from ..present.text import format_seconds
+from .camera import CameraView
 from .picture_upload import PictureUpload
 
 
@@ -158,21 +159,26 @@ class InterpretView(VBox):
 
 
 class PredictView(VBox):
-    """Pick a picture: the predicted class and the three likeliest. The picker is :class:`PictureUpload` (one
-    picture, its size checked in the browser), not ``FileUpload``, whose one message per choice Jupyter's
-    websocket drops over 10 MiB: the picker then never worked again on that page."""
+    """Pick a picture, or point the camera: the predicted class and the three likeliest. The picker is
+    :class:`PictureUpload` (one picture, its size checked in the browser), not ``FileUpload``, whose one message
+    per choice Jupyter's websocket drops over 10 MiB: the picker then never worked again on that page. The
+    camera (:class:`~nbtrainer.widget.camera.CameraView`, live) hands ``on_frame`` a frame at a time."""
 
-    def __init__(self, on_upload: Callable[[bytes], None], **kwargs):
+    def __init__(self, on_upload: Callable[[bytes], None], on_frame: Callable[[bytes], None] | None = None,
+                 **kwargs):
         self.upload = PictureUpload(multiple=False, label="Pick a picture", on_files=lambda files: files and
                                     on_upload(files[0][1]), on_refused=lambda text: self.show({"error": text}))
         self.upload.remove_class("nbt-images-upload")  # that one is the classes' picker
         self.upload.add_class("nbt-upload")
+        self.camera = CameraView(live=True, on_frame=on_frame or on_upload, start_label="Or use the camera",
+                                 on_refused=lambda text: self.show({"error": text}))
         self.image = Image(format="png", layout=Layout(width="160px", display="none"))
         self.image.add_class("nbt-try-image")
-        self.result = HTML("Pick a picture the model has never seen (after training): the class it names, "
-                           "and its three likeliest classes.")
+        self.result = HTML("Pick a picture the model has never seen (after training), or use the camera: the class "
+                           "it names, and its three likeliest classes.")
         self.result.add_class("nbt-prediction")
-        super().__init__([self.upload, HBox([self.image, self.result])], **kwargs)
+        super().__init__([HBox([self.upload, self.camera], layout=Layout(align_items="flex-start")),
+                          HBox([self.image, self.result])], **kwargs)
 
     def show(self, prediction: dict) -> None:
         if not prediction:
@@ -182,6 +188,10 @@ class PredictView(VBox):
                 self.image.layout.display = "none"
                 self.result.value = f"<span style='color:#d62728'>{html.escape(prediction['error'])}</span>"
             return
-        self.image.value, self.image.layout.display = prediction["png"], None
         top = "<br>".join(f"{html.escape(name)}: {p:.1%}" for name, p in prediction["top"])
-        self.result.value = f"<b>{html.escape(prediction['label'])}</b><br>{top}"
+        with self.hold_sync():
+            if "png" in prediction:  # a picked picture; the camera's frame is on show in its video already
+                self.image.value, self.image.layout.display = prediction["png"], None
+            else:
+                self.image.layout.display = "none"
+            self.result.value = f"<b>{html.escape(prediction['label'])}</b><br>{top}"

@@ -5,8 +5,8 @@ side) and returns the class probabilities. The preprocessing is inside: the cent
 training size (bilinear, antialiased), scaled to [0, 1]; the model normalizes as in training. The class
 names, the size and a description travel in the file (``extra_files["nbtrainer.json"]``).
 
-(The centre square is cropped first, then resized: the same pixels as nbtrainer's resize-then-crop
-pipeline, without a branch on which side is shorter, which ``torch.export`` cannot keep dynamic.)
+(The preprocessing is :func:`nbtrainer.data.transforms.square_resize`, the plain pipeline's own code;
+:mod:`.onnx_file` exports the same :class:`InferenceModule` to ONNX.)
 
 Loading, without nbtrainer::
 
@@ -27,8 +27,9 @@ import os
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+from ..data.transforms import square_resize
 
 META_FILE = "nbtrainer.json"
 MIN_SIDE, MAX_SIDE = 8, 16384
@@ -42,15 +43,7 @@ class InferenceModule(nn.Module):
         self.model, self.size = model, size
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        x = image.permute(2, 0, 1).unsqueeze(0).float()
-        h, w = x.shape[-2], x.shape[-1]
-        side = torch.sym_min(h, w)
-        rows = torch.arange(side, device=x.device) + (h - side) // 2
-        cols = torch.arange(side, device=x.device) + (w - side) // 2
-        x = x.index_select(2, rows).index_select(3, cols)  # (index_select: no branch on the shorter side)
-        x = F.interpolate(x, size=[self.size, self.size], mode="bilinear", antialias=True, align_corners=False)
-        return self.model(x / 255.0).softmax(dim=1)[0]
-
+        return self.model(square_resize(image.permute(2, 0, 1).unsqueeze(0), self.size)).softmax(dim=1)[0]
 
 def export(learn, path: str | os.PathLike) -> Path:
     """Write ``learn``'s classifier with its preprocessing and class names to ``path`` (``torch.export``)."""

@@ -1,0 +1,78 @@
+"""``learn.export_onnx(path)``: the classifier as one ONNX file that any ONNX runtime runs (onnxruntime in Python,
+C#, Java; onnxruntime-web in a browser), with its preprocessing inside and the class names in its metadata.
+
+The graph takes one RGB picture as a ``uint8`` tensor ``H x W x 3`` named ``image``, any size from 8 to 16384 px
+a side, and returns ``probabilities`` (one per class). Inside: :func:`nbtrainer.data.transforms.square_resize`,
+the very function of ``learn.predict``'s plain pipeline (the centre square, resized to the trained size in
+float32, bilinear with antialiasing: ONNX ``Resize`` with ``antialias=1``, opset 18), the model's own
+normalisation, the model, a softmax. The metadata (``metadata_props``): ``classes`` (JSON), ``size``, ``arch``,
+``input``, ``output``, ``producer`` (nbtrainer's version).
+
+Loading, without nbtrainer or torch::
+
+    import json, numpy as np, onnxruntime as ort
+    from PIL import Image
+    session = ort.InferenceSession("digits.onnx")
+    classes = json.loads(session.get_modelmeta().custom_metadata_map["classes"])
+    probs = session.run(None, {"image": np.asarray(Image.open("3.png").convert("RGB"))})[0]
+    print(classes[int(probs.argmax())])
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import warnings
+from collections.abc import Callable
+from importlib.metadata import version
+from pathlib import Path
+
+import torch
+
+from ..data.journal import write_atomically
+from .torch_program import MAX_SIDE, MIN_SIDE, InferenceModule
+
+OPSET = 18  # the first opset whose Resize has antialias (torchvision's and PIL's antialiased downscaling)
+INPUT, OUTPUT = "image", "probabilities"
+
+
+def onnx_metadata(classes: list[str], size: int, arch: str) -> dict[str, str]:
+    """The ``metadata_props`` an exported file carries (strings, as ONNX stores them)."""
+    return {"classes": json.dumps(list(classes)), "size": str(int(size)), "arch": arch,
+            "input": f"'{INPUT}': uint8 H x W x 3 (RGB), {MIN_SIDE} to {MAX_SIDE} px a side",
+            "output": f"'{OUTPUT}': one per class, in the order of 'classes'",
+            "preprocessing": "centre square, resized (bilinear, antialiased) to size x size, / 255; the "
+                             "model normalizes with ImageNet's mean and std",
+            "producer": f"nbtrainer {version('nbtrainer')}"}
+
+
+def export_onnx(model: torch.nn.Module, size: int, classes: list[str], arch: str,
+                path: str | os.PathLike, step: Callable[[], None] = lambda: None) -> Path:
+    """Write ``model`` (trained at ``size`` px on ``classes``) with its preprocessing to ``path`` as ONNX,
+    atomically (a kill leaves the old file or the new one, whole; ``step``: as ``write_atomically``'s).
+
+    Example::
+
+        export_onnx(learn.model, learn.data.size, learn.data.classes, "efficientnet_lite0", "digits.onnx")
+    """
+    try:
+        import onnx  # noqa: F401  (torch.onnx.export's dynamo path needs onnx and onnxscript)
+        import onnxscript  # noqa: F401
+    except ImportError as e:
+        raise ImportError(f"export_onnx needs the 'onnx' and 'onnxscript' packages ({e}): "
+                          f"pip install onnx onnxscript") from None
+    module = InferenceModule(copy.deepcopy(model).cpu().float().eval(), int(size)).eval()
+    example = torch.zeros(size + 8, size + 16, 3, dtype=torch.uint8)  # not square: both sides stay dynamic
+    dims = {INPUT: {0: torch.export.Dim("height", min=MIN_SIDE, max=MAX_SIDE),
+                    1: torch.export.Dim("width", min=MIN_SIDE, max=MAX_SIDE)}}
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the exporter's notes on its own internals are not the user's
+        program = torch.onnx.export(module, (example,), input_names=[INPUT], output_names=[OUTPUT],
+                                    dynamic_shapes=dims, dynamo=True, opset_version=OPSET, verbose=False,
+                                    optimize=True)
+    proto = program.model_proto
+    proto.doc_string = "nbtrainer image classifier: uint8 RGB picture in, class probabilities out"
+    del proto.metadata_props[:]
+    for key, value in onnx_metadata(classes, size, arch).items():
+        proto.metadata_props.add(key=key, value=value)
+    return write_atomically(path, lambda f: f.write(proto.SerializeToString()), step)
