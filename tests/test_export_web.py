@@ -111,6 +111,15 @@ def test_the_web_page_predicts_like_learn_predict_in_chromium(trained, web_page,
     page.close()
 
 
+def test_the_page_opened_as_a_file_says_it_must_be_served(web_page, browser):  # noqa: F811
+    folder, _ = web_page
+    page, _ = laptop_page(browser)  # (the browser's own refusals are console errors here)
+    page.goto(folder.joinpath("index.html").as_uri())
+    page.wait_for_selector("#status.error:has-text('This page must be served, not opened as a file')", timeout=30_000)
+    assert "python -m http.server" in page.locator("#status").text_content()
+    page.close()
+
+
 def test_export_web_refuses_a_folder_it_did_not_make_and_replaces_its_own(trained, tmp_path):
     mine = tmp_path / "notes"
     mine.mkdir()

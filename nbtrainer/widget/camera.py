@@ -70,8 +70,10 @@ function render({ model, el }) {
   row.append(start, shoot, stop, status);
   el.append(row, video);
   let stream = null, queue = Promise.resolve(), timer = null, liveTimer = null, index = 0;
+  // (style.display, not the hidden attribute: Jupyter's button CSS sets a display that overrides it)
+  const display = (node, on) => { node.style.display = on ? "" : "none"; };
   const show = () => {
-    start.hidden = !!stream; stop.hidden = !stream; video.hidden = !stream; shoot.hidden = !stream || live;
+    display(start, !stream); display(stop, !!stream); display(video, !!stream); display(shoot, !!stream && !live);
     const n = model.get("count");
     if (!live) shoot.textContent = `Take pictures (hold to record)${n ? ` (${n})` : ""}`;
   };

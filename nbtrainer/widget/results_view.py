@@ -177,8 +177,9 @@ class PredictView(VBox):
         self.result = HTML("Pick a picture the model has never seen (after training), or use the camera: the class "
                            "it names, and its three likeliest classes.")
         self.result.add_class("nbt-prediction")
-        super().__init__([HBox([self.upload, self.camera], layout=Layout(align_items="flex-start")),
-                          HBox([self.image, self.result])], **kwargs)
+        self.result.layout.margin = "0 0 0 12px"
+        super().__init__([HBox([VBox([self.upload, self.image]), self.camera, self.result],
+                               layout=Layout(align_items="flex-start"))], **kwargs)
 
     def show(self, prediction: dict) -> None:
         if not prediction:

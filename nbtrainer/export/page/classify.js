@@ -23,10 +23,12 @@
     return session;
   });
   ready.catch((e) => {
-    const served = location.protocol === "file:"
-      ? " This page must be served, not opened as a file: in its folder run `python -m http.server` and open http://localhost:8000/."
-      : "";
-    say(`The model did not load: ${e.message || e}.${served}`, true);
+    if (location.protocol === "file:") {  // browsers let no page opened as a file fetch its model
+      say("This page must be served, not opened as a file: in its folder run `python -m http.server` and open " +
+          `http://localhost:8000/ (or put the folder on a web server). The browser said: ${e.message || e}`, true);
+    } else {
+      say(`The model did not load: ${e.message || e}`, true);
+    }
     console.error(e);
   });
 
