@@ -21,7 +21,8 @@ from PIL import Image
 from .test_browser import (CHROMIUM, ROOT, STEP_TIMEOUT, browser, laptop_page, open_tab,  # noqa: F401  (fixture)
                            record, run_step, stop_server)
 from .test_browser_app import confirm, start_voila
-from .test_export_web import QuietHandler, camera_args, cat_video  # noqa: F401  (fixtures: the video, Chromium)
+from .test_export_web import (CAMERAS_ON, KEEP_STREAMS, QuietHandler, camera_args,  # noqa: F401  (fixture)
+                              cat_video)
 
 
 @pytest.fixture(scope="module")
@@ -70,10 +71,11 @@ def download(page, key: str, tmp_path: Path) -> Path:
 def test_a_class_takes_pictures_with_the_camera_and_takes_the_classifier_home(camera_browser, app, tmp_path):
     url, root = app
     page, errors = laptop_page(camera_browser, offline=True)
+    page.add_init_script(KEEP_STREAMS)
     page.goto(url)
     page.wait_for_selector(".nbt-trainer", timeout=STEP_TIMEOUT)
     page.fill(".nbt-class-name input", "cat")
-    page.click(".nbt-camera-start:visible")
+    page.evaluate("(b => { b.click(); b.click(); })(document.querySelector('.nbt-camera-start'))")  # twice: one camera
     page.wait_for_selector(".nbt-camera-shoot:visible", timeout=30_000)
     n = record(page, 1.5)  # held 1.5 s at 4 frames a second
     assert 4 <= n <= 9, n
@@ -111,7 +113,10 @@ def test_a_class_takes_pictures_with_the_camera_and_takes_the_classifier_home(ca
     assert "coffee:" in page.locator(".nbt-prediction").inner_text()  # the likeliest classes, with their chances
     answered = page.evaluate("document.querySelectorAll('.nbt-prediction').length")
     assert answered == 1 and not page.locator(".nbt-try-image").is_visible()
-    page.click(".nbt-camera-stop:visible")
+    open_tab(page, "2. Train")  # the tab left with the camera on: it goes off
+    page.wait_for_function(f"{CAMERAS_ON} === 0", timeout=30_000)
+    assert page.evaluate("window.keptStreams.length") == 2  # Start clicked twice got one camera; Try it's one
+    open_tab(page, "4. Try it")
 
     onnx_path = download(page, "onnx", tmp_path)
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
@@ -142,3 +147,21 @@ def test_a_class_takes_pictures_with_the_camera_and_takes_the_classifier_home(ca
         home.close()
     finally:
         server.shutdown()
+
+
+@pytest.mark.parametrize("video, allowed, refusal", [(None, True, "no camera was found on this computer"),
+                                                      ("cat", False, "the camera was not allowed")])
+def test_the_app_says_why_the_camera_cannot_start(app, browser, cat_video, video, allowed, refusal):  # noqa: F811
+    url, _ = app
+    other = browser.browser_type.launch(executable_path=CHROMIUM, args=camera_args(video and cat_video, allowed))
+    try:
+        page, errors = laptop_page(other, offline=True)
+        page.goto(url)
+        page.wait_for_selector(".nbt-trainer", timeout=STEP_TIMEOUT)
+        page.click(".nbt-camera-start:visible")
+        page.wait_for_selector(f".nbt-camera-status:visible:has-text({json.dumps(refusal)})", timeout=30_000)
+        page.wait_for_selector(f".nbt-data-message:has-text({json.dumps(refusal)})", timeout=30_000)  # the app's line
+        assert not page.locator(".nbt-camera-shoot").is_visible() and errors == []
+        page.close()
+    finally:
+        other.close()

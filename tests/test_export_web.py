@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import http.server
 import json
+import sys
 import threading
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
 from nbtrainer.export.web_page import MARKER, zip_folder
 
@@ -30,19 +31,23 @@ def trained():
 
 
 def real_pictures(learn, folder: Path) -> list[Path]:
-    """10 real pictures of many shapes: scikit-image's photos (colour, grey, tall, wide; PNG and JPEG) and
-    two digits."""
+    """10 real pictures of many shapes: scikit-image's photos (colour, grey, tall, wide, small; PNG and JPEG;
+    one stored sideways with the EXIF tag a phone writes for a portrait photo) and two digits."""
     from skimage import data
 
     folder.mkdir(exist_ok=True)
     arrays = {"chelsea.png": data.chelsea(), "coffee.jpg": data.coffee(), "rocket.png": data.rocket(),
               "astronaut-tall.png": data.astronaut()[:, 100:300], "camera-grey.png": data.camera(),
-              "hubble-wide.png": data.hubble_deep_field()[:200], "motorcycle.jpg": data.stereo_motorcycle()[0],
+              "hubble-wide.png": data.hubble_deep_field()[:200],
               "retina-small.png": np.asarray(Image.fromarray(data.retina()).resize((40, 30)))}
     paths = []
     for name, pixels in arrays.items():
         Image.fromarray(pixels).save(folder / name, quality=90)
         paths.append(folder / name)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "turn 90 degrees clockwise to view": the browser turns it, and so must nbtrainer
+    Image.fromarray(data.stereo_motorcycle()[0]).save(folder / "motorcycle-portrait.jpg", quality=90, exif=exif)
+    paths.append(folder / "motorcycle-portrait.jpg")
     for i in range(2):
         digit_png(learn, i, folder / f"digit-{i}.png")
         paths.append(folder / f"digit-{i}.png")
@@ -60,7 +65,8 @@ def test_the_onnx_file_predicts_like_learn_predict(trained, tmp_path):
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     worst = 0.0
     for picture in real_pictures(trained, tmp_path / "pictures"):
-        probs = session.run(None, {"image": np.asarray(Image.open(picture).convert("RGB"))})[0]
+        upright = ImageOps.exif_transpose(Image.open(picture)).convert("RGB")  # as the module's docstring says
+        probs = session.run(None, {"image": np.asarray(upright)})[0]
         label, expected = trained.predict(picture)
         assert trained.data.classes[int(probs.argmax())] == label
         worst = max(worst, float(np.abs(probs - expected.numpy()).max()))
@@ -111,6 +117,31 @@ def test_the_web_page_predicts_like_learn_predict_in_chromium(trained, web_page,
     page.close()
 
 
+def test_without_onnxscript_the_export_says_so_and_writes_nothing(trained, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxscript", None)  # as if it were not installed
+    for export in (trained.export_web, trained.export_onnx):
+        with pytest.raises(ImportError, match="exporting to ONNX needs the 'onnx' and 'onnxscript' packages"):
+            export(tmp_path / "new" / "page")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_page_names_what_it_cannot_classify(web_page, browser, tmp_path):  # noqa: F811
+    _, url = web_page
+    (tmp_path / "notes.png").write_bytes(b"not a picture")
+    Image.fromarray(np.zeros((5, 5, 3), np.uint8)).save(tmp_path / "tiny.png")
+    Image.fromarray(np.zeros((8, 300, 3), np.uint8)).save(tmp_path / "strip.png")
+    page, errors = laptop_page(browser, offline=True)
+    page.goto(url)
+    page.set_input_files("#pick", [str(tmp_path / n) for n in ("notes.png", "tiny.png", "strip.png")])
+    page.wait_for_function("document.querySelectorAll('.result[data-done]').length === 3", timeout=60_000)
+    said = {i.get_attribute("data-file"): i.get_attribute("data-error") for i in page.locator(".result").all()}
+    assert "'notes.png' could not be classified" in said["notes.png"]
+    assert "it is 5 x 5 px; expected 8 to 16384 px a side" in said["tiny.png"]
+    assert "it is 300 x 8 px, over 20 times as wide as high" in said["strip.png"]  # as learn.predict refuses it
+    assert errors == []
+    page.close()
+
+
 def test_the_page_opened_as_a_file_says_it_must_be_served(web_page, browser):  # noqa: F811
     folder, _ = web_page
     page, _ = laptop_page(browser)  # (the browser's own refusals are console errors here)
@@ -124,18 +155,36 @@ def test_export_web_refuses_a_folder_it_did_not_make_and_replaces_its_own(traine
     mine = tmp_path / "notes"
     mine.mkdir()
     (mine / "essay.txt").write_text("mine")
-    with pytest.raises(FileExistsError, match="'.*notes' exists and is not a page nbtrainer made"):
+    with pytest.raises(FileExistsError, match="notes' holds essay.txt, which an nbtrainer page does not"):
         trained.export_web(mine)
     assert [p.name for p in mine.iterdir()] == ["essay.txt"]
     page = trained.export_web(tmp_path / "page")
     (page / "index.html").write_text("old")
     assert trained.export_web(page) == page and "onnxruntime" in (page / "index.html").read_text() + "onnxruntime"
     assert (page / MARKER).is_file() and (page / "index.html").read_text() != "old"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes", "page"]  # no temporary folder left
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".page.lock", "notes", "page"]  # no temporary folder left
+    (page / "CNAME").write_text("my-classifier.example.org")  # published: a file of the student's own
+    with pytest.raises(FileExistsError, match="holds CNAME, which an nbtrainer page does not"):
+        trained.export_web(page)
+    assert (page / "CNAME").is_file() and (page / MARKER).is_file()  # nothing changed
+    with pytest.raises(FileExistsError, match="is a file; expected a new folder's name"):
+        trained.export_web(mine / "essay.txt")
+    with pytest.raises(NotADirectoryError, match="essay.txt' is a file; expected a folder to put 'page' in"):
+        trained.export_web(mine / "essay.txt" / "page")
+    with pytest.raises(IsADirectoryError, match="is a folder; expected a file name such as"):
+        trained.export_onnx(mine)  # before the export's seconds of tracing
     archive = zip_folder(page, tmp_path / "page.zip")
     import zipfile
     with zipfile.ZipFile(archive) as z:
         assert sorted(z.namelist()) == sorted(f"page/{p.name}" for p in page.iterdir())
+
+
+KEEP_STREAMS = """(() => {  // every camera stream the page gets, kept to check that each was stopped
+  window.keptStreams = [];
+  const get = navigator.mediaDevices && navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+  if (get) navigator.mediaDevices.getUserMedia = async (c) => { const s = await get(c); keptStreams.push(s); return s; };
+})()"""
+CAMERAS_ON = "window.keptStreams.flatMap(s => s.getTracks()).filter(t => t.readyState === 'live').length"
 
 
 def camera_args(video: Path | None, allowed: bool = True) -> list[str]:
@@ -164,21 +213,23 @@ def test_the_web_page_classifies_the_camera_live_and_says_why_it_cannot(web_page
     _, url = web_page
     port = url.rsplit(":", 1)[1]
     cases = [(cat_video, True, url, None),
-             (cat_video, True, f"http://classroom.test:{port}/", "needs a page served over https or from localhost"),
+             (cat_video, True, f"http://classroom.test:{port}/", "The camera needs a page on https or on this computer (localhost)"),
              (cat_video, False, url, "The camera was not allowed"),
              (None, True, url, "No camera was found")]
     for video, allowed, address, refusal in cases:  # each a Chromium of its own (the flags are the browser's)
         other = browser.browser_type.launch(executable_path=CHROMIUM, args=camera_args(video, allowed))
         page, errors = laptop_page(other)
+        page.add_init_script(KEEP_STREAMS)
         page.goto(address)
         page.wait_for_function("window.nbtrainerPage.timings.loadedMs !== null", timeout=60_000)
-        page.click("#camera")
-        if refusal is None:  # live: the top 3, again and again (one frame at a time)
+        page.evaluate("document.querySelector('#camera').click(); document.querySelector('#camera').click()")
+        if refusal is None:  # live: the top 3, again and again (one frame at a time); Start twice: one camera
             page.wait_for_function("window.nbtrainerPage.timings.runs.length >= 3", timeout=60_000)
             probs = json.loads(page.locator("#live-top").get_attribute("data-probs"))
             assert abs(sum(probs) - 1) < 1e-4 and page.locator("#live-top .row").count() == 3
             page.click("#stop-camera")
             assert page.locator("#live").is_hidden()
+            assert page.evaluate(CAMERAS_ON) == 0 and page.evaluate("window.keptStreams.length") == 1
         else:
             page.wait_for_selector(f"#status.error:has-text({json.dumps(refusal)})", timeout=30_000)
             assert page.locator("#live").is_hidden()
@@ -203,7 +254,7 @@ def page_state(folder: Path) -> tuple[str, ...] | None:
     if not folder.exists():
         return None
     names = sorted(p.name for p in folder.iterdir())
-    assert names == sorted(["index.html", "classify.js", "model.onnx", "README.txt", MARKER, "ort.wasm.min.js",
+    assert names == sorted(["index.html", "classify.js", "camera.js", "model.onnx", "README.txt", MARKER, "ort.wasm.min.js",
                             "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm",
                             "LICENSE-onnxruntime-web.txt"]), names
     classes = json.loads((folder / MARKER).read_text())["classes"]
@@ -239,7 +290,7 @@ def test_export_web_killed_after_any_disk_change_leaves_the_old_page_or_the_new_
         put_right(folder)
         state = page_state(folder)
         assert state in (("a", "b"), ("x", "y")), (k, state)
-        assert sorted(p.name for p in tmp_path.iterdir()) == ["page"], k  # no temporary folder left
+        assert sorted(p.name for p in tmp_path.iterdir()) == [".page.lock", "page"], k  # no temporary folder left
         seen.append(state)
         if not killed:
             break

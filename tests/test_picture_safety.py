@@ -150,3 +150,20 @@ def test_a_folder_of_mutated_pictures_trains_without_a_crash_within_a_memory_bou
     nbt.Learner(data).fit(1e-3, 1)
     grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     assert grown_mib < 1024, f"the peak memory grew by {grown_mib:.0f} MiB"
+
+
+@pytest.mark.parametrize("orientation, turned", [(1, False), (3, False), (6, True), (8, True)])
+def test_a_photo_stored_sideways_is_loaded_upright_as_a_browser_shows_it(tmp_path, orientation, turned):
+    """A phone stores a portrait photo sideways with an EXIF orientation; browsers (and so the exported web page)
+    turn it upright: training, predict and the page must see the same picture."""
+    pixels = np.zeros((60, 100, 3), np.uint8)
+    pixels[:, :50] = 255  # white on the left, as stored
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(pixels).save(tmp_path / "phone.jpg", quality=95, exif=exif)
+    loaded = np.asarray(load_rgb(tmp_path / "phone.jpg"))
+    assert loaded.shape == ((100, 60, 3) if turned else (60, 100, 3))
+    bright = loaded.mean(axis=2) > 128
+    expected = {1: bright[:, :40].all(), 3: bright[:, 60:].all(),  # 3: turned half a turn: white on the right
+                6: bright[:40].all(), 8: bright[60:].all()}[orientation]  # 6 / 8: a quarter turn one way / the other
+    assert expected

@@ -96,7 +96,7 @@ def test_too_many_frames_are_refused_with_a_message_and_a_refusal_is_said(tmp_pa
     burst(camera, [frame] * (MAX_FRAMES - 3))
     burst(camera, [frame] * 5)
     assert camera.count == MAX_FRAMES and len(camera.frames) == MAX_FRAMES
-    assert f"2 frame(s) not kept: {MAX_FRAMES} frames at most" in trainer.model.message
+    assert f"2 frame(s) not kept: {MAX_FRAMES} frames (or 200 MB) at most" in trainer.model.message
     camera._receive(camera, {"kind": "refused", "text": "the camera was not allowed for this page"}, [])
     assert trainer.model.message == "the camera was not allowed for this page"
     assert "the camera was not allowed" in trainer.data_view.message.value

@@ -14,7 +14,7 @@ from typing import Protocol
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 from torchvision.datasets import ImageFolder
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
@@ -53,13 +53,19 @@ def to_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")
 
 
+EXIF_ORIENTATION = 0x0112  # the EXIF tag of how the camera was held (1: upright)
+
+
 def load_rgb(path, name: str | None = None) -> Image.Image:
     """Open ``path`` (a file name or a binary file object) as an RGB PIL image (see :func:`to_rgb`), or raise
     :class:`BadImageError` naming the file (``name``, default ``path``); the size limits of
-    :func:`~nbtrainer.data.image_checks.size_problem` are checked before any pixel is decoded."""
+    :func:`~nbtrainer.data.image_checks.size_problem` are checked before any pixel is decoded. A photo whose
+    EXIF says the camera was turned is turned upright, as every browser and photo viewer shows it (a phone's
+    portrait photos are stored sideways with that tag)."""
     try:
         with open_checked(path) as im:
-            return to_rgb(im)
+            upright = ImageOps.exif_transpose(im) if im.getexif().get(EXIF_ORIENTATION, 1) != 1 else im
+            return to_rgb(upright)
     except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError, SyntaxError, EOFError,
             IndexError, struct.error, ZeroDivisionError) as e:
         why = ("not an image format Pillow reads (PNG, JPEG, GIF, BMP, WebP, TIFF ...)"  # not its repr of a buffer

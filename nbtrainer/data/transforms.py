@@ -84,9 +84,11 @@ def square_resize(image: torch.Tensor, size: int) -> torch.Tensor:
     ``torch.export`` graphs run this very function, so a page or a phone gets ``learn.predict``'s
     probabilities (within float rounding). The resize is in float, not torchvision's uint8 path: that path
     rounds to whole grey levels with its own fixed-point arithmetic, which no exported graph reproduces
-    (1/255 a pixel moved a barely trained model's probabilities by up to 0.07). ``index_select`` crops the
-    square without a branch on which side is shorter, which an export keeps dynamic (a slice's bounds
-    became a data-dependent guard).
+    (1/255 a pixel moved a barely trained model's probabilities by up to 0.07). Under an export,
+    ``index_select`` crops the square without a branch on which side is shorter (a slice specialises the
+    graph to wide pictures: a guard fails on tall ones); run eagerly, a view crops the same pixels. Cost: a
+    12 MP photo takes ~80 ms here against ~36 ms in torchvision's uint8 path (one thread), small beside
+    decoding the JPEG; a camera's or a folder's usual pictures, well under 1 ms either way.
 
     Example::
 
@@ -94,9 +96,13 @@ def square_resize(image: torch.Tensor, size: int) -> torch.Tensor:
     """
     h, w = image.shape[-2], image.shape[-1]
     side = torch.sym_min(h, w)
-    rows = torch.arange(side, device=image.device) + (h - side) // 2
-    cols = torch.arange(side, device=image.device) + (w - side) // 2
-    x = image.index_select(-2, rows).index_select(-1, cols).float()
+    if torch.compiler.is_exporting() or torch.compiler.is_compiling():
+        rows = torch.arange(side, device=image.device) + (h - side) // 2
+        cols = torch.arange(side, device=image.device) + (w - side) // 2
+        x = image.index_select(-2, rows).index_select(-1, cols)
+    else:  # the same pixels; a gather along the rows is ~5x slower than the view (174 ms for a 12 MP photo)
+        x = image.narrow(-2, (h - side) // 2, side).narrow(-1, (w - side) // 2, side)
+    x = x.float()
     batch = x.unsqueeze(0) if x.dim() == 3 else x
     x = nnf.interpolate(batch, size=[size, size], mode="bilinear", antialias=True, align_corners=False) / 255.0
     return x[0] if image.dim() == 3 else x

@@ -11,11 +11,15 @@ normalisation, the model, a softmax. The metadata (``metadata_props``): ``classe
 Loading, without nbtrainer or torch::
 
     import json, numpy as np, onnxruntime as ort
-    from PIL import Image
+    from PIL import Image, ImageOps
     session = ort.InferenceSession("digits.onnx")
     classes = json.loads(session.get_modelmeta().custom_metadata_map["classes"])
-    probs = session.run(None, {"image": np.asarray(Image.open("3.png").convert("RGB"))})[0]
+    picture = ImageOps.exif_transpose(Image.open("3.png")).convert("RGB")   # upright, as nbtrainer loads it
+    probs = session.run(None, {"image": np.asarray(picture)})[0]
     print(classes[int(probs.argmax())])
+
+A picture with transparency or 16-bit grey: convert it as nbtrainer does (``nbtrainer.data.sources.to_rgb``:
+composited on white, 16-bit scaled; PIL's ``convert("RGB")`` drops the alpha and clips 16-bit to white).
 """
 from __future__ import annotations
 
@@ -46,6 +50,16 @@ def onnx_metadata(classes: list[str], size: int, arch: str) -> dict[str, str]:
             "producer": f"nbtrainer {version('nbtrainer')}"}
 
 
+def require_onnx() -> None:
+    """Raise a clear error, before any work, when the packages the ONNX export needs are missing."""
+    try:
+        import onnx  # noqa: F401  (torch.onnx.export's dynamo path needs onnx and onnxscript)
+        import onnxscript  # noqa: F401
+    except ImportError as e:
+        raise ImportError(f"exporting to ONNX needs the 'onnx' and 'onnxscript' packages ({e}): "
+                          f"pip install onnx onnxscript (nothing was written)") from None
+
+
 def export_onnx(model: torch.nn.Module, size: int, classes: list[str], arch: str,
                 path: str | os.PathLike, step: Callable[[], None] = lambda: None) -> Path:
     """Write ``model`` (trained at ``size`` px on ``classes``) with its preprocessing to ``path`` as ONNX,
@@ -55,12 +69,14 @@ def export_onnx(model: torch.nn.Module, size: int, classes: list[str], arch: str
 
         export_onnx(learn.model, learn.data.size, learn.data.classes, "efficientnet_lite0", "digits.onnx")
     """
-    try:
-        import onnx  # noqa: F401  (torch.onnx.export's dynamo path needs onnx and onnxscript)
-        import onnxscript  # noqa: F401
-    except ImportError as e:
-        raise ImportError(f"export_onnx needs the 'onnx' and 'onnxscript' packages ({e}): "
-                          f"pip install onnx onnxscript") from None
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"export_onnx: '{path}' is a folder; expected a file name such as "
+                                f"'{path / 'model.onnx'}' (nothing was written)")
+    above = next(p for p in path.absolute().parents if p.exists())
+    if not above.is_dir():
+        raise NotADirectoryError(f"export_onnx: '{above}' is a file; expected a folder to put '{path.name}' in")
+    require_onnx()
     module = InferenceModule(copy.deepcopy(model).cpu().float().eval(), int(size)).eval()
     example = torch.zeros(size + 8, size + 16, 3, dtype=torch.uint8)  # not square: both sides stay dynamic
     dims = {INPUT: {0: torch.export.Dim("height", min=MIN_SIDE, max=MAX_SIDE),

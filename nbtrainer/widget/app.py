@@ -122,7 +122,7 @@ class Trainer(VBox):
         self.page_choice.add_class("nbt-page-choice")
         self.pages = Stack()
         self.pages.add_class("nbt-pages")
-        self.page_choice.observe(lambda c: setattr(self.pages, "selected_index", c["new"]), names="value")
+        self.page_choice.observe(lambda c: self._show_page(c["new"]), names="value")
         super().__init__()
         self._build()
         self._link()
@@ -204,6 +204,12 @@ class Trainer(VBox):
         m.observe(lambda c: setattr(self.data_view.folder, "value", m.shown(c["new"])), names="data_root")
         m.observe(lambda c: self._follow(c["new"]), names="running")
         m.observe(lambda _: self._new_data(), names="generation")
+
+    def _show_page(self, index: int) -> None:
+        """Tab ``index`` on show; a camera left on in another tab goes off (a Stack keeps hidden pages' views)."""
+        self.pages.selected_index = index
+        for camera in (self.data_view.camera, self.predictor.camera):
+            camera.stop()
 
     def _new_data(self) -> None:
         """New data (a folder or a set the student chose): the views drawn again, and the Train tab shown, the

@@ -9,11 +9,13 @@ or Voila 0.5 with ipywidgets 8; anywidget is kept up and loads in all three.
 
 Taking pictures: each press of the button is a burst (one frame, or every frame recorded while held); when it
 ends the kernel has the burst's frames in :attr:`CameraView.frames`, waiting beside the picked files for
-"Add to class" (which asks first and can be undone, as for uploads). Live: the browser sends a frame, waits
+"Add to class" (which asks first and can be undone, as for uploads); Space or Enter held on the button
+records too. Live: the browser sends a frame, waits
 until the kernel has answered (``answered`` goes up), waits :attr:`CameraView.pause_ms` more, then sends the
 next; a slow kernel gets fewer frames, never a queue of them.
 
-The browser says why the camera cannot start: no camera, permission denied, a page neither on https nor on
+:meth:`CameraView.stop` turns it off (the app calls it when its tab is left). The browser says why the
+camera cannot start: no camera, permission denied, a page neither on https nor on
 localhost (browsers give the camera only to secure pages); the sentence also goes to ``on_refused``.
 
 CSS classes: ``nbt-camera`` (the widget), ``nbt-camera-start``, ``nbt-camera-shoot``, ``nbt-camera-stop``,
@@ -33,18 +35,12 @@ from collections.abc import Callable
 import anywidget
 from traitlets import Bool, Int, Unicode
 
-from .picture_upload import MAX_TOTAL
+from ..export.web_page import PAGE
+from .picture_upload import MAX_TOTAL, size_text
 
 MAX_FRAMES = 300  # frames waiting at once: minutes of recording, far under MAX_TOTAL at ~50 KB a frame
 
-_ESM = """
-const REFUSALS = {
-  NotAllowedError: "the camera was not allowed: allow it for this page (the camera icon in the address bar) and start it again",
-  SecurityError: "the camera was not allowed for this page",
-  NotFoundError: "no camera was found on this computer",
-  OverconstrainedError: "no camera was found on this computer",
-  NotReadableError: "the camera is busy: another program or tab is using it",
-};
+_ESM = (PAGE / "camera.js").read_text(encoding="utf-8") + """
 function button(text, css) {
   const b = document.createElement("button");
   b.className = `jupyter-widgets jupyter-button widget-button ${css}`;
@@ -69,7 +65,8 @@ function render({ model, el }) {
   row.style.display = "flex"; row.style.gap = "6px"; row.style.alignItems = "center"; row.style.flexWrap = "wrap";
   row.append(start, shoot, stop, status);
   el.append(row, video);
-  let stream = null, queue = Promise.resolve(), timer = null, liveTimer = null, index = 0;
+  // each start is a run; what an older run left (Start twice, Stop during the browser's question) stops itself
+  let stream = null, queue = Promise.resolve(), timer = null, liveTimer = null, index = 0, run = 0, starting = false;
   // (style.display, not the hidden attribute: Jupyter's button CSS sets a display that overrides it)
   const display = (node, on) => { node.style.display = on ? "" : "none"; };
   const show = () => {
@@ -107,9 +104,13 @@ function render({ model, el }) {
   };
   shoot.addEventListener("pointerdown", press);
   for (const name of ["pointerup", "pointerleave", "pointercancel"]) shoot.addEventListener(name, release);
+  const isKey = (e) => e.key === " " || e.key === "Enter";  // the keyboard: held like the mouse button
+  shoot.addEventListener("keydown", (e) => { if (isKey(e) && !e.repeat) press(e); });
+  shoot.addEventListener("keyup", (e) => { if (isKey(e)) release(); });
+  shoot.addEventListener("blur", release);
   const tick = async () => {  // live: one frame, then wait for the kernel's answer ("answered")
     liveTimer = null;
-    if (!stream) return;
+    if (!stream || !live) return;
     const blob = await frame();
     if (!blob) { liveTimer = setTimeout(tick, 100); return; }
     model.send({ kind: "live" }, undefined, [await blob.arrayBuffer()]);
@@ -122,35 +123,47 @@ function render({ model, el }) {
   };
   model.on("change:answered", answered);
   const close = () => {
+    run += 1;
     release();
     clearTimeout(liveTimer);
     if (stream) stream.getTracks().forEach((t) => t.stop());
     stream = null; video.srcObject = null;
+    say("");
     show();
   };
   start.addEventListener("click", async () => {
+    if (starting || stream) return;
     say("");
-    if (!window.isSecureContext || !navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-      refuse(`the camera needs a page on https or on this computer (localhost); this page is ${location.origin}`);
+    starting = true;
+    const mine = ++run;
+    const { stream: got, refusal } = await openCamera();  // (camera.js, shared with the exported page)
+    starting = false;
+    if (refusal) {
+      refuse(refusal);
       return;
     }
-    try {
-      stream = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 640 }, height: { ideal: 480 } }, audio: false });
-    } catch (e) {
-      refuse(REFUSALS[e.name] || `the camera did not start: ${e.name}: ${e.message}`);
-      return;
-    }
+    if (mine !== run) { got.getTracks().forEach((t) => t.stop()); return; }  // closed while the browser asked
+    stream = got;
     video.srcObject = stream;
-    await video.play();
+    try {
+      await video.play();
+    } catch (e) {  // (closed before the video started)
+      return;
+    }
     show();
     say(live ? "classifying what the camera sees" : "");
     if (live) tick();
   });
   stop.addEventListener("click", close);
+  const onMessage = (msg) => { if (msg.kind === "stop") close(); };  // the app's tab was left
+  model.on("msg:custom", onMessage);
   model.on("change:count", show);
   show();
-  // the view removed (another tab, the cell cleared): the camera light goes off
-  return () => { close(); model.off("change:answered", answered); model.off("change:count", show); };
+  // the view removed (the cell cleared, the app rebuilt): the camera light goes off
+  return () => {
+    close();
+    model.off("change:answered", answered); model.off("change:count", show); model.off("msg:custom", onMessage);
+  };
 }
 export default { render };
 """
@@ -206,8 +219,8 @@ class CameraView(anywidget.AnyWidget):
         room = min(MAX_FRAMES - len(self.frames),
                    (MAX_TOTAL - sum(len(b) for _, b in self.frames)) // max(1, max((len(b) for _, b in burst), default=1)))
         if len(burst) > room:
-            self.on_refused(f"{len(burst) - max(0, room)} frame(s) not kept: {MAX_FRAMES} frames at most wait for "
-                            f"'Add to class' at once; add these to a class first")
+            self.on_refused(f"{len(burst) - max(0, room)} frame(s) not kept: {MAX_FRAMES} frames (or "
+                            f"{size_text(MAX_TOTAL)}) at most wait for 'Add to class' at once; add these to a class first")
             burst = burst[:max(0, room)]
         self.frames = self.frames + burst
         self.count = len(self.frames)
@@ -215,3 +228,7 @@ class CameraView(anywidget.AnyWidget):
     def clear(self) -> None:
         """The frames were used (or handed to a question that holds them): forget them."""
         self.frames, self.count = [], 0
+
+    def stop(self) -> None:
+        """Turn the camera off in every view (its tab was left: no frames, no camera light, for nothing)."""
+        self.send({"kind": "stop"})

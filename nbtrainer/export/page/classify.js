@@ -5,7 +5,8 @@
 (function () {
   const info = JSON.parse(document.getElementById("model-info").textContent);
   const $ = (id) => document.getElementById(id);
-  const MIN_SIDE = 8, MAX_SIDE = 16384, LIVE_PAUSE_MS = 250;  // the graph's limits; the camera's pace
+  const { minSide, maxSide, maxPixels, maxAspect } = info.limits;  // nbtrainer's (and the graph's) limits
+  const LIVE_PAUSE_MS = 250;  // the camera's pace: a pause after each answer
   const timings = { loadedMs: null, firstPredictionMs: null, runs: [] };
   window.nbtrainerPage = { info, timings };
 
@@ -103,8 +104,14 @@
     try {
       const bitmap = await createImageBitmap(file, { colorSpaceConversion: "none", premultiplyAlpha: "none" });
       const { width, height } = bitmap;
-      if (Math.min(width, height) < MIN_SIDE || Math.max(width, height) > MAX_SIDE) {
-        throw new Error(`it is ${width} x ${height} px; expected ${MIN_SIDE} to ${MAX_SIDE} px a side`);
+      const problem = Math.min(width, height) < minSide || Math.max(width, height) > maxSide
+        ? `it is ${width} x ${height} px; expected ${minSide} to ${maxSide} px a side`
+        : width * height > maxPixels ? `it is ${width} x ${height} px, over ${maxPixels.toLocaleString("en")} pixels`
+        : Math.max(width, height) / Math.min(width, height) > maxAspect
+          ? `it is ${width} x ${height} px, over ${maxAspect} times as wide as high (or high as wide)` : null;
+      if (problem) {
+        bitmap.close();
+        throw new Error(problem);
       }
       img.src = URL.createObjectURL(file);
       const result = await classify(pixels(bitmap, width, height));
@@ -131,41 +138,45 @@
   drop.addEventListener("drop", (e) => {
     e.preventDefault();
     drop.classList.remove("over");
-    addPictures([...e.dataTransfer.files].filter((f) => f.type.startsWith("image/")));
+    addPictures([...e.dataTransfer.files]);  // (one that is no picture is named with why)
   });
 
   // The camera: classified live, one frame at a time with a pause between (not every frame: a laptop's fan).
-  let stream = null;
-  function cameraProblem(e) {
-    if (e.name === "NotAllowedError" || e.name === "SecurityError") {
-      return "The camera was not allowed: allow it for this page (the camera icon in the address bar) and try again.";
-    }
-    if (e.name === "NotFoundError" || e.name === "OverconstrainedError") return "No camera was found on this computer.";
-    if (e.name === "NotReadableError") return "The camera is busy: another program or tab is using it.";
-    return `The camera did not start: ${e.name}: ${e.message}`;
-  }
+  // Each start is a new run; a loop or a stream of an older run (Start clicked twice, Stop then Start at once)
+  // stops itself.
+  let stream = null, run = 0, starting = false;
   async function startCamera() {
-    if (!window.isSecureContext || !navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-      say(`The camera needs a page served over https or from localhost; this one is ${location.origin}.`, true);
+    if (starting || stream) return;
+    starting = true;
+    const mine = ++run;
+    const { stream: got, refusal } = await openCamera();  // (camera.js)
+    starting = false;
+    if (refusal) {
+      say(`${refusal[0].toUpperCase()}${refusal.slice(1)}.`, true);
       return;
     }
-    try {
-      stream = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 640 }, height: { ideal: 480 } }, audio: false });
-    } catch (e) {
-      say(cameraProblem(e), true);
+    if (mine !== run) {  // stopped while the browser asked
+      got.getTracks().forEach((t) => t.stop());
       return;
     }
+    stream = got;
     const video = $("video");
     video.srcObject = stream;
-    await video.play();
+    try {
+      await video.play();
+    } catch (e) {  // (Stop pressed before the video started)
+      if (mine === run) say(`The camera's video did not start: ${e.message || e}`, true);
+      return;
+    }
     $("live").hidden = false;
     $("camera").hidden = true;
     $("stop-camera").hidden = false;
     const tick = async () => {
-      if (!stream) return;
-      if (video.videoWidth >= MIN_SIDE) {
+      if (mine !== run) return;
+      if (video.videoWidth >= minSide) {
         try {
-          showTop($("live-top"), (await classify(pixels(video, video.videoWidth, video.videoHeight))).probs);
+          const probs = (await classify(pixels(video, video.videoWidth, video.videoHeight))).probs;
+          if (mine === run) showTop($("live-top"), probs);
         } catch (e) {
           say(`The camera's picture could not be classified: ${e.message || e}`, true);
         }
@@ -175,6 +186,7 @@
     tick();
   }
   function stopCamera() {
+    run += 1;
     if (stream) stream.getTracks().forEach((t) => t.stop());
     stream = null;
     $("video").srcObject = null;
