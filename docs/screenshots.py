@@ -15,12 +15,9 @@ result, the web page's size and first prediction time, and any console error.
 """
 from __future__ import annotations
 
-import functools
-import http.server
 import shutil
 import sys
 import tempfile
-import threading
 import time
 import zipfile
 from pathlib import Path
@@ -35,7 +32,7 @@ from tests.camera_video import y4m_from_photo  # noqa: E402
 from tests.test_browser import (CHROMIUM, STEP_TIMEOUT, in_view_together, laptop_page, open_tab,  # noqa: E402
                                 record, run_step, stop_server)
 from tests.test_browser_app import add_class, confirm, start_voila  # noqa: E402
-from tests.test_export_web import QuietHandler, camera_args  # noqa: E402
+from tests.test_export_web import camera_args, serve_folder  # noqa: E402
 
 DOCS = ROOT / "docs"
 CLASSES = {"cat": "chelsea", "coffee": "coffee", "rocket": "rocket"}  # a class's name: the photo it comes from
@@ -174,11 +171,9 @@ def web_page_shot(browser, work: Path, pictures: list[str]) -> None:
     with zipfile.ZipFile(work / "web-page.zip") as z:
         z.extractall(work / "home")
     folder = work / "home" / "web-page"
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(folder)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with serve_folder(folder) as url:
         page, errors = laptop_page(browser, offline=True)
-        page.goto(f"http://127.0.0.1:{server.server_address[1]}/")
+        page.goto(url)
         page.set_input_files("#pick", list(reversed(pictures)))
         page.wait_for_function(f"document.querySelectorAll('.result[data-done]').length === {len(pictures)}",
                                timeout=120_000)
@@ -193,8 +188,6 @@ def web_page_shot(browser, work: Path, pictures: list[str]) -> None:
               f"answer {timings['firstPredictionMs'] / 1000:.2f} s; a picture {min(timings['runs']):.0f}-"
               f"{max(timings['runs']):.0f} ms; errors: {errors or 'none'}")
         page.close()
-    finally:
-        server.shutdown()
 
 
 if __name__ == "__main__":

@@ -5,11 +5,8 @@ takes home give the same answers without Python's nbtrainer (onnxruntime; the pa
 """
 from __future__ import annotations
 
-import functools
-import http.server
 import json
 import shutil
-import threading
 import zipfile
 from pathlib import Path
 
@@ -21,7 +18,7 @@ from PIL import Image
 from .test_browser import (CHROMIUM, ROOT, STEP_TIMEOUT, browser, laptop_page, open_tab,  # noqa: F401  (fixture)
                            record, run_step, stop_server)
 from .test_browser_app import confirm, start_voila
-from .test_export_web import (CAMERAS_ON, KEEP_STREAMS, QuietHandler, camera_args,  # noqa: F401  (fixture)
+from .test_export_web import (CAMERAS_ON, KEEP_STREAMS, camera_args, serve_folder,  # noqa: F401  (fixture)
                               cat_video)
 
 
@@ -130,11 +127,9 @@ def test_a_class_takes_pictures_with_the_camera_and_takes_the_classifier_home(ca
     assert not errors, sorted(set(errors))
     page.close()
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(folder)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with serve_folder(folder) as home_url:
         home, errors = laptop_page(camera_browser, offline=True)
-        home.goto(f"http://127.0.0.1:{server.server_address[1]}/")
+        home.goto(home_url)
         picture = coffee_crops(tmp_path / "new", 9)[-1]  # one it never saw
         home.set_input_files("#pick", [picture])
         home.wait_for_selector(".result[data-done] .row", timeout=60_000)
@@ -145,8 +140,6 @@ def test_a_class_takes_pictures_with_the_camera_and_takes_the_classifier_home(ca
         home.wait_for_function("document.querySelector('#live-top')?.dataset.top === 'cat'", timeout=60_000)
         assert errors == []
         home.close()
-    finally:
-        server.shutdown()
 
 
 @pytest.mark.parametrize("video, allowed, refusal", [(None, True, "no camera was found on this computer"),

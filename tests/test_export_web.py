@@ -3,6 +3,7 @@
 photos (scikit-image's) and digits."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import json
@@ -77,16 +78,24 @@ def test_the_onnx_file_predicts_like_learn_predict(trained, tmp_path):
 @pytest.fixture(scope="module")
 def web_page(trained, tmp_path_factory):
     folder = trained.export_web(tmp_path_factory.mktemp("export") / "digits-page")
-    handler = functools.partial(QuietHandler, directory=str(folder))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield folder, f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
+    with serve_folder(folder) as url:
+        yield folder, url
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args) -> None:  # (the test's output, not a log line per file)
         pass
+
+
+@contextlib.contextmanager
+def serve_folder(folder: Path):
+    """``folder`` served over HTTP on 127.0.0.1 (a free port) while the block runs; yields its URL."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(folder)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
 
 
 def test_the_web_page_predicts_like_learn_predict_in_chromium(trained, web_page, browser, tmp_path):  # noqa: F811

@@ -23,7 +23,6 @@ composited on white, 16-bit scaled; PIL's ``convert("RGB")`` drops the alpha and
 """
 from __future__ import annotations
 
-import copy
 import json
 import os
 import warnings
@@ -34,7 +33,7 @@ from pathlib import Path
 import torch
 
 from ..data.journal import write_atomically
-from .torch_program import MAX_SIDE, MIN_SIDE, InferenceModule
+from .torch_program import MAX_SIDE, MIN_SIDE, traceable
 
 OPSET = 18  # the first opset whose Resize has antialias (torchvision's and PIL's antialiased downscaling)
 INPUT, OUTPUT = "image", "probabilities"
@@ -48,6 +47,13 @@ def onnx_metadata(classes: list[str], size: int, arch: str) -> dict[str, str]:
             "preprocessing": "centre square, resized (bilinear, antialiased) to size x size, / 255; the "
                              "model normalizes with ImageNet's mean and std",
             "producer": f"nbtrainer {version('nbtrainer')}"}
+
+
+def check_parent(path: Path, who: str) -> None:
+    """Refuse, before any work, a ``path`` whose nearest existing parent is a file (``who``: the caller's name)."""
+    above = next(p for p in path.absolute().parents if p.exists())
+    if not above.is_dir():
+        raise NotADirectoryError(f"{who}: '{above}' is a file; expected a folder to put '{path.name}' in")
 
 
 def require_onnx() -> None:
@@ -73,17 +79,12 @@ def export_onnx(model: torch.nn.Module, size: int, classes: list[str], arch: str
     if path.is_dir():
         raise IsADirectoryError(f"export_onnx: '{path}' is a folder; expected a file name such as "
                                 f"'{path / 'model.onnx'}' (nothing was written)")
-    above = next(p for p in path.absolute().parents if p.exists())
-    if not above.is_dir():
-        raise NotADirectoryError(f"export_onnx: '{above}' is a file; expected a folder to put '{path.name}' in")
+    check_parent(path, "export_onnx")
     require_onnx()
-    module = InferenceModule(copy.deepcopy(model).cpu().float().eval(), int(size)).eval()
-    example = torch.zeros(size + 8, size + 16, 3, dtype=torch.uint8)  # not square: both sides stay dynamic
-    dims = {INPUT: {0: torch.export.Dim("height", min=MIN_SIDE, max=MAX_SIDE),
-                    1: torch.export.Dim("width", min=MIN_SIDE, max=MAX_SIDE)}}
+    module, example, dims = traceable(model, size)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter's notes on its own internals are not the user's
-        program = torch.onnx.export(module, (example,), input_names=[INPUT], output_names=[OUTPUT],
+        program = torch.onnx.export(module, example, input_names=[INPUT], output_names=[OUTPUT],
                                     dynamic_shapes=dims, dynamo=True, opset_version=OPSET, verbose=False,
                                     optimize=True)
     proto = program.model_proto

@@ -45,17 +45,25 @@ class InferenceModule(nn.Module):
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return self.model(square_resize(image.permute(2, 0, 1).unsqueeze(0), self.size)).softmax(dim=1)[0]
 
+
+def traceable(model: nn.Module, size: int) -> tuple[InferenceModule, tuple[torch.Tensor], dict]:
+    """What an export traces, for ``torch.export`` and ONNX alike: the :class:`InferenceModule` around a float32
+    CPU copy of ``model``, an example picture and the dynamic height and width (named ``image``)."""
+    module = InferenceModule(copy.deepcopy(model).cpu().float().eval(), int(size)).eval()
+    example = torch.zeros(size + 8, size + 16, 3, dtype=torch.uint8)  # not square: both sides stay dynamic
+    dims = {"image": {0: torch.export.Dim("height", min=MIN_SIDE, max=MAX_SIDE),
+                      1: torch.export.Dim("width", min=MIN_SIDE, max=MAX_SIDE)}}
+    return module, (example,), dims
+
+
 def export(learn, path: str | os.PathLike) -> Path:
     """Write ``learn``'s classifier with its preprocessing and class names to ``path`` (``torch.export``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     size = learn.data.size
-    module = InferenceModule(copy.deepcopy(learn.model).cpu().eval(), size).eval()
-    example = torch.zeros(size + 8, size + 16, 3, dtype=torch.uint8)  # not square: both sides stay dynamic
-    dims = {"image": {0: torch.export.Dim("height", min=MIN_SIDE, max=MAX_SIDE),
-                      1: torch.export.Dim("width", min=MIN_SIDE, max=MAX_SIDE)}}
+    module, example, dims = traceable(learn.model, size)
     with torch.no_grad():
-        program = torch.export.export(module, (example,), dynamic_shapes=dims)
+        program = torch.export.export(module, example, dynamic_shapes=dims)
     meta = {"classes": list(learn.data.classes), "size": size, "arch": learn.config["arch"],
             "input": "uint8 tensor H x W x 3 (RGB), any size from 8 to 16384 px a side",
             "output": "class probabilities, in the order of 'classes'"}

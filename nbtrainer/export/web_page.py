@@ -32,7 +32,7 @@ from filelock import FileLock
 
 from ..data.image_checks import MAX_ASPECT, MAX_PIXELS
 from ..data.journal import sync_dir, write_atomically
-from .onnx_file import export_onnx, require_onnx
+from .onnx_file import check_parent, export_onnx, require_onnx
 from .torch_program import MAX_SIDE, MIN_SIDE
 
 PAGE = Path(__file__).with_name("page")
@@ -99,9 +99,7 @@ def put_right(folder: Path) -> None:
 def check_target(folder: Path) -> None:
     """Refuse, before any work, a ``folder`` that is neither new (or empty) nor a page :func:`export_web` made,
     holding only the files it wrote (a file the user added there, a ``.git``, a ``CNAME``, stays theirs)."""
-    above = next(p for p in folder.absolute().parents if p.exists())
-    if not above.is_dir():
-        raise NotADirectoryError(f"export_web: '{above}' is a file; expected a folder to put '{folder.name}' in")
+    check_parent(folder, "export_web")
     if not folder.exists():
         return
     if not folder.is_dir():

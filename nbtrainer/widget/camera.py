@@ -215,15 +215,19 @@ class CameraView(anywidget.AnyWidget):
             self.on_refused(str(content.get("text", "the camera did not start")))
 
     def _end_burst(self) -> None:
+        """The burst's frames join those waiting, as many as :data:`MAX_FRAMES` and ``MAX_TOTAL`` leave room for."""
         burst, self._burst = self._burst, []
-        room = min(MAX_FRAMES - len(self.frames),
-                   (MAX_TOTAL - sum(len(b) for _, b in self.frames)) // max(1, max((len(b) for _, b in burst), default=1)))
-        if len(burst) > room:
-            self.on_refused(f"{len(burst) - max(0, room)} frame(s) not kept: {MAX_FRAMES} frames (or "
-                            f"{size_text(MAX_TOTAL)}) at most wait for 'Add to class' at once; add these to a class first")
-            burst = burst[:max(0, room)]
-        self.frames = self.frames + burst
-        self.count = len(self.frames)
+        kept, used = list(self.frames), sum(len(data) for _, data in self.frames)
+        for name, data in burst:
+            if len(kept) == MAX_FRAMES or used + len(data) > MAX_TOTAL:
+                break
+            kept.append((name, data))
+            used += len(data)
+        if len(kept) - len(self.frames) < len(burst):
+            self.on_refused(f"{len(burst) - (len(kept) - len(self.frames))} frame(s) not kept: {MAX_FRAMES} frames "
+                            f"(or {size_text(MAX_TOTAL)}) at most wait for 'Add to class' at once; add these to a class "
+                            "first")
+        self.frames, self.count = kept, len(kept)
 
     def clear(self) -> None:
         """The frames were used (or handed to a question that holds them): forget them."""
